@@ -1,0 +1,2 @@
+//! Prometheus remote_write 1.0.
+pub mod proto;

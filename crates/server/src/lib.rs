@@ -1,0 +1,1 @@
+//! Strix HTTP server.

@@ -1,0 +1,4 @@
+//! The Strix storage engine.
+#![deny(unsafe_code)]
+
+pub mod chunk;
