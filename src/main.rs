@@ -1,1 +1,161 @@
-fn main() {}
+//! The `strix` binary: command line, configuration, logging, wiring and shutdown.
+
+mod config;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "strix", version, about = "Production monitoring in one binary.")]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Configuration file (YAML or JSON). Without it, built-in defaults apply.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Data directory (default ./strix-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Listen address (default 127.0.0.1:3003).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Allow listening on a non-loopback address without API keys.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Validate a configuration file and print errors naming the key.
+    CheckConfig {
+        file: PathBuf,
+    },
+}
+
+fn init_logging(json: bool, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRIX_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => match config::load(&file).and_then(|raw| raw.validate()) {
+            Ok(_) => {
+                println!("{}: configuration is valid", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+            insecure,
+        } => {
+            let raw = match config.as_deref().map(config::load).transpose() {
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    return ExitCode::from(1);
+                }
+            };
+            let mut cfg = match raw.validate() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    return ExitCode::from(1);
+                }
+            };
+            init_logging(cli.log_json || cfg.log_json, &cfg.log_level);
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            match serve(cfg, insecure) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "Strix stopped with an error.");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn serve(cfg: config::Config, insecure: bool) -> anyhow::Result<()> {
+    let addr: SocketAddr = cfg.listen.parse().with_context(|| format!("invalid listen address {:?} (expected host:port)", cfg.listen))?;
+    if !config::is_loopback(&addr) && cfg.server.api_keys.is_empty() && !insecure {
+        anyhow::bail!(
+            "refusing to listen on non-loopback address {addr} without API keys; configure auth.api_keys or pass --insecure"
+        );
+    }
+    let mut registry = prometheus_client::registry::Registry::default();
+    let db = strix_tsdb::Db::open(&cfg.data_dir, cfg.db.clone(), &mut registry).with_context(|| format!("opening storage in {}", cfg.data_dir.display()))?;
+    let state = strix_server::AppState::new(db.clone(), cfg.server.clone(), registry);
+    let app = strix_server::build_router(state);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("strix-worker").build().context("starting the async runtime")?;
+    let result = rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let local = listener.local_addr().context("reading bound address")?;
+        tracing::info!(address = %local, data_dir = %cfg.data_dir.display(), version = strix_server::VERSION, "Strix is listening.");
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
+    });
+    tracing::info!("Closing storage.");
+    db.close().context("closing storage")?;
+    tracing::info!("Strix stopped.");
+    result
+}
+
+/// Resolves on the first SIGINT/SIGTERM; a second one exits at once.
+async fn shutdown_signal() {
+    wait_signal().await;
+    tracing::info!("Shutting down gracefully; send the signal again to exit at once.");
+    tokio::spawn(async {
+        wait_signal().await;
+        tracing::warn!("Second signal: exiting now.");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -7,8 +7,10 @@
 //! - [`Encoding::Rollup`]: downsampled aggregates ([`strix_core::storage::RollupPoint`]).
 
 mod bitstream;
+mod rollup;
 mod xor;
 
+pub use rollup::{rollup_points_bit_eq, RollupAppender, RollupIter};
 pub use xor::{XorAppender, XorIter};
 
 /// The first byte of every chunk.

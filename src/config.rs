@@ -1,0 +1,391 @@
+//! `strix.yaml`: raw parse (serde, unknown keys refused, errors naming the key and line)
+//! then validation into the typed options each crate takes. JSON is valid YAML.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use strix_core::{bytesize, duration};
+use strix_server::auth::{self, ApiKey, Scope};
+use strix_server::ServerOptions;
+use strix_tsdb::{DbOptions, FsyncPolicy, Limits, TierRetention};
+
+fn d(s: &str) -> Duration {
+    duration::parse(s).unwrap_or_default()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub storage: RawStorage,
+    pub limits: RawLimits,
+    pub auth: RawAuth,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory holding all data.
+    pub data_dir: PathBuf,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:3003".into(),
+            data_dir: PathBuf::from("./strix-data"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStorage {
+    /// Raw sample retention ("15d"; "0" keeps forever).
+    #[serde(with = "duration::serde_str")]
+    pub retention: Duration,
+    /// Total size cap for blocks and WAL ("50GiB"; 0 = no cap).
+    #[serde(with = "bytesize::serde_str")]
+    pub retention_size: u64,
+    /// Out-of-order acceptance window for live ingest.
+    #[serde(with = "duration::serde_str")]
+    pub out_of_order_window: Duration,
+    /// always | interval | never.
+    pub fsync: String,
+    /// Interval for `fsync: interval`.
+    #[serde(with = "duration::serde_str")]
+    pub fsync_interval: Duration,
+    /// Samples further than this in the future are refused.
+    #[serde(with = "duration::serde_str")]
+    pub max_future: Duration,
+    /// Block range cut from the head ("2h").
+    #[serde(with = "duration::serde_str")]
+    pub block_range: Duration,
+    /// How often compaction and retention run.
+    #[serde(with = "duration::serde_str")]
+    pub compaction_interval: Duration,
+    pub rollups: RawRollups,
+    pub max_series: usize,
+    pub max_series_per_metric: usize,
+    pub max_labels_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        let l = Limits::default();
+        RawStorage {
+            retention: d("15d"),
+            retention_size: 0,
+            out_of_order_window: d("10m"),
+            fsync: "interval".into(),
+            fsync_interval: d("1s"),
+            max_future: d("10m"),
+            block_range: d("2h"),
+            compaction_interval: d("1m"),
+            rollups: RawRollups::default(),
+            max_series: l.max_series,
+            max_series_per_metric: l.max_series_per_metric,
+            max_labels_per_series: l.max_labels_per_series,
+            max_label_name_length: l.max_label_name_length,
+            max_label_value_length: l.max_label_value_length,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRollups {
+    pub enabled: bool,
+    #[serde(with = "duration::serde_str")]
+    pub retention_5m: Duration,
+    #[serde(with = "duration::serde_str")]
+    pub retention_1h: Duration,
+}
+
+impl Default for RawRollups {
+    fn default() -> Self {
+        RawRollups {
+            enabled: true,
+            retention_5m: d("90d"),
+            retention_1h: d("1y"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    #[serde(with = "bytesize::serde_str")]
+    pub max_body_size: u64,
+    #[serde(with = "bytesize::serde_str")]
+    pub max_decompressed_size: u64,
+    pub ingest_rate: u32,
+    pub ingest_burst: u32,
+    pub max_inflight_writes: usize,
+    pub read_rate: u32,
+    #[serde(with = "duration::serde_str")]
+    pub request_timeout: Duration,
+    pub max_export_series: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        let s = ServerOptions::default();
+        RawLimits {
+            max_body_size: s.max_body_bytes as u64,
+            max_decompressed_size: s.max_decompressed_bytes as u64,
+            ingest_rate: s.ingest_rate,
+            ingest_burst: s.ingest_burst,
+            max_inflight_writes: s.max_inflight_writes,
+            read_rate: s.read_rate,
+            request_timeout: s.request_timeout,
+            max_export_series: s.max_export_series,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAuth {
+    pub api_keys: Vec<RawApiKey>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub name: String,
+    /// The key itself (hashed on load, never kept).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Hex SHA-256 of the key, so the file holds no secret.
+    #[serde(default)]
+    pub key_sha256: Option<String>,
+    /// Environment variable holding the key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// File holding the key.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    /// text | json
+    pub format: String,
+    /// Filter such as "info" or "strix_tsdb=debug,info".
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// The validated configuration the program runs with.
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub db: DbOptions,
+    pub server: ServerOptions,
+    pub log_json: bool,
+    pub log_level: String,
+}
+
+/// Parses YAML (or JSON) text. Errors name the key path, line and column.
+pub fn parse(text: &str, origin: &str) -> anyhow::Result<RawConfig> {
+    if text.trim().is_empty() {
+        return Ok(RawConfig::default());
+    }
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let loc = inner.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
+        let msg = inner.to_string();
+        // serde_yaml appends its own location; keep the message without it.
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        if path == "." {
+            anyhow::anyhow!("{origin}{loc}: {msg}")
+        } else {
+            anyhow::anyhow!("{origin}: key `{path}`{loc}: {msg}")
+        }
+    })
+}
+
+pub fn load(path: &Path) -> anyhow::Result<RawConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    parse(&text, &path.display().to_string())
+}
+
+fn opt_retention(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+impl RawConfig {
+    /// Validates into [`Config`]; every error names the key.
+    pub fn validate(self) -> anyhow::Result<Config> {
+        let s = self.storage;
+        let fsync = match s.fsync.as_str() {
+            "always" => FsyncPolicy::Always,
+            "never" => FsyncPolicy::Never,
+            "interval" => {
+                if s.fsync_interval.is_zero() {
+                    bail!("key `storage.fsync_interval`: must be greater than 0");
+                }
+                FsyncPolicy::Interval(s.fsync_interval)
+            }
+            other => bail!("key `storage.fsync`: unknown value {other:?}; expected always, interval or never"),
+        };
+        let range_ms = s.block_range.as_millis() as i64;
+        if range_ms < 60_000 || (range_ms % 3_600_000 != 0 && 3_600_000 % range_ms != 0) {
+            bail!("key `storage.block_range`: must be at least 1m and divide or be a multiple of 1h (so rollup buckets never straddle blocks)");
+        }
+        if s.compaction_interval.is_zero() {
+            bail!("key `storage.compaction_interval`: must be greater than 0");
+        }
+        let l = self.limits;
+        if l.max_body_size == 0 {
+            bail!("key `limits.max_body_size`: must be greater than 0");
+        }
+        if l.max_decompressed_size < l.max_body_size {
+            bail!("key `limits.max_decompressed_size`: must be at least limits.max_body_size");
+        }
+        if l.max_inflight_writes == 0 {
+            bail!("key `limits.max_inflight_writes`: must be greater than 0");
+        }
+        let mut keys = Vec::new();
+        for (i, k) in self.auth.api_keys.into_iter().enumerate() {
+            let at = format!("auth.api_keys[{i}]");
+            if k.name.is_empty() {
+                bail!("key `{at}.name`: must not be empty");
+            }
+            let mut scopes = Vec::new();
+            for sc in &k.scopes {
+                scopes.push(Scope::parse(sc).with_context(|| format!("key `{at}.scopes`: unknown scope {sc:?}; expected ingest, read or admin"))?);
+            }
+            if scopes.is_empty() {
+                bail!("key `{at}.scopes`: give at least one of ingest, read, admin");
+            }
+            let given = [k.key.is_some(), k.key_sha256.is_some(), k.key_env.is_some(), k.key_file.is_some()].iter().filter(|b| **b).count();
+            if given != 1 {
+                bail!("key `{at}`: give exactly one of key, key_sha256, key_env, key_file");
+            }
+            let sha = if let Some(h) = &k.key_sha256 {
+                auth::parse_sha256_hex(h).with_context(|| format!("key `{at}.key_sha256`: not a hex SHA-256 digest"))?
+            } else {
+                let plain = if let Some(p) = k.key {
+                    p
+                } else if let Some(var) = &k.key_env {
+                    std::env::var(var).with_context(|| format!("key `{at}.key_env`: environment variable {var} is not set"))?
+                } else if let Some(f) = &k.key_file {
+                    std::fs::read_to_string(f).with_context(|| format!("key `{at}.key_file`: reading {}", f.display()))?.trim().to_string()
+                } else {
+                    bail!("key `{at}`: no key given");
+                };
+                if plain.len() < 16 {
+                    bail!("key `{at}`: keys must be at least 16 characters");
+                }
+                auth::hash(&plain)
+            };
+            keys.push(ApiKey { name: k.name, sha256: sha, scopes });
+        }
+        let log_json = match self.log.format.as_str() {
+            "json" => true,
+            "text" => false,
+            other => bail!("key `log.format`: unknown value {other:?}; expected text or json"),
+        };
+        Ok(Config {
+            listen: self.server.listen,
+            data_dir: self.server.data_dir,
+            db: DbOptions {
+                limits: Limits {
+                    max_series: s.max_series,
+                    max_series_per_metric: s.max_series_per_metric,
+                    max_labels_per_series: s.max_labels_per_series,
+                    max_label_name_length: s.max_label_name_length,
+                    max_label_value_length: s.max_label_value_length,
+                },
+                retention: TierRetention {
+                    raw: opt_retention(s.retention),
+                    five_minutes: opt_retention(s.rollups.retention_5m),
+                    one_hour: opt_retention(s.rollups.retention_1h),
+                },
+                retention_size: s.retention_size,
+                out_of_order_window: s.out_of_order_window,
+                max_future: s.max_future,
+                fsync,
+                block_range_ms: range_ms,
+                compaction_interval: s.compaction_interval,
+                rollups: s.rollups.enabled,
+                ..DbOptions::default()
+            },
+            server: ServerOptions {
+                api_keys: keys,
+                max_body_bytes: l.max_body_size as usize,
+                max_decompressed_bytes: l.max_decompressed_size as usize,
+                ingest_rate: l.ingest_rate,
+                ingest_burst: l.ingest_burst,
+                max_inflight_writes: l.max_inflight_writes,
+                read_rate: l.read_rate,
+                request_timeout: l.request_timeout,
+                max_export_series: l.max_export_series,
+            },
+            log_json,
+            log_level: self.log.level,
+        })
+    }
+}
+
+/// Whether `addr` only accepts connections from this machine.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_valid() {
+        let c = parse("", "x").unwrap().validate().unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3003");
+        assert_eq!(c.db.out_of_order_window, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn storage_section_and_json() {
+        let y = "storage:\n  retention: 30d\n  retention_size: 10GiB\n  out_of_order_window: 5m\n  fsync: always\n";
+        let c = parse(y, "x").unwrap().validate().unwrap();
+        assert_eq!(c.db.retention.raw, Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(c.db.retention_size, 10 << 30);
+        assert!(matches!(c.db.fsync, FsyncPolicy::Always));
+        let j = r#"{"storage": {"retention": "1d", "fsync": "never", "out_of_order_window": "30s"}}"#;
+        let c = parse(j, "x").unwrap().validate().unwrap();
+        assert!(matches!(c.db.fsync, FsyncPolicy::Never));
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let e = parse("storage:\n  retention: ten days\n", "strix.yaml").unwrap_err().to_string();
+        assert!(e.contains("storage.retention") && e.contains("line 2"), "{e}");
+        let e = parse("storage:\n  retnetion: 1d\n", "strix.yaml").unwrap_err().to_string();
+        assert!(e.contains("retnetion"), "{e}");
+        let e = parse("storage:\n  fsync: sometimes\n", "x").unwrap().validate().err().unwrap().to_string();
+        assert!(e.contains("storage.fsync"), "{e}");
+        let e = parse("auth:\n  api_keys:\n    - name: a\n      key: short\n      scopes: [read]\n", "x").unwrap().validate().err().unwrap().to_string();
+        assert!(e.contains("auth.api_keys[0]"), "{e}");
+    }
+}
