@@ -64,7 +64,23 @@ impl SeriesData {
                 Placement::Conflict
             };
         }
-        Placement::OutOfOrder
+        match self.in_order_value(t) {
+            Some(bits) if bits == v.to_bits() => Placement::Duplicate,
+            Some(_) => Placement::Conflict,
+            None => Placement::OutOfOrder,
+        }
+    }
+
+    /// The value stored in the in-order chunks at exactly `t`, if any.
+    fn in_order_value(&self, t: Timestamp) -> Option<u64> {
+        let open = self.open.as_ref().map(|(min_t, app)| (*min_t, app.last_t(), app.bytes()));
+        let (_, _, bytes) = self
+            .closed
+            .iter()
+            .map(|c| (c.min_t, c.max_t, &c.bytes[..]))
+            .chain(open)
+            .find(|(lo, hi, _)| *lo <= t && t <= *hi)?;
+        XorIter::new(bytes).ok()?.filter_map(Result::ok).find(|s| s.t == t).map(|s| s.v.to_bits())
     }
 
     /// Appends in order, cutting chunks at `samples_per_chunk` and at multiples of
@@ -93,11 +109,13 @@ impl SeriesData {
                 let i = self.ooo.partition_point(|s| s.t < t);
                 self.ooo.insert(i, Sample::new(t, v));
             }
-            Placement::Conflict => {
-                if let Ok(i) = self.ooo.binary_search_by_key(&t, |s| s.t) {
-                    self.ooo[i].v = v;
-                }
-            }
+            Placement::Conflict => match self.ooo.binary_search_by_key(&t, |s| s.t) {
+                Ok(i) => self.ooo[i].v = v,
+                // A new value for an in-order timestamp (import only): the out-of-order
+                // buffer holds it and reads prefer it over the chunk's value.
+                Err(i) if t < self.last_t => self.ooo.insert(i, Sample::new(t, v)),
+                Err(_) => {}
+            },
             Placement::Duplicate => {}
         }
         p
@@ -151,8 +169,19 @@ impl SeriesData {
         let lo = self.ooo.partition_point(|s| s.t < mint);
         let hi = self.ooo.partition_point(|s| s.t <= maxt);
         if lo < hi {
+            // Stable sort: for equal timestamps the out-of-order value (appended last) wins.
             out.extend_from_slice(&self.ooo[lo..hi]);
             out[start..].sort_by_key(|s| s.t);
+            let mut w = start;
+            for r in start..out.len() {
+                if w > start && out[w - 1].t == out[r].t {
+                    out[w - 1] = out[r];
+                } else {
+                    out[w] = out[r];
+                    w += 1;
+                }
+            }
+            out.truncate(w);
         }
     }
 

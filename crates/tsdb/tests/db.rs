@@ -1,0 +1,381 @@
+//! Engine-level tests of `Db`: the write path, replay, cutting the head into blocks,
+//! compaction, retention, rollups and limits.
+#![allow(clippy::unwrap_used)]
+
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use strix_core::storage::{AppendMode, Appendable, Queryable, RejectReason, RollupTier, TimeSeries};
+use strix_core::{now_millis, Labels, MatchOp, Matcher, Sample, STALE_NAN};
+use strix_tsdb::{Db, DbOptions, FsyncPolicy, Limits, TierRetention};
+
+const H: i64 = 3_600_000;
+
+fn opts() -> DbOptions {
+    DbOptions {
+        fsync: FsyncPolicy::Never,
+        compaction_interval: Duration::from_secs(3600),
+        ..DbOptions::default()
+    }
+}
+
+fn open(dir: &Path, o: DbOptions) -> Db {
+    Db::open(dir, o, &mut Registry::default()).unwrap()
+}
+
+fn ts(name: &str, extra: &[(&str, &str)], samples: Vec<Sample>) -> TimeSeries {
+    let mut pairs = vec![("__name__", name)];
+    pairs.extend_from_slice(extra);
+    TimeSeries {
+        labels: Labels::from_pairs(pairs),
+        samples,
+    }
+}
+
+fn all(db: &Db) -> BTreeMap<Labels, Vec<Sample>> {
+    let m = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
+    db.select(&[m], i64::MIN / 2, i64::MAX / 2).unwrap().into_iter().map(|s| (s.labels, s.samples)).collect()
+}
+
+/// Compares two data sets and reports the first difference briefly.
+#[track_caller]
+fn assert_same(got: &BTreeMap<Labels, Vec<Sample>>, want: &BTreeMap<Labels, Vec<Sample>>, what: &str) {
+    for (l, w) in want {
+        let Some(g) = got.get(l) else { panic!("{what}: series {l} missing") };
+        if g != w {
+            let i = g.iter().zip(w).position(|(a, b)| a != b).unwrap_or(g.len().min(w.len()));
+            panic!("{what}: series {l}: {} samples vs {} wanted; first difference at {i}: got {:?} want {:?}", g.len(), w.len(), g.get(i), w.get(i));
+        }
+    }
+    for l in got.keys() {
+        assert!(want.contains_key(l), "{what}: unexpected series {l}");
+    }
+}
+
+fn name_eq(n: &str) -> Vec<Matcher> {
+    vec![Matcher::equal("__name__", n)]
+}
+
+/// 6 hours of 1-minute samples for `n` series, ending now.
+fn history(n: usize) -> (Vec<TimeSeries>, i64) {
+    let end = now_millis() / 60_000 * 60_000;
+    let start = end - 6 * H;
+    let series = (0..n)
+        .map(|i| {
+            let id = i.to_string();
+            let samples = (0..=360).map(|k| Sample::new(start + k * 60_000, (i as f64) * 1000.0 + k as f64)).collect();
+            ts("hist", &[("id", &id)], samples)
+        })
+        .collect();
+    (series, start)
+}
+
+#[test]
+fn append_select_and_replay_keep_every_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_millis();
+    let data = vec![
+        ts("a", &[("x", "1")], vec![Sample::new(now - 2000, 1.0), Sample::new(now - 1000, STALE_NAN), Sample::new(now, f64::INFINITY)]),
+        ts("b", &[], vec![Sample::new(now, -0.5)]),
+    ];
+    {
+        let db = open(dir.path(), opts());
+        let out = db.append(&data, AppendMode::Live).unwrap();
+        assert_eq!(out.samples_appended, 4);
+        assert_eq!(out.series_created, 2);
+        db.close().unwrap();
+    }
+    let db = open(dir.path(), opts());
+    let got = all(&db);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[&data[0].labels], data[0].samples);
+    assert!(strix_core::is_stale_nan(got[&data[0].labels][1].v));
+    assert_eq!(got[&data[1].labels], data[1].samples);
+    // Re-sending identical samples (a retried request) is accepted and changes nothing.
+    let again = db.append(&data, AppendMode::Live).unwrap();
+    assert!(again.first_error.is_none());
+    assert_eq!(all(&db), got);
+}
+
+#[test]
+fn out_of_order_window_and_backfill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), opts());
+    let now = now_millis();
+    db.append(&[ts("m", &[], vec![Sample::new(now, 1.0)])], AppendMode::Live).unwrap();
+    // Within the 10 minute window: accepted out of order.
+    let out = db.append(&[ts("m", &[], vec![Sample::new(now - 5 * 60_000, 0.5)])], AppendMode::Live).unwrap();
+    assert!(out.first_error.is_none(), "{out:?}");
+    // Older: refused with the reason, other series in the batch still stored.
+    let out = db
+        .append(&[ts("m", &[], vec![Sample::new(now - 20 * 60_000, 0.1)]), ts("other", &[], vec![Sample::new(now, 2.0)])], AppendMode::Live)
+        .unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::OutOfWindow, 1)]);
+    assert!(out.first_error.unwrap().contains("out-of-order window"));
+    assert_eq!(out.samples_appended, 1);
+    // The import path takes any timestamp.
+    let out = db.append(&[ts("m", &[], vec![Sample::new(now - 30 * 86_400_000, 7.0)])], AppendMode::Backfill).unwrap();
+    assert!(out.first_error.is_none());
+    let got = &all(&db)[&Labels::from_pairs([("__name__", "m")])];
+    assert_eq!(got.iter().map(|s| s.t).collect::<Vec<_>>(), vec![now - 30 * 86_400_000, now - 5 * 60_000, now]);
+    // A different value at a stored timestamp is refused on the live path.
+    let out = db.append(&[ts("m", &[], vec![Sample::new(now, 9.0)])], AppendMode::Live).unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::DuplicateTimestamp, 1)]);
+    // Far future refused.
+    let out = db.append(&[ts("m", &[], vec![Sample::new(now + 86_400_000, 1.0)])], AppendMode::Live).unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::TooFarInFuture, 1)]);
+}
+
+#[test]
+fn head_cut_moves_data_to_blocks_and_truncates_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = history(50);
+    let expected: BTreeMap<Labels, Vec<Sample>> = data.iter().map(|s| (s.labels.clone(), s.samples.clone())).collect();
+    {
+        let db = open(dir.path(), DbOptions { rollups: false, ..opts() });
+        // Live ingest in time order: every series gets sample k before any gets k+1.
+        for k in 0..data[0].samples.len() {
+            let round: Vec<TimeSeries> = data.iter().map(|s| TimeSeries { labels: s.labels.clone(), samples: vec![s.samples[k]] }).collect();
+            let out = db.append(&round, AppendMode::Live).unwrap();
+            assert!(out.first_error.is_none(), "{out:?}");
+        }
+        let wal_before = db.status().wal_bytes;
+        db.run_maintenance().unwrap();
+        let st = db.status();
+        assert!(st.blocks >= 2, "{st:?}");
+        assert!(st.wal_bytes < wal_before, "WAL not truncated: {} -> {}", wal_before, st.wal_bytes);
+        assert!(st.head_min_time.unwrap() >= now_millis() - 3 * H, "{st:?}");
+        assert_same(&all(&db), &expected, "data across blocks and head");
+        db.close().unwrap();
+    }
+    // Reopen: blocks are loaded and the checkpointed WAL replays the rest.
+    let db = open(dir.path(), opts());
+    assert_same(&all(&db), &expected, "after reopen");
+    // Flushing everything leaves an empty head; still all there.
+    db.flush().unwrap();
+    assert_eq!(db.status().head_series, 0);
+    assert_same(&all(&db), &expected, "after reopen");
+    db.close().unwrap();
+    let db = open(dir.path(), opts());
+    assert_same(&all(&db), &expected, "after reopen");
+}
+
+#[test]
+fn backfill_into_covered_range_is_merged_by_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), opts());
+    let (data, start) = history(5);
+    db.append(&data, AppendMode::Live).unwrap();
+    db.flush().unwrap();
+    let blocks_before = db.status().blocks;
+    // New samples between existing ones, and a replacement value, in an already-flushed range.
+    let extra = ts("hist", &[("id", "0")], vec![Sample::new(start + 30_000, -1.0), Sample::new(start + 90_000, -2.0)]);
+    let out = db.append(std::slice::from_ref(&extra), AppendMode::Backfill).unwrap();
+    assert!(out.first_error.is_none());
+    db.flush().unwrap();
+    let st = db.status();
+    assert!(st.blocks <= blocks_before, "overlapping blocks were not merged: {} -> {}", blocks_before, st.blocks);
+    let got = all(&db);
+    let s0 = &got[&extra.labels];
+    assert_eq!(s0.len(), 361 + 2);
+    assert_eq!(s0[1], Sample::new(start + 30_000, -1.0));
+    assert_eq!(s0[3], Sample::new(start + 90_000, -2.0));
+}
+
+#[test]
+fn rollups_match_raw_downsampling_and_outlive_raw_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), opts());
+    // A counter with a reset, over 6 hours.
+    let end = now_millis() / H * H - 4 * H;
+    let start = end - 6 * H;
+    let mut v = 0.0;
+    let samples: Vec<Sample> = (0..360)
+        .map(|k| {
+            v = if k == 200 { 3.0 } else { v + 10.0 };
+            Sample::new(start + k * 60_000, v)
+        })
+        .collect();
+    let series = ts("requests_total", &[("job", "api")], samples.clone());
+    db.append(std::slice::from_ref(&series), AppendMode::Backfill).unwrap();
+    db.flush().unwrap();
+    let st = db.status();
+    assert!(st.rollup_blocks > 0, "{st:?}");
+    for tier in RollupTier::ALL {
+        let got = db.select_rollup(tier, &name_eq("requests_total"), start, end + H).unwrap();
+        assert_eq!(got.len(), 1);
+        let want = strix_tsdb::rollup::downsample(&samples, tier);
+        assert_eq!(got[0].points, want, "tier {tier:?}");
+        // Increase inside buckets plus the deltas between buckets (counter-aware).
+        let pts = &got[0].points;
+        let between: f64 = pts.windows(2).map(|w| if w[1].first >= w[0].last { w[1].first - w[0].last } else { w[1].first }).sum();
+        let total_increase: f64 = pts.iter().map(|p| p.increase).sum::<f64>() + between;
+        // 359 steps of +10, except the reset step which adds 3 (counter restarted at 3).
+        assert_eq!(total_increase, 358.0 * 10.0 + 3.0, "tier {tier:?}");
+        let count: u64 = got[0].points.iter().map(|p| p.count).sum();
+        assert_eq!(count, 360);
+    }
+    db.close().unwrap();
+    // Raw retention of 1 hour: raw blocks go, rollups stay and are still readable.
+    let short = DbOptions {
+        retention: TierRetention {
+            raw: Some(Duration::from_secs(3600)),
+            ..TierRetention::default()
+        },
+        ..opts()
+    };
+    let db = open(dir.path(), short);
+    db.run_maintenance().unwrap();
+    assert_eq!(db.status().blocks, 0);
+    assert!(all(&db).is_empty());
+    let got = db.select_rollup(RollupTier::OneHour, &name_eq("requests_total"), start, end + H).unwrap();
+    assert_eq!(got[0].points.iter().map(|p| p.count).sum::<u64>(), 360);
+}
+
+#[test]
+fn retention_by_size_deletes_oldest_blocks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), DbOptions { rollups: false, ..opts() });
+    let (data, _) = history(200);
+    db.append(&data, AppendMode::Live).unwrap();
+    db.flush().unwrap();
+    let st = db.status();
+    assert!(st.blocks >= 1);
+    db.close().unwrap();
+    let limit = st.blocks_bytes / 2;
+    let db = open(
+        dir.path(),
+        DbOptions {
+            retention_size: limit,
+            rollups: false,
+            ..opts()
+        },
+    );
+    db.run_maintenance().unwrap();
+    let after = db.status();
+    assert!(after.blocks_bytes + after.wal_bytes <= limit, "{after:?} limit {limit}");
+    // What remains is the newest data.
+    let got = all(&db);
+    if let Some(s) = got.values().next() {
+        assert_eq!(s.last().unwrap().t, data[0].samples.last().unwrap().t);
+    }
+}
+
+#[test]
+fn series_and_label_limits_refuse_with_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = DbOptions {
+        limits: Limits {
+            max_series: 3,
+            max_series_per_metric: 2,
+            max_labels_per_series: 4,
+            max_label_name_length: 16,
+            max_label_value_length: 32,
+        },
+        ..opts()
+    };
+    let db = open(dir.path(), o);
+    let now = now_millis();
+    let s = |n: &str, id: &str| ts(n, &[("id", id)], vec![Sample::new(now, 1.0)]);
+    let out = db.append(&[s("a", "1"), s("a", "2"), s("a", "3")], AppendMode::Live).unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::MaxSeriesPerMetric, 1)]);
+    let out = db.append(&[s("b", "1"), s("c", "1")], AppendMode::Live).unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::MaxSeries, 1)]);
+    let long = "v".repeat(33);
+    let out = db.append(&[ts("a", &[("id", "1"), ("x", &long)], vec![Sample::new(now, 1.0)])], AppendMode::Live).unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::LabelValueTooLong, 1)]);
+    assert!(out.first_error.unwrap().contains("limit is 32 bytes"));
+    // Existing series keep accepting samples at the limit.
+    let out = db.append(&[ts("a", &[("id", "1")], vec![Sample::new(now + 1, 2.0)])], AppendMode::Live).unwrap();
+    assert!(out.first_error.is_none());
+}
+
+#[test]
+fn label_queries_span_head_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), opts());
+    let (data, start) = history(3);
+    db.append(&data, AppendMode::Live).unwrap();
+    db.flush().unwrap();
+    let now = now_millis();
+    db.append(&[ts("fresh", &[("env", "prod")], vec![Sample::new(now, 1.0)])], AppendMode::Live).unwrap();
+    let names = db.label_names(&[], i64::MIN / 2, i64::MAX / 2).unwrap();
+    assert_eq!(names, vec!["__name__", "env", "id"]);
+    let vals = db.label_values("__name__", &[], i64::MIN / 2, i64::MAX / 2).unwrap();
+    assert_eq!(vals, vec!["fresh", "hist"]);
+    let ids = db.label_values("id", &name_eq("hist"), start, start + 1000).unwrap();
+    assert_eq!(ids, vec!["0", "1", "2"]);
+    let series = db.series(&[Matcher::new(MatchOp::RegexMatch, "id", "1|2").unwrap()], i64::MIN / 2, i64::MAX / 2).unwrap();
+    assert_eq!(series.len(), 2);
+    // A range with no data for the flushed series selects nothing from them.
+    assert!(db.series(&name_eq("hist"), now + 60_000, now + 120_000).unwrap().is_empty());
+}
+
+mod model {
+    //! Model-based test: random appends, imports, flushes and restarts against a
+    //! `BTreeMap` model of what was acknowledged.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Append { series: u8, dt_secs: u16, value: i32 },
+        Import { series: u8, age_mins: u16, value: i32 },
+        Maintenance,
+        Flush,
+        Restart,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..6, 0u16..600, any::<i32>()).prop_map(|(series, dt_secs, value)| Op::Append { series, dt_secs, value }),
+            2 => (0u8..6, 0u16..2000, any::<i32>()).prop_map(|(series, age_mins, value)| Op::Import { series, age_mins, value }),
+            1 => Just(Op::Maintenance),
+            1 => Just(Op::Flush),
+            1 => Just(Op::Restart),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn engine_matches_model(ops in prop::collection::vec(op(), 1..60)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut db = open(dir.path(), opts());
+            let mut model: BTreeMap<Labels, BTreeMap<i64, u64>> = BTreeMap::new();
+            let base = now_millis() - 2 * H;
+            let mut clock = base;
+            for op in ops {
+                match op {
+                    Op::Append { series, dt_secs, value } => {
+                        clock += i64::from(dt_secs) * 1000;
+                        let s = ts("model", &[("s", &series.to_string())], vec![Sample::new(clock, f64::from(value))]);
+                        let out = db.append(std::slice::from_ref(&s), AppendMode::Live).unwrap();
+                        if out.first_error.is_none() {
+                            model.entry(s.labels).or_default().entry(clock).or_insert(f64::from(value).to_bits());
+                        }
+                    }
+                    Op::Import { series, age_mins, value } => {
+                        let t = base - i64::from(age_mins) * 60_000;
+                        let s = ts("model", &[("s", &series.to_string())], vec![Sample::new(t, f64::from(value))]);
+                        let out = db.append(std::slice::from_ref(&s), AppendMode::Backfill).unwrap();
+                        prop_assert!(out.first_error.is_none());
+                        model.entry(s.labels).or_default().insert(t, f64::from(value).to_bits());
+                    }
+                    Op::Maintenance => db.run_maintenance().unwrap(),
+                    Op::Flush => db.flush().unwrap(),
+                    Op::Restart => {
+                        db.close().unwrap();
+                        db = open(dir.path(), opts());
+                    }
+                }
+            }
+            let got: BTreeMap<Labels, BTreeMap<i64, u64>> = all(&db)
+                .into_iter()
+                .map(|(l, s)| (l, s.into_iter().map(|s| (s.t, s.v.to_bits())).collect()))
+                .collect();
+            prop_assert_eq!(got, model);
+        }
+    }
+}
