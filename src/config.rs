@@ -388,4 +388,15 @@ mod tests {
         let e = parse("auth:\n  api_keys:\n    - name: a\n      key: short\n      scopes: [read]\n", "x").unwrap().validate().err().unwrap().to_string();
         assert!(e.contains("auth.api_keys[0]"), "{e}");
     }
+
+    #[test]
+    fn readme_configuration_reference_parses() {
+        let readme = include_str!("../README.md");
+        let section = readme.split("## Configuration reference").nth(1).expect("section");
+        let yaml = section.split("```yaml").nth(1).and_then(|b| b.split("```").next()).expect("yaml block");
+        let raw = parse(yaml, "README.md").unwrap_or_else(|e| panic!("README reference does not parse: {e}"));
+        assert_eq!(raw.server.listen, "127.0.0.1:3003");
+        assert_eq!(raw.storage.out_of_order_window, Duration::from_secs(600));
+        assert_eq!(raw.auth.api_keys.len(), 1);
+    }
 }

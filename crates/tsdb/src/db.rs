@@ -117,7 +117,7 @@ impl Db {
             &wal_dir,
             WalOptions {
                 segment_size: opts.wal_segment_size,
-                fsync: opts.fsync.clone(),
+                fsync: opts.fsync,
             },
             wal_metrics,
         )?;

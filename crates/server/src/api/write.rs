@@ -33,7 +33,7 @@ fn decode_err(state: &AppState, protocol: &'static str, e: DecodeError, env: Env
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -9,7 +9,7 @@ use strix_core::{Labels, METRIC_NAME};
 pub fn validate(labels: &Labels, limits: &Limits) -> Result<(), (RejectReason, String)> {
     match labels.metric_name() {
         None => return Err((RejectReason::MissingMetricName, format!("series {labels} has no metric name (__name__)"))),
-        Some(n) if n.is_empty() => return Err((RejectReason::MissingMetricName, "empty metric name".into())),
+        Some("") => return Err((RejectReason::MissingMetricName, "empty metric name".into())),
         Some(_) => {}
     }
     if let Some(d) = labels.first_duplicate() {
