@@ -140,7 +140,12 @@ fn body_over_max_body_size_is_413() {
     let series: Vec<_> = (0..1500).map(|i| series(&[("__name__", "too_big"), ("id", &noise())], &[(now_ms(), i as f64)])).collect();
     let body = encode_write_request(&write_request(series));
     assert!(body.len() > 64 << 10 && body.len() < 256 << 10, "body is {} bytes", body.len());
-    assert_refused(f.strix.remote_write_raw(&body, &[]), 413, &["limit"]);
+    // The server answers as soon as the limit is hit; read that answer even if it
+    // closes before the whole body is written (ureq would report a broken pipe).
+    for i in 0..20 {
+        let resp = raw_post(f.strix.port, "/api/v1/write", &REMOTE_WRITE_HEADERS, &body).unwrap_or_else(|e| panic!("attempt {i}: {e}"));
+        assert_refused(resp, 413, &["limit"]);
+    }
     assert!(f.strix.export(r#"{__name__="too_big"}"#).is_empty(), "nothing of a refused body is stored");
     f.assert_still_healthy();
 }
@@ -156,7 +161,9 @@ fn import_over_max_body_size_is_413_in_prometheus_envelope() {
         body.push_str(&format!("{{\"metric\":{{\"__name__\":\"too_big_import\",\"id\":\"{i}\"}},\"values\":[{i}],\"timestamps\":[{t}]}}\n"));
     }
     assert!(body.len() > 64 << 10 && body.len() < 256 << 10, "body is {} bytes", body.len());
-    let (code, resp) = f.strix.import_jsonl(&body);
+    // The server answers as soon as the limit is hit; read that answer even if it
+    // closes before the whole body is written (ureq would report a broken pipe).
+    let (code, resp) = raw_post(f.strix.port, "/api/v1/import", &[("Content-Type", "application/json")], body.as_bytes()).expect("a response");
     assert_eq!(code, 413, "{resp}");
     let msg = assert_prometheus_error(&resp, "bad_data");
     assert!(msg.to_lowercase().contains("limit") || msg.contains("too large"), "{msg}");
@@ -280,5 +287,21 @@ fn export_with_bad_match_is_400_bad_data() {
     assert_eq!(code, 400, "{body}");
     let msg = assert_prometheus_error(&body, "bad_data");
     assert!(msg.contains("match[]"), "{msg}");
+    f.assert_still_healthy();
+}
+
+/// `/api/monitoring/*` answers in Strix' envelope, also when the body is too large for
+/// the router's body limit.
+#[test]
+fn json_push_over_max_body_size_is_413_in_strix_envelope() {
+    let mut f = Fixture::new(Some("limits:\n  max_body_size: 64KiB\n"));
+    let items: Vec<String> = (0..2000).map(|i| format!("{{\"name\":\"too_big_push\",\"labels\":{{\"id\":\"{i}\"}},\"value\":{i}}}")).collect();
+    let body = format!("[{}]", items.join(","));
+    assert!(body.len() > 64 << 10 && body.len() < 256 << 10, "body is {} bytes", body.len());
+    let (code, resp) = raw_post(f.strix.port, "/api/monitoring/metrics", &[("Content-Type", "application/json")], body.as_bytes()).expect("a response");
+    assert_eq!(code, 413, "{resp}");
+    let v: serde_json::Value = serde_json::from_str(&resp).unwrap_or_else(|e| panic!("error body is not JSON ({e}): {resp}"));
+    assert_eq!(v["success"], false, "{resp}");
+    assert_eq!(v["error"]["code"], "payload_too_large", "{resp}");
     f.assert_still_healthy();
 }

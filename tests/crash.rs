@@ -165,8 +165,11 @@ fn kill9_mid_stream_keeps_acknowledged_writes_fsync_always() {
     crash_mid_stream(Some("storage:\n  fsync: always\n"));
 }
 
+/// A label set and its samples.
+type SeriesData = (BTreeMap<String, String>, Vec<(i64, f64)>);
+
 /// Writes `n` samples for each of `series` series of metric `name`, starting at `t0`.
-fn write_block(strix: &StrixProcess, name: &str, series: usize, n: usize, t0: i64) -> Vec<(BTreeMap<String, String>, Vec<(i64, f64)>)> {
+fn write_block(strix: &StrixProcess, name: &str, series: usize, n: usize, t0: i64) -> Vec<SeriesData> {
     let mut out = Vec::new();
     let mut req = Vec::new();
     for j in 0..series {
@@ -180,7 +183,7 @@ fn write_block(strix: &StrixProcess, name: &str, series: usize, n: usize, t0: i6
     out
 }
 
-fn assert_exported(strix: &StrixProcess, selector: &str, want: &[(BTreeMap<String, String>, Vec<(i64, f64)>)]) {
+fn assert_exported(strix: &StrixProcess, selector: &str, want: &[SeriesData]) {
     let got = strix.export(selector);
     let got: BTreeMap<_, _> = got.into_iter().map(|s| (s.labels.clone(), s.samples())).collect();
     let want: BTreeMap<_, _> = want.iter().cloned().collect();
@@ -229,4 +232,33 @@ fn graceful_stop_keeps_data() {
     // And it still takes writes after the restart.
     let later = write_block(&strix, "crash_graceful_after", 3, 3, now_ms() - 5_000);
     assert_exported(&strix, r#"{__name__="crash_graceful_after"}"#, &later);
+}
+
+/// Data moved into blocks by a flush, plus newer data only in the WAL, survives two
+/// crashes without duplicates (replay must not re-add what the blocks already hold).
+#[test]
+fn crash_after_flush_keeps_blocks_and_wal_without_duplicates() {
+    let mut strix = StrixProcess::start(&[], None);
+    let t0 = now_ms() - 300_000;
+    let mut want = write_block(&strix, "crash_flush", 20, 30, t0);
+    let (code, body) = strix.post("/api/v1/admin/tsdb/flush", &[], b"");
+    assert_eq!(code, 200, "flush: {body}");
+    let blocks = || {
+        let (code, body) = strix.get("/api/monitoring/health");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("health JSON");
+        v["data"]["checks"][0]["details"]["blocks"].as_u64().expect("blocks count")
+    };
+    assert!(blocks() >= 1, "the flush cut no block");
+    let more = write_block(&strix, "crash_flush", 20, 30, t0 + 30_000);
+    for (w, m) in want.iter_mut().zip(more) {
+        w.1.extend(m.1);
+    }
+    assert_exported(&strix, r#"{__name__="crash_flush"}"#, &want);
+    strix.kill9();
+    strix.restart();
+    assert_exported(&strix, r#"{__name__="crash_flush"}"#, &want);
+    strix.kill9();
+    strix.restart();
+    assert_exported(&strix, r#"{__name__="crash_flush"}"#, &want);
 }

@@ -503,3 +503,29 @@ pub fn find_series<'a>(all: &'a [ExportedSeries], labels: &[(&str, &str)]) -> Op
 pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
+
+/// A raw HTTP/1.1 POST over a fresh TCP connection that keeps going when the server
+/// answers (and closes) before the whole body is written, the way careful clients do:
+/// write errors are ignored and whatever response arrived is read. Returns (status, body)
+/// or the I/O error if no response could be read at all.
+pub fn raw_post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(loopback(port)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let write_err = s.write_all(head.as_bytes()).and_then(|()| s.write_all(body)).err();
+    let mut resp = Vec::new();
+    let read_err = s.read_to_end(&mut resp).err();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let Some((status_line, rest)) = text.split_once("\r\n") else {
+        return Err(format!("no response (write error: {write_err:?}, read error: {read_err:?}, got {} bytes)", resp.len()));
+    };
+    let code: u16 = status_line.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let body = rest.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((code, body))
+}

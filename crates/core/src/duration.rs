@@ -56,14 +56,21 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
         .map_err(|_| err("too large"))
 }
 
-/// Formats a duration in the largest exact units, e.g. `1h30m`, `500ms`, `0s`.
+/// Formats a duration: whole years or weeks when exact, otherwise days down to
+/// milliseconds, e.g. `1y`, `2w`, `15d`, `1h30m`, `500ms`, `0s`.
 pub fn format(d: Duration) -> String {
     let mut ms = d.as_millis();
     if ms == 0 {
         return "0s".into();
     }
+    const DAY: u128 = 86_400_000;
+    for (unit, size) in [("y", 365 * DAY), ("w", 7 * DAY)] {
+        if ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
     let mut out = String::new();
-    for (unit, size) in [("y", 365 * 86_400_000u128), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, size) in [("d", DAY), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;

@@ -146,3 +146,15 @@ impl From<(strix_core::storage::StorageError, Envelope)> for ApiError {
         err
     }
 }
+
+/// Turns a body extraction result into the body or an error in the endpoint's envelope;
+/// a body over `limits.max_body_size` is a 413 naming the limit.
+pub fn body(r: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>, limit: usize, env: Envelope) -> Result<bytes::Bytes, ApiError> {
+    r.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!("request body too large: the limit is {limit} bytes (limits.max_body_size)"), env)
+        } else {
+            ApiError::bad_input(format!("cannot read request body: {rej}"), env)
+        }
+    })
+}

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strix_core::storage::{AppendMode, Appendable, Queryable, TimeSeries};
 use strix_core::{Labels, MatchOp, Matcher, Sample};
-use strix_tsdb::chunk::xor::{XorAppender, XorIter};
+use strix_tsdb::chunk::{XorAppender, XorIter};
 use strix_tsdb::{Db, DbOptions};
 
 const CHUNK_SAMPLES: usize = 120;
@@ -150,8 +150,9 @@ fn append(c: &mut Criterion) {
                 (0..BATCH)
                     .map(|i| TimeSeries {
                         labels: Labels::from_pairs([
-                            ("__name__", "bench_new_series".to_string()),
-                            ("batch", n.to_string()),
+                            // A metric name per batch: max_series_per_metric (500k)
+                            // would otherwise refuse series after 500 batches.
+                            ("__name__", format!("bench_new_series_{n}")),
                             ("i", i.to_string()),
                         ]),
                         samples: vec![Sample::new(t0, 1.0)],

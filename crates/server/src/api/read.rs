@@ -5,6 +5,7 @@ use super::params::Params;
 use crate::error::{ApiError, Envelope};
 use crate::router::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -24,12 +25,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/metadata", get(metadata))
 }
 
-fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Params {
+fn params(query: Option<String>, headers: &HeaderMap, body: Result<Bytes, BytesRejection>, limit: usize, env: Envelope) -> Result<Params, ApiError> {
+    let body = crate::error::body(body, limit, env)?;
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    Params::parse(query.as_deref(), is_form.then_some(&body[..]))
+    Ok(Params::parse(query.as_deref(), is_form.then_some(&body[..])))
 }
 
 fn storage_err(env: Envelope) -> impl Fn(strix_core::storage::StorageError) -> ApiError {
@@ -67,10 +69,10 @@ fn select_union(state: &AppState, sets: &[Vec<Matcher>], start: Timestamp, end: 
 
 /// `GET /api/v1/export`: one JSON object per series and line (VictoriaMetrics' format),
 /// or CSV with `format=csv`.
-async fn export(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn export(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let env = Envelope::Prometheus;
     state.admit_read(env)?;
-    let p = params(q, &headers, &body);
+    let p = params(q, &headers, body, state.opts.max_body_bytes, env)?;
     let sets = p.matcher_sets(env)?;
     if sets.is_empty() {
         return Err(ApiError::bad_input("missing match[] parameter", env));
@@ -102,10 +104,10 @@ async fn export(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     Ok(([(header::CONTENT_TYPE, ct)], out).into_response())
 }
 
-async fn series(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn series(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
     let env = Envelope::Prometheus;
     state.admit_read(env)?;
-    let p = params(q, &headers, &body);
+    let p = params(q, &headers, body, state.opts.max_body_bytes, env)?;
     let sets = p.matcher_sets(env)?;
     if sets.is_empty() {
         return Err(ApiError::bad_input("no match[] parameter provided", env));
@@ -125,10 +127,10 @@ async fn series(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     Ok(ok(Value::Array(data)))
 }
 
-async fn labels(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn labels(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
     let env = Envelope::Prometheus;
     state.admit_read(env)?;
-    let p = params(q, &headers, &body);
+    let p = params(q, &headers, body, state.opts.max_body_bytes, env)?;
     let sets = p.matcher_sets(env)?;
     let (start, end) = p.range(env)?;
     let st = state.clone();

@@ -4,6 +4,7 @@ use crate::error::{ApiError, Envelope};
 use crate::metrics::{ProtocolLabel, ProtocolReason};
 use crate::router::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +32,11 @@ fn decode_err(state: &AppState, protocol: &'static str, e: DecodeError, env: Env
     } else {
         ApiError::bad_input(e.to_string(), env)
     }
+}
+
+/// Counts a request refused before decoding (body unreadable or over the limit).
+fn refused(state: &AppState, protocol: &'static str) {
+    state.metrics.ingest_requests_refused.get_or_create(&ProtocolReason { protocol, reason: "too_large" }).inc();
 }
 
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -69,9 +75,10 @@ fn record_metadata(state: &AppState, md: &[Metadata]) {
 }
 
 /// `POST /api/v1/write`: Prometheus remote_write 1.0 (snappy-compressed protobuf).
-async fn remote_write(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+async fn remote_write(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<StatusCode, ApiError> {
     const P: &str = "remote_write";
     let env = Envelope::Text;
+    let body = crate::error::body(body, state.opts.max_body_bytes, env).inspect_err(|_| refused(&state, P))?;
     if let Some(ct) = header_str(&headers, header::CONTENT_TYPE) {
         if ct.contains("io.prometheus.write.v2") {
             return Err(ApiError::bad_input("remote write 2.0 is not supported; send remote write 1.0 (prometheus.WriteRequest)", env)
@@ -109,18 +116,19 @@ enum ImportFormat {
 /// `POST /api/v1/import`: backfill at any timestamp. JSON lines (VictoriaMetrics'
 /// format) or the Prometheus text format with timestamps, chosen by Content-Type and
 /// otherwise by the first byte.
-async fn import(state: State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn import(state: State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     do_import(state, headers, body, None).await
 }
 
 /// `POST /api/v1/import/prometheus`: backfill in the text format.
-async fn import_text(state: State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn import_text(state: State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     do_import(state, headers, body, Some(ImportFormat::Text)).await
 }
 
-async fn do_import(State(state): State<AppState>, headers: HeaderMap, body: Bytes, forced: Option<ImportFormat>) -> Result<Response, ApiError> {
+async fn do_import(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>, forced: Option<ImportFormat>) -> Result<Response, ApiError> {
     const P: &str = "import";
     let env = Envelope::Prometheus;
+    let body = crate::error::body(body, state.opts.max_body_bytes, env).inspect_err(|_| refused(&state, P))?;
     let enc = ContentEncoding::parse(header_str(&headers, header::CONTENT_ENCODING)).map_err(|e| decode_err(&state, P, e, env))?;
     let ct = header_str(&headers, header::CONTENT_TYPE).unwrap_or("").to_ascii_lowercase();
     let _slot = state.admit_write(P, env)?;
@@ -152,9 +160,10 @@ async fn do_import(State(state): State<AppState>, headers: HeaderMap, body: Byte
 }
 
 /// `POST /api/monitoring/metrics`: `[{"name","labels":{},"value","timestamp"?}]`.
-async fn json_push(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+async fn json_push(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<serde_json::Value>, ApiError> {
     const P: &str = "json";
     let env = Envelope::Strix;
+    let body = crate::error::body(body, state.opts.max_body_bytes, env).inspect_err(|_| refused(&state, P))?;
     let enc = ContentEncoding::parse(header_str(&headers, header::CONTENT_ENCODING)).map_err(|e| decode_err(&state, P, e, env))?;
     let _slot = state.admit_write(P, env)?;
     let limits = state.decode_limits();
