@@ -85,17 +85,51 @@ impl Labels {
             .map(|w| w[0].name.as_str())
     }
 
-    /// A stable 64-bit hash of the label set (FNV-1a over names and values).
+    /// A 64-bit hash of the label set, equal to [`hash_pairs`] over the same pairs.
     pub fn stable_hash(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for l in &self.0 {
-            for b in l.name.bytes().chain([0xff]).chain(l.value.bytes()).chain([0xfe]) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
+        hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+    }
+
+    /// Whether this label set equals the sorted `pairs` (empty values already dropped).
+    pub fn eq_pairs(&self, pairs: &[(&str, &str)]) -> bool {
+        self.0.len() == pairs.len() && self.0.iter().zip(pairs).all(|(l, (n, v))| l.name == *n && l.value == *v)
+    }
+}
+
+/// Hashes label pairs (sorted by name, no empty values) word by word; in-memory lookups
+/// only, never persisted. Names and values are length-prefixed, so boundaries matter.
+pub fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    #[inline]
+    fn mix(h: u64, w: u64) -> u64 {
+        (h.rotate_left(5) ^ w).wrapping_mul(K)
+    }
+    #[inline]
+    fn bytes(mut h: u64, b: &[u8]) -> u64 {
+        h = mix(h, b.len() as u64);
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = mix(h, u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            h = mix(h, u64::from_le_bytes(w));
         }
         h
     }
+    let mut h: u64 = 0;
+    for (n, v) in pairs {
+        h = bytes(h, n.as_bytes());
+        h = bytes(h, v.as_bytes());
+    }
+    // Final avalanche so the low bits are usable by hash tables.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
 
 impl fmt::Display for Labels {
@@ -163,6 +197,19 @@ mod tests {
     fn duplicates_reported() {
         let l = Labels::from_pairs([("a", "1"), ("a", "2")]);
         assert_eq!(l.first_duplicate(), Some("a"));
+    }
+
+    #[test]
+    fn borrowed_and_owned_agree() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "api"), ("instance", "host-001:9100")]);
+        let pairs: Vec<(&str, &str)> = l.iter().map(|x| (x.name.as_str(), x.value.as_str())).collect();
+        assert_eq!(l.stable_hash(), hash_pairs(pairs.iter().copied()));
+        assert!(l.eq_pairs(&pairs));
+        assert!(!l.eq_pairs(&pairs[..2]));
+        let mut other = pairs.clone();
+        other[1].1 = "apj";
+        assert!(!l.eq_pairs(&other));
+        assert_ne!(l.stable_hash(), hash_pairs(other.iter().copied()));
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod sample;
 pub mod storage;
 
 pub use error_class::ErrorClass;
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{hash_pairs, Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, STALE_NAN};
 

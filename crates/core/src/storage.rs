@@ -121,6 +121,67 @@ impl StorageError {
     }
 }
 
+/// Series whose label strings borrow from a decode buffer, so a request for series the
+/// engine already knows allocates no label strings at all.
+///
+/// Each series' labels are sorted by name with empty values dropped and no duplicate
+/// names (decoders guarantee this; [`BorrowedBatch::push`] checks order in debug builds).
+#[derive(Debug, Default, Clone)]
+pub struct BorrowedBatch<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    series: Vec<(u32, u32, u32, u32)>,
+    samples: Vec<Sample>,
+}
+
+impl<'a> BorrowedBatch<'a> {
+    pub fn with_capacity(series: usize, labels: usize, samples: usize) -> Self {
+        BorrowedBatch {
+            labels: Vec::with_capacity(labels),
+            series: Vec::with_capacity(series),
+            samples: Vec::with_capacity(samples),
+        }
+    }
+
+    /// Adds a series. `labels` must be sorted by name, without empty values.
+    pub fn push(&mut self, labels: &[(&'a str, &'a str)], samples: &[Sample]) {
+        debug_assert!(labels.windows(2).all(|w| w[0].0 < w[1].0), "BUG: borrowed labels not sorted and unique");
+        let (l0, s0) = (self.labels.len() as u32, self.samples.len() as u32);
+        self.labels.extend_from_slice(labels);
+        self.samples.extend_from_slice(samples);
+        self.series.push((l0, self.labels.len() as u32, s0, self.samples.len() as u32));
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Total samples in the batch.
+    pub fn num_samples(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// `(labels, samples)` of each series.
+    pub fn iter(&self) -> impl Iterator<Item = (&[(&'a str, &'a str)], &[Sample])> + '_ {
+        self.series
+            .iter()
+            .map(|&(l0, l1, s0, s1)| (&self.labels[l0 as usize..l1 as usize], &self.samples[s0 as usize..s1 as usize]))
+    }
+
+    /// Copies into owned series.
+    pub fn to_owned_series(&self) -> Vec<TimeSeries> {
+        self.iter()
+            .map(|(l, s)| TimeSeries {
+                labels: Labels::from_sorted(l.iter().map(|(n, v)| crate::Label::new(*n, *v)).collect()),
+                samples: s.to_vec(),
+            })
+            .collect()
+    }
+}
+
 /// Something samples can be written to.
 pub trait Appendable: Send + Sync {
     /// Appends `series`. Returns once the data is in the write-ahead log under the
@@ -128,6 +189,12 @@ pub trait Appendable: Send + Sync {
     /// Invalid series and samples are refused and reported in the outcome; `Err` means
     /// nothing can be written now (the caller should answer "retry later").
     fn append(&self, series: &[TimeSeries], mode: AppendMode) -> Result<AppendOutcome, StorageError>;
+
+    /// [`Appendable::append`] for borrowed series; engines override it to look series up
+    /// without building owned labels.
+    fn append_borrowed(&self, batch: &BorrowedBatch<'_>, mode: AppendMode) -> Result<AppendOutcome, StorageError> {
+        self.append(&batch.to_owned_series(), mode)
+    }
 }
 
 /// Downsampling resolutions kept by the engine besides raw samples.

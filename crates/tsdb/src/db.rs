@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use strix_core::storage::{AppendMode, AppendOutcome, Appendable, RejectReason, StorageError, TimeSeries};
-use strix_core::{now_millis, ErrorClass, Sample, Timestamp};
+use strix_core::storage::{AppendMode, AppendOutcome, Appendable, BorrowedBatch, RejectReason, StorageError, TimeSeries};
+use strix_core::{hash_pairs, now_millis, ErrorClass, Label, Labels, Sample, Timestamp};
 
 /// A snapshot of the engine's state for health and status endpoints.
 #[derive(Debug, Clone)]
@@ -231,7 +231,7 @@ impl Inner {
         }
     }
 
-    fn append_batch(&self, batch: &[TimeSeries], mode: AppendMode) -> Result<AppendOutcome, StorageError> {
+    fn append_batch<'a, I: SeriesInput + 'a>(&self, batch: impl Iterator<Item = I>, mode: AppendMode) -> Result<AppendOutcome, StorageError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StorageError::new(ErrorClass::Unavailable, "storage is shutting down"));
         }
@@ -245,36 +245,46 @@ impl Inner {
 
         let mut new_series: Vec<SeriesRecord> = Vec::new();
         let mut records: Vec<SampleRecord> = Vec::new();
-        let mut apply: Vec<(Arc<MemSeries>, Vec<Sample>)> = Vec::new();
-        for ts in batch {
-            if ts.samples.is_empty() {
+        // Accepted samples of each series: (series, start, end) into `records`.
+        let mut apply: Vec<(Arc<MemSeries>, usize, usize)> = Vec::new();
+        for input in batch {
+            let samples = input.samples();
+            if samples.is_empty() {
                 continue;
             }
-            let n = ts.samples.len() as u64;
-            if let Err((reason, msg)) = validate(&ts.labels, &self.opts.limits) {
-                out.reject(reason, n, || msg);
-                continue;
-            }
-            let series = match self.head.get_or_create(&ts.labels, &self.opts.limits) {
-                GetOrCreate::Existing(s) => s,
-                GetOrCreate::Created(s) => {
-                    out.series_created += 1;
-                    self.metrics.head_series_created.inc();
-                    new_series.push(SeriesRecord {
-                        series_ref: s.sref,
-                        labels: s.labels.clone(),
-                    });
-                    s
-                }
-                GetOrCreate::Refused(reason, msg) => {
-                    out.reject(reason, n, || msg);
-                    continue;
+            let n = samples.len() as u64;
+            let hash = input.hash();
+            let series = match self.head.lookup(hash, |l| input.eq(l)) {
+                Some(s) => s,
+                None => {
+                    // Only a new series is validated: stored ones passed on creation.
+                    let labels = input.to_labels();
+                    if let Err((reason, msg)) = validate(&labels, &self.opts.limits) {
+                        out.reject(reason, n, || msg);
+                        continue;
+                    }
+                    match self.head.create(labels, hash, &self.opts.limits) {
+                        GetOrCreate::Existing(s) => s,
+                        GetOrCreate::Created(s) => {
+                            out.series_created += 1;
+                            self.metrics.head_series_created.inc();
+                            new_series.push(SeriesRecord {
+                                series_ref: s.sref,
+                                labels: s.labels.clone(),
+                            });
+                            s
+                        }
+                        GetOrCreate::Refused(reason, msg) => {
+                            out.reject(reason, n, || msg);
+                            continue;
+                        }
+                    }
                 }
             };
-            let mut accepted = Vec::with_capacity(ts.samples.len());
+            let first = records.len();
             {
                 let data = series.data.lock().unwrap_or_else(|p| p.into_inner());
-                for s in &ts.samples {
+                for s in samples {
                     if s.t > future_limit {
                         out.reject(RejectReason::TooFarInFuture, 1, || {
                             format!("sample of {} at {} is more than {}s in the future", series.labels, s.t, self.opts.max_future.as_secs())
@@ -300,19 +310,17 @@ impl Inner {
                             });
                         }
                         Placement::Duplicate => out.samples_appended += 1,
-                        _ => accepted.push(*s),
+                        _ => records.push(SampleRecord {
+                            series_ref: series.sref,
+                            t: s.t,
+                            v: s.v,
+                        }),
                     }
                 }
             }
-            if accepted.is_empty() {
-                continue;
+            if records.len() > first {
+                apply.push((series, first, records.len()));
             }
-            records.extend(accepted.iter().map(|s| SampleRecord {
-                series_ref: series.sref,
-                t: s.t,
-                v: s.v,
-            }));
-            apply.push((series, accepted));
         }
         let mut recs = Vec::with_capacity(2);
         if !new_series.is_empty() {
@@ -324,8 +332,15 @@ impl Inner {
         if !recs.is_empty() {
             self.wal.log(&recs).map_err(|e| StorageError::new(e.class(), format!("write-ahead log: {e}")))?;
         }
-        for (series, samples) in &apply {
-            let (in_order, ooo) = self.head.apply(series, samples);
+        let records: &[SampleRecord] = match recs.last() {
+            Some(Record::Samples(r)) => r,
+            _ => &[],
+        };
+        let mut buf: Vec<Sample> = Vec::new();
+        for (series, a, b) in &apply {
+            buf.clear();
+            buf.extend(records[*a..*b].iter().map(|r| Sample::new(r.t, r.v)));
+            let (in_order, ooo) = self.head.apply(series, &buf);
             out.samples_appended += in_order + ooo;
             self.metrics.out_of_order_samples.inc_by(ooo);
         }
@@ -340,9 +355,51 @@ impl Inner {
     }
 }
 
+/// A series offered to [`Inner::append_batch`], owned or borrowed.
+trait SeriesInput {
+    fn hash(&self) -> u64;
+    fn eq(&self, labels: &Labels) -> bool;
+    fn to_labels(&self) -> Labels;
+    fn samples(&self) -> &[Sample];
+}
+
+impl SeriesInput for &TimeSeries {
+    fn hash(&self) -> u64 {
+        self.labels.stable_hash()
+    }
+    fn eq(&self, labels: &Labels) -> bool {
+        *labels == self.labels
+    }
+    fn to_labels(&self) -> Labels {
+        self.labels.clone()
+    }
+    fn samples(&self) -> &[Sample] {
+        &self.samples
+    }
+}
+
+impl SeriesInput for (&[(&str, &str)], &[Sample]) {
+    fn hash(&self) -> u64 {
+        hash_pairs(self.0.iter().copied())
+    }
+    fn eq(&self, labels: &Labels) -> bool {
+        labels.eq_pairs(self.0)
+    }
+    fn to_labels(&self) -> Labels {
+        Labels::from_sorted(self.0.iter().map(|(n, v)| Label::new(*n, *v)).collect())
+    }
+    fn samples(&self) -> &[Sample] {
+        self.1
+    }
+}
+
 impl Appendable for Db {
     fn append(&self, series: &[TimeSeries], mode: AppendMode) -> Result<AppendOutcome, StorageError> {
-        self.inner.append_batch(series, mode)
+        self.inner.append_batch(series.iter(), mode)
+    }
+
+    fn append_borrowed(&self, batch: &BorrowedBatch<'_>, mode: AppendMode) -> Result<AppendOutcome, StorageError> {
+        self.inner.append_batch(batch.iter(), mode)
     }
 }
 

@@ -99,6 +99,33 @@ fn append_select_and_replay_keep_every_sample() {
 }
 
 #[test]
+fn borrowed_appends_match_owned_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), opts());
+    let now = now_millis();
+    let mut batch = strix_core::storage::BorrowedBatch::default();
+    batch.push(&[("__name__", "b"), ("job", "x")], &[Sample::new(now - 1, 1.0), Sample::new(now, 2.0)]);
+    batch.push(&[("__name__", "a")], &[Sample::new(now, 3.0)]);
+    let out = db.append_borrowed(&batch, AppendMode::Live).unwrap();
+    assert_eq!((out.samples_appended, out.series_created), (3, 2));
+    // The same series sent owned resolve to the series created from borrowed labels.
+    let owned = batch.to_owned_series();
+    let again = db.append(&owned, AppendMode::Live).unwrap();
+    assert_eq!((again.samples_appended, again.series_created), (3, 0));
+    let mut next = strix_core::storage::BorrowedBatch::default();
+    next.push(&[("__name__", "b"), ("job", "x")], &[Sample::new(now + 1, 4.0)]);
+    assert_eq!(db.append_borrowed(&next, AppendMode::Live).unwrap().series_created, 0);
+    let got = all(&db);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[&owned[0].labels].len(), 3);
+    // Invalid labels are still refused when the series is new.
+    let mut bad = strix_core::storage::BorrowedBatch::default();
+    bad.push(&[("job", "x")], &[Sample::new(now, 1.0)]);
+    let out = db.append_borrowed(&bad, AppendMode::Live).unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::MissingMetricName, 1)]);
+}
+
+#[test]
 fn out_of_order_window_and_backfill() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), opts());

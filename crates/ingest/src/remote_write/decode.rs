@@ -1,12 +1,8 @@
 //! `WriteRequest` bytes to [`TimeSeries`].
 
-use prost::Message;
 use strix_core::storage::TimeSeries;
-use strix_core::Sample;
 
-use super::proto;
 use crate::limits::{check_body_len, snappy_block, DecodeLimits};
-use crate::series::build_labels_owned;
 use crate::{DecodeError, Metadata};
 
 /// A decoded remote_write request.
@@ -34,61 +30,21 @@ pub fn decode_write_request(
     body: &[u8],
     limits: &DecodeLimits,
 ) -> Result<DecodedWrite, DecodeError> {
-    check_body_len(body, limits)?;
-    let raw = snappy_block(body, limits.max_decompressed_bytes)?;
-    let req = proto::WriteRequest::decode(raw.as_slice())
-        .map_err(|e| DecodeError::Protobuf(e.to_string()))?;
-    drop(raw);
+    let raw = decompress_write_request(body, limits)?;
+    let scanned = super::scan::parse_write_request(&raw)?;
+    Ok(DecodedWrite {
+        series: scanned.batch.to_owned_series(),
+        metadata: scanned.metadata,
+        exemplars_skipped: scanned.exemplars_skipped,
+        histograms_skipped: scanned.histograms_skipped,
+    })
+}
 
-    let mut out = DecodedWrite {
-        series: Vec::with_capacity(req.timeseries.len()),
-        metadata: Vec::with_capacity(req.metadata.len()),
-        ..DecodedWrite::default()
-    };
-    for (i, ts) in req.timeseries.into_iter().enumerate() {
-        out.exemplars_skipped += ts.exemplars.len() as u64;
-        out.histograms_skipped += ts.histograms.len() as u64;
-        let mut pairs = Vec::with_capacity(ts.labels.len());
-        for l in ts.labels {
-            let name = String::from_utf8(l.name).map_err(|e| DecodeError::Series {
-                series: i,
-                message: format!(
-                    "label name {:?} is not valid UTF-8",
-                    String::from_utf8_lossy(e.as_bytes())
-                ),
-            })?;
-            let value = String::from_utf8(l.value).map_err(|e| DecodeError::Series {
-                series: i,
-                message: format!(
-                    "value of label {name:?} is not valid UTF-8: {:?}",
-                    String::from_utf8_lossy(e.as_bytes())
-                ),
-            })?;
-            pairs.push((name, value));
-        }
-        let labels = build_labels_owned(pairs).map_err(|issue| DecodeError::Series {
-            series: i,
-            message: issue.message(),
-        })?;
-        if ts.samples.is_empty() {
-            continue;
-        }
-        let samples = ts
-            .samples
-            .iter()
-            .map(|s| Sample::new(s.timestamp, s.value))
-            .collect();
-        out.series.push(TimeSeries { labels, samples });
-    }
-    for m in req.metadata {
-        out.metadata.push(Metadata {
-            metric_family_name: m.metric_family_name,
-            r#type: metric_type_name(m.r#type).to_owned(),
-            help: m.help,
-            unit: m.unit,
-        });
-    }
-    Ok(out)
+/// Checks the body size and undoes the snappy block compression, within both caps.
+/// Pair with [`super::parse_write_request`] to decode without copying label strings.
+pub fn decompress_write_request(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, DecodeError> {
+    check_body_len(body, limits)?;
+    snappy_block(body, limits.max_decompressed_bytes)
 }
 
 /// The lower-case name of a remote_write `MetricMetadata.MetricType` number; unknown
@@ -108,7 +64,10 @@ pub fn metric_type_name(t: i32) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::proto;
     use super::*;
+    use prost::Message;
+    use strix_core::Sample;
     use strix_core::{Labels, STALE_NAN};
 
     fn label(n: &str, v: &str) -> proto::Label {

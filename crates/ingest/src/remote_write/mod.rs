@@ -4,6 +4,8 @@
 //! owns headers and status codes.
 mod decode;
 pub mod proto;
+mod scan;
 
 pub use crate::Metadata;
-pub use decode::{decode_write_request, metric_type_name, DecodedWrite};
+pub use decode::{decode_write_request, decompress_write_request, metric_type_name, DecodedWrite};
+pub use scan::{parse_write_request, DecodedWriteRef};

@@ -43,14 +43,19 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Appends on the blocking pool and turns the outcome into metrics and an error when
-/// anything was refused (the valid part is stored either way).
+/// Appends on the blocking pool, then [`account`]s for the outcome.
 async fn store(state: &AppState, protocol: &'static str, series: Vec<TimeSeries>, mode: AppendMode, env: Envelope) -> Result<AppendOutcome, ApiError> {
     let db = state.db.clone();
     let outcome = tokio::task::spawn_blocking(move || db.append(&series, mode))
         .await
         .map_err(|e| ApiError::new(ErrorClass::Internal, format!("append task failed: {e}"), env))?
         .map_err(|e| ApiError::from((e, env)))?;
+    account(state, protocol, outcome, env)
+}
+
+/// Turns an append outcome into metrics, and into an error when anything was refused
+/// (the valid part is stored either way, as Prometheus' receiver does).
+fn account(state: &AppState, protocol: &'static str, outcome: AppendOutcome, env: Envelope) -> Result<AppendOutcome, ApiError> {
     state.metrics.ingest_samples.get_or_create(&ProtocolLabel { protocol }).inc_by(outcome.samples_appended);
     for (reason, n) in &outcome.rejected {
         state
@@ -92,18 +97,26 @@ async fn remote_write(State(state): State<AppState>, headers: HeaderMap, body: R
     }
     let _slot = state.admit_write(P, env)?;
     let limits = state.decode_limits();
-    let decoded = tokio::task::spawn_blocking(move || strix_ingest::remote_write::decode_write_request(&body, &limits))
-        .await
-        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("decode task failed: {e}"), env))?
-        .map_err(|e| decode_err(&state, P, e, env))?;
-    record_metadata(&state, &decoded.metadata);
-    if decoded.exemplars_skipped > 0 {
-        state.metrics.ingest_skipped.get_or_create(&ProtocolReason { protocol: P, reason: "exemplar" }).inc_by(decoded.exemplars_skipped);
+    let db = state.db.clone();
+    // Decode and append in one blocking task: labels borrow from the decompressed buffer
+    // and are copied only for series the engine has not seen before.
+    let (metadata, exemplars, histograms, result) = tokio::task::spawn_blocking(move || {
+        let raw = strix_ingest::remote_write::decompress_write_request(&body, &limits)?;
+        let scanned = strix_ingest::remote_write::parse_write_request(&raw)?;
+        let result = db.append_borrowed(&scanned.batch, AppendMode::Live);
+        Ok::<_, DecodeError>((scanned.metadata, scanned.exemplars_skipped, scanned.histograms_skipped, result))
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorClass::Internal, format!("append task failed: {e}"), env))?
+    .map_err(|e| decode_err(&state, P, e, env))?;
+    record_metadata(&state, &metadata);
+    if exemplars > 0 {
+        state.metrics.ingest_skipped.get_or_create(&ProtocolReason { protocol: P, reason: "exemplar" }).inc_by(exemplars);
     }
-    if decoded.histograms_skipped > 0 {
-        state.metrics.ingest_skipped.get_or_create(&ProtocolReason { protocol: P, reason: "native_histogram" }).inc_by(decoded.histograms_skipped);
+    if histograms > 0 {
+        state.metrics.ingest_skipped.get_or_create(&ProtocolReason { protocol: P, reason: "native_histogram" }).inc_by(histograms);
     }
-    store(&state, P, decoded.series, AppendMode::Live, env).await?;
+    account(&state, P, result.map_err(|e| ApiError::from((e, env)))?, env)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

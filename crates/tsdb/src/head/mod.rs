@@ -15,16 +15,38 @@ pub use validate::validate;
 use crate::options::Limits;
 use index::MemIndex;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use strix_core::storage::RejectReason;
 use strix_core::{Labels, Matcher, Sample, Timestamp};
 
+/// Hasher for keys that are already well-mixed hashes or sequential refs.
+#[derive(Default)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Spread sequential refs over the table's buckets.
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
 /// Maps and index of the head, behind one lock.
 #[derive(Default)]
 pub struct HeadState {
-    by_hash: HashMap<u64, Vec<Arc<MemSeries>>>,
-    by_ref: HashMap<u64, Arc<MemSeries>>,
+    by_hash: IdMap<Vec<Arc<MemSeries>>>,
+    by_ref: IdMap<Arc<MemSeries>>,
     index: MemIndex,
     per_metric: HashMap<String, usize>,
 }
@@ -78,21 +100,32 @@ impl Head {
         self.read().by_ref.len()
     }
 
+    /// Finds a series by its label hash and an equality test (no allocation).
+    pub fn lookup(&self, hash: u64, eq: impl Fn(&Labels) -> bool) -> Option<Arc<MemSeries>> {
+        self.read().by_hash.get(&hash)?.iter().find(|s| eq(&s.labels)).cloned()
+    }
+
     /// Finds the series or creates it within `limits`.
     pub fn get_or_create(&self, labels: &Labels, limits: &Limits) -> GetOrCreate {
         let hash = labels.stable_hash();
-        if let Some(s) = self.read().find(labels, hash) {
-            return GetOrCreate::Existing(s.clone());
+        match self.lookup(hash, |l| l == labels) {
+            Some(s) => GetOrCreate::Existing(s),
+            None => self.create(labels.clone(), hash, limits),
         }
+    }
+
+    /// Creates a series (validated by the caller) unless a concurrent append did, within
+    /// the series limits.
+    pub fn create(&self, labels: Labels, hash: u64, limits: &Limits) -> GetOrCreate {
         let mut st = self.write();
-        if let Some(s) = st.find(labels, hash) {
+        if let Some(s) = st.find(&labels, hash) {
             return GetOrCreate::Existing(s.clone());
         }
         if limits.max_series > 0 && st.by_ref.len() >= limits.max_series {
             return GetOrCreate::Refused(RejectReason::MaxSeries, format!("series limit of {} reached; new series {labels} refused", limits.max_series));
         }
-        let name = labels.metric_name().unwrap_or("").to_string();
-        let per_metric = st.per_metric.get(&name).copied().unwrap_or(0);
+        let name = labels.metric_name().unwrap_or("");
+        let per_metric = st.per_metric.get(name).copied().unwrap_or(0);
         if limits.max_series_per_metric > 0 && per_metric >= limits.max_series_per_metric {
             return GetOrCreate::Refused(
                 RejectReason::MaxSeriesPerMetric,
@@ -100,7 +133,7 @@ impl Head {
             );
         }
         let sref = self.next_ref.fetch_add(1, Ordering::AcqRel);
-        GetOrCreate::Created(Self::insert(&mut st, sref, labels.clone(), hash))
+        GetOrCreate::Created(Self::insert(&mut st, sref, labels, hash))
     }
 
     fn insert(st: &mut HeadState, sref: u64, labels: Labels, hash: u64) -> Arc<MemSeries> {
@@ -134,7 +167,8 @@ impl Head {
         self.read().by_ref.get(&sref).cloned()
     }
 
-    /// Applies samples to a series (after they are in the WAL). Returns placements.
+    /// Applies samples to a series (after they are in the WAL). Returns how many went in
+    /// order and out of order.
     pub fn apply(&self, series: &MemSeries, samples: &[Sample]) -> (u64, u64) {
         let mut data = series.data.lock().unwrap_or_else(|p| p.into_inner());
         let (mut in_order, mut ooo) = (0u64, 0u64);
