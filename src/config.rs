@@ -23,6 +23,84 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub auth: RawAuth,
     pub log: RawLog,
+    pub global: RawGlobal,
+    pub query: RawQuery,
+    /// Prometheus rule files (globs, relative to the config file's directory).
+    pub rule_files: Vec<String>,
+    /// Prometheus scrape jobs. Empty: Strix scrapes its own `/metrics` (job "strix").
+    pub scrape_configs: Vec<strix_scrape::ScrapeConfig>,
+    pub host_metrics: RawHostMetrics,
+}
+
+/// Settings shared by rule evaluation and scraping, as in Prometheus' `global:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawGlobal {
+    /// Default interval of rule groups.
+    #[serde(with = "duration::serde_str")]
+    pub evaluation_interval: Duration,
+    /// Default scrape interval of jobs.
+    #[serde(with = "duration::serde_str")]
+    pub scrape_interval: Duration,
+    /// Default scrape timeout of jobs.
+    #[serde(with = "duration::serde_str")]
+    pub scrape_timeout: Duration,
+    /// Labels identifying this server to external systems.
+    pub external_labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RawGlobal {
+    fn default() -> Self {
+        let g = strix_scrape::GlobalConfig::default();
+        RawGlobal {
+            evaluation_interval: d("1m"),
+            scrape_interval: g.scrape_interval,
+            scrape_timeout: g.scrape_timeout,
+            external_labels: g.external_labels,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawQuery {
+    /// How far back an instant selector looks for a sample.
+    #[serde(with = "duration::serde_str")]
+    pub lookback_delta: Duration,
+    /// Samples one query may load.
+    pub max_samples: usize,
+    /// Per-query time limit.
+    #[serde(with = "duration::serde_str")]
+    pub timeout: Duration,
+    /// Queries evaluated at once; more get 503.
+    pub max_concurrency: usize,
+}
+
+impl Default for RawQuery {
+    fn default() -> Self {
+        let e = strix_query::EngineOptions::default();
+        RawQuery {
+            lookback_delta: e.lookback_delta,
+            max_samples: e.max_samples,
+            timeout: e.timeout,
+            max_concurrency: ServerOptions::default().max_concurrent_queries,
+        }
+    }
+}
+
+/// Host and process metrics under node_exporter's names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHostMetrics {
+    pub enabled: bool,
+    #[serde(with = "duration::serde_str")]
+    pub interval: Duration,
+}
+
+impl Default for RawHostMetrics {
+    fn default() -> Self {
+        RawHostMetrics { enabled: true, interval: d("15s") }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +274,12 @@ impl Default for RawLog {
 
 /// The validated configuration the program runs with.
 pub struct Config {
+    /// Scrape jobs; empty means the default self-scrape.
+    pub scrape: strix_scrape::ScrapeSection,
+    pub rule_files: Vec<String>,
+    pub evaluation_interval: Duration,
+    /// `None` when the host collector is off.
+    pub host_metrics_interval: Option<Duration>,
     pub listen: String,
     pub data_dir: PathBuf,
     pub db: DbOptions,
@@ -302,12 +386,38 @@ impl RawConfig {
             };
             keys.push(ApiKey { name: k.name, sha256: sha, scopes });
         }
+        let q = self.query;
+        if q.lookback_delta.is_zero() {
+            bail!("key `query.lookback_delta`: must be greater than 0");
+        }
+        if q.timeout.is_zero() || q.max_concurrency == 0 || q.max_samples == 0 {
+            bail!("key `query`: timeout, max_samples and max_concurrency must be greater than 0");
+        }
+        let scrape = strix_scrape::ScrapeSection {
+            global: strix_scrape::GlobalConfig {
+                scrape_interval: self.global.scrape_interval,
+                scrape_timeout: self.global.scrape_timeout,
+                external_labels: self.global.external_labels.clone(),
+            },
+            scrape_configs: self.scrape_configs,
+        };
+        scrape.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if self.global.evaluation_interval < Duration::from_secs(1) {
+            bail!("key `global.evaluation_interval`: must be at least 1s");
+        }
+        if self.host_metrics.enabled && self.host_metrics.interval < Duration::from_secs(1) {
+            bail!("key `host_metrics.interval`: must be at least 1s");
+        }
         let log_json = match self.log.format.as_str() {
             "json" => true,
             "text" => false,
             other => bail!("key `log.format`: unknown value {other:?}; expected text or json"),
         };
         Ok(Config {
+            scrape,
+            rule_files: self.rule_files,
+            evaluation_interval: self.global.evaluation_interval,
+            host_metrics_interval: self.host_metrics.enabled.then_some(self.host_metrics.interval),
             listen: self.server.listen,
             data_dir: self.server.data_dir,
             db: DbOptions {
@@ -342,6 +452,13 @@ impl RawConfig {
                 read_rate: l.read_rate,
                 request_timeout: l.request_timeout,
                 max_export_series: l.max_export_series,
+                engine: strix_query::EngineOptions {
+                    lookback_delta: q.lookback_delta,
+                    max_samples: q.max_samples,
+                    timeout: q.timeout,
+                },
+                max_concurrent_queries: q.max_concurrency,
+                ..ServerOptions::default()
             },
             log_json,
             log_level: self.log.level,

@@ -11,6 +11,10 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strix_core::storage::{AppendMode, Appendable, Queryable};
 
 #[derive(Parser)]
 #[command(name = "strix", version, about = "Production monitoring in one binary.")]
@@ -58,8 +62,12 @@ fn init_logging(json: bool, level: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { file } => match config::load(&file).and_then(|raw| raw.validate()) {
-            Ok(_) => {
+        Command::CheckConfig { file } => match config::load(&file).and_then(|raw| raw.validate()).and_then(|cfg| {
+            let base = file.parent().map(PathBuf::from).unwrap_or_default();
+            strix_rules::load_files(&cfg.rule_files, &base)?;
+            Ok(())
+        }) {
+            Ok(()) => {
                 println!("{}: configuration is valid", file.display());
                 ExitCode::SUCCESS
             }
@@ -95,7 +103,8 @@ fn main() -> ExitCode {
             if let Some(l) = listen {
                 cfg.listen = l;
             }
-            match serve(cfg, insecure) {
+            let config_dir = config.as_deref().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+            match serve(cfg, &config_dir, insecure) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "Strix stopped with an error.");
@@ -106,7 +115,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(cfg: config::Config, insecure: bool) -> anyhow::Result<()> {
+fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> anyhow::Result<()> {
     let addr: SocketAddr = cfg.listen.parse().with_context(|| format!("invalid listen address {:?} (expected host:port)", cfg.listen))?;
     if !config::is_loopback(&addr) && cfg.server.api_keys.is_empty() && !insecure {
         anyhow::bail!(
@@ -115,19 +124,87 @@ fn serve(cfg: config::Config, insecure: bool) -> anyhow::Result<()> {
     }
     let mut registry = prometheus_client::registry::Registry::default();
     let db = strix_tsdb::Db::open(&cfg.data_dir, cfg.db.clone(), &mut registry).with_context(|| format!("opening storage in {}", cfg.data_dir.display()))?;
-    let state = strix_server::AppState::new(db.clone(), cfg.server.clone(), registry);
+    let stop = Arc::new(AtomicBool::new(false));
+    let host = match cfg.host_metrics_interval {
+        Some(every) => Some(spawn_host_collector(db.clone(), every, &cfg.listen, stop.clone())?),
+        None => None,
+    };
+    let rule_files = strix_rules::load_files(&cfg.rule_files, config_dir).context("loading rule files")?;
+    let store: Arc<dyn Queryable> = Arc::new(db.clone());
+    let sink: Arc<dyn Appendable> = Arc::new(db.clone());
+    let rules = Arc::new(strix_rules::RuleManager::new(
+        strix_query::Engine::new(cfg.server.engine.clone()),
+        store,
+        sink,
+        cfg.evaluation_interval,
+        &mut registry,
+    ));
+    rules.apply(rule_files);
+    rules.start().context("starting rule evaluation")?;
+    let scrape = strix_scrape::ScrapeManager::new(Arc::new(db.clone()), &mut registry);
+    let services = strix_server::Services {
+        rules: Some(rules.clone()),
+        scrape: Some(scrape.clone()),
+    };
+    let state = strix_server::AppState::with_services(db.clone(), cfg.server.clone(), registry, services);
     let app = strix_server::build_router(state);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("strix-worker").build().context("starting the async runtime")?;
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr().context("reading bound address")?;
         tracing::info!(address = %local, data_dir = %cfg.data_dir.display(), version = strix_server::VERSION, "Strix is listening.");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
+        let section = if cfg.scrape.scrape_configs.is_empty() {
+            strix_scrape::ScrapeSection {
+                global: cfg.scrape.global.clone(),
+                ..strix_scrape::ScrapeSection::self_scrape(&local.to_string())
+            }
+        } else {
+            cfg.scrape.clone()
+        };
+        scrape.apply_config(section).context("starting scrapes")?;
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP");
+        scrape.shutdown().await;
+        served
     });
+    stop.store(true, Ordering::Release);
+    rules.stop();
+    if let Some(h) = host {
+        if h.join().is_err() {
+            tracing::error!("Host metrics collector panicked.");
+        }
+    }
     tracing::info!("Closing storage.");
     db.close().context("closing storage")?;
     tracing::info!("Strix stopped.");
     result
+}
+
+/// Collects host and process metrics every `every` into the store, until `stop`.
+fn spawn_host_collector(db: strix_tsdb::Db, every: Duration, instance: &str, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let labels = strix_core::Labels::from_pairs([("job", "strix"), ("instance", instance)]);
+    let mut collector = strix_host::HostCollector::new(labels);
+    std::thread::Builder::new()
+        .name("strix-host-metrics".into())
+        .spawn(move || {
+            let tick = Duration::from_millis(200);
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Acquire) {
+                if Instant::now() >= next {
+                    next += every;
+                    let series = collector.collect(strix_core::now_millis());
+                    match db.append(&series, AppendMode::Live) {
+                        Ok(out) => {
+                            if let Some(e) = out.first_error {
+                                tracing::warn!(error = %e, "Host metrics partly refused.");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "Storing host metrics failed."),
+                    }
+                }
+                std::thread::sleep(tick.min(next.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)));
+            }
+        })
+        .context("starting the host metrics collector")
 }
 
 /// Resolves on the first SIGINT/SIGTERM; a second one exits at once.

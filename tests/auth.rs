@@ -100,11 +100,13 @@ fn scopes_are_enforced() {
     assert_eq!(code, 200, "health without key: {msg}");
     let (code, _) = strix.get("/-/healthy");
     assert_eq!(code, 200);
-    // Self-metrics need the read scope.
-    let (code, _) = strix.get("/metrics");
-    assert_eq!(code, 401);
-    let (code, _) = strix.get_with("/metrics", &[("Authorization", &bearer(READ_KEY))]);
+    // Self-metrics are open like Prometheus' (the default self-scrape has no key), and
+    // that self-scrape succeeds with keys configured.
+    let (code, body) = strix.get("/metrics");
     assert_eq!(code, 200);
+    assert!(body.contains("strix_tsdb_head_series"));
+    let (code, _) = strix.get("/api/v1/export?match[]=up");
+    assert_eq!(code, 401, "data still needs a key");
 }
 
 #[test]

@@ -27,7 +27,10 @@ pub fn strix_bin() -> &'static str {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
 }
 
 /// A port that was free a moment ago (bind port 0, read it, release it). Racy by nature;
@@ -76,7 +79,11 @@ pub fn signal(pid: u32, sig: libc::c_int) {
     if rc != 0 {
         let e = std::io::Error::last_os_error();
         // ESRCH: already gone, which is what we wanted.
-        assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "kill({pid}, {sig}): {e}");
+        assert_eq!(
+            e.raw_os_error(),
+            Some(libc::ESRCH),
+            "kill({pid}, {sig}): {e}"
+        );
     }
 }
 
@@ -90,7 +97,9 @@ pub fn kill_child(child: &mut Child) {
 
 /// The tail of a log file, for failure messages.
 pub fn log_tail(path: &Path, max: usize) -> String {
-    let s = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let s = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     if s.len() > max {
         let mut cut = s.len() - max;
         while !s.is_char_boundary(cut) {
@@ -126,9 +135,16 @@ impl StrixProcess {
     /// Like [`StrixProcess::start`] but listening on `host` (health is still checked over
     /// 127.0.0.1, so `host` must be loopback or a wildcard).
     pub fn start_on(host: &str, extra_args: &[&str], config: Option<&str>) -> StrixProcess {
-        let dir = tempfile::Builder::new().prefix("strix-e2e-").tempdir().expect("creating temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("strix-e2e-")
+            .tempdir()
+            .expect("creating temp dir");
         let config_path = config.map(|text| {
-            let name = if text.trim_start().starts_with('{') { "strix.json" } else { "strix.yaml" };
+            let name = if text.trim_start().starts_with('{') {
+                "strix.json"
+            } else {
+                "strix.yaml"
+            };
             let p = dir.path().join(name);
             std::fs::write(&p, text).expect("writing config");
             p
@@ -205,8 +221,11 @@ impl StrixProcess {
     /// the log tail; the caller decides whether to retry (port taken) or give up.
     fn spawn_and_wait(&mut self) -> Result<(), String> {
         self.starts += 1;
-        let log = std::fs::File::create(self.log_path()).map_err(|e| format!("creating log: {e}"))?;
-        let log2 = log.try_clone().map_err(|e| format!("cloning log handle: {e}"))?;
+        let log =
+            std::fs::File::create(self.log_path()).map_err(|e| format!("creating log: {e}"))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| format!("cloning log handle: {e}"))?;
         let child = self
             .command()
             .stdin(Stdio::null())
@@ -218,10 +237,20 @@ impl StrixProcess {
         let health = self.url("/api/monitoring/health");
         let until = Instant::now() + START_DEADLINE;
         loop {
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                return Err(format!("strix exited during start-up with {st}; log:\n{}", log_tail(&self.log_path(), 4000)));
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(format!(
+                    "strix exited during start-up with {st}; log:\n{}",
+                    log_tail(&self.log_path(), 4000)
+                ));
             }
-            if let Ok(r) = agent_with_timeout(Duration::from_secs(2)).get(&health).call() {
+            if let Ok(r) = agent_with_timeout(Duration::from_secs(2))
+                .get(&health)
+                .call()
+            {
                 if r.status() == 200 {
                     return Ok(());
                 }
@@ -252,7 +281,10 @@ impl StrixProcess {
             Some(st) => st,
             None => {
                 kill_child(&mut c);
-                panic!("strix did not exit within {STOP_DEADLINE:?} of SIGTERM; log:\n{}", log_tail(&self.log_path(), 4000));
+                panic!(
+                    "strix did not exit within {STOP_DEADLINE:?} of SIGTERM; log:\n{}",
+                    log_tail(&self.log_path(), 4000)
+                );
             }
         }
     }
@@ -313,7 +345,11 @@ impl StrixProcess {
 
     /// `POST /api/v1/import` with JSON lines.
     pub fn import_jsonl(&self, body: &str) -> (u16, String) {
-        self.post("/api/v1/import", &[("Content-Type", "application/json")], body.as_bytes())
+        self.post(
+            "/api/v1/import",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
     }
 
     /// `GET /api/v1/export?match[]=selector`, parsed; panics on a non-200 answer.
@@ -351,15 +387,28 @@ fn into_pair(r: Result<ureq::Response, ureq::Error>, what: &str) -> (u16, String
     match r {
         Ok(resp) => {
             let code = resp.status();
-            (code, resp.into_string().unwrap_or_else(|e| format!("<unreadable body: {e}>")))
+            (
+                code,
+                resp.into_string()
+                    .unwrap_or_else(|e| format!("<unreadable body: {e}>")),
+            )
         }
-        Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_else(|e| format!("<unreadable body: {e}>"))),
+        Err(ureq::Error::Status(code, resp)) => (
+            code,
+            resp.into_string()
+                .unwrap_or_else(|e| format!("<unreadable body: {e}>")),
+        ),
         Err(e) => panic!("{what}: transport error: {e}"),
     }
 }
 
 /// Like [`post_url`] but a transport error (connection refused/reset) is an `Err`.
-pub fn try_post_url(url: &str, headers: &[(&str, &str)], body: &[u8], timeout: Duration) -> Result<(u16, String), String> {
+pub fn try_post_url(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let mut req = agent_with_timeout(timeout).post(url);
     for (k, v) in headers {
         req = req.set(k, v);
@@ -407,7 +456,10 @@ pub fn urlencode(s: &str) -> String {
 // ---- remote-write bodies --------------------------------------------------------------
 
 pub fn label(name: &str, value: &str) -> proto::Label {
-    proto::Label { name: name.as_bytes().to_vec(), value: value.as_bytes().to_vec() }
+    proto::Label {
+        name: name.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec(),
+    }
 }
 
 /// One series with `labels` (name/value pairs, sent in the given order) and samples.
@@ -418,14 +470,20 @@ pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> proto::TimeSer
 pub fn series_raw(labels: Vec<proto::Label>, samples: &[(i64, f64)]) -> proto::TimeSeries {
     proto::TimeSeries {
         labels,
-        samples: samples.iter().map(|&(timestamp, value)| proto::Sample { value, timestamp }).collect(),
+        samples: samples
+            .iter()
+            .map(|&(timestamp, value)| proto::Sample { value, timestamp })
+            .collect(),
         exemplars: vec![],
         histograms: vec![],
     }
 }
 
 pub fn write_request(series: Vec<proto::TimeSeries>) -> proto::WriteRequest {
-    proto::WriteRequest { timeseries: series, metadata: vec![] }
+    proto::WriteRequest {
+        timeseries: series,
+        metadata: vec![],
+    }
 }
 
 /// `WriteRequest` → protobuf → snappy block, exactly what Prometheus sends.
@@ -434,7 +492,9 @@ pub fn encode_write_request(req: &proto::WriteRequest) -> Vec<u8> {
 }
 
 pub fn snappy(raw: &[u8]) -> Vec<u8> {
-    snap::raw::Encoder::new().compress_vec(raw).expect("snappy compress")
+    snap::raw::Encoder::new()
+        .compress_vec(raw)
+        .expect("snappy compress")
 }
 
 // ---- export parsing --------------------------------------------------------------------
@@ -450,7 +510,11 @@ pub struct ExportedSeries {
 impl ExportedSeries {
     /// (timestamp, value) pairs.
     pub fn samples(&self) -> Vec<(i64, f64)> {
-        self.timestamps.iter().copied().zip(self.values.iter().copied()).collect()
+        self.timestamps
+            .iter()
+            .copied()
+            .zip(self.values.iter().copied())
+            .collect()
     }
 }
 
@@ -462,7 +526,9 @@ fn json_value(v: &serde_json::Value) -> f64 {
             "NaN" => f64::NAN,
             "+Inf" | "Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
-            other => other.parse().unwrap_or_else(|_| panic!("bad exported value {other:?}")),
+            other => other
+                .parse()
+                .unwrap_or_else(|_| panic!("bad exported value {other:?}")),
         },
         other => panic!("bad exported value {other}"),
     }
@@ -473,28 +539,58 @@ pub fn parse_export(body: &str) -> Vec<ExportedSeries> {
     body.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("export line is not JSON ({e}): {line}"));
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("export line is not JSON ({e}): {line}"));
             let labels = v["metric"]
                 .as_object()
                 .unwrap_or_else(|| panic!("export line without metric object: {line}"))
                 .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().expect("label value string").to_string()))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().expect("label value string").to_string(),
+                    )
+                })
                 .collect();
-            let values: Vec<f64> = v["values"].as_array().expect("values array").iter().map(json_value).collect();
-            let timestamps: Vec<i64> = v["timestamps"].as_array().expect("timestamps array").iter().map(|t| t.as_i64().expect("integer timestamp")).collect();
-            assert_eq!(values.len(), timestamps.len(), "values/timestamps length mismatch: {line}");
-            ExportedSeries { labels, values, timestamps }
+            let values: Vec<f64> = v["values"]
+                .as_array()
+                .expect("values array")
+                .iter()
+                .map(json_value)
+                .collect();
+            let timestamps: Vec<i64> = v["timestamps"]
+                .as_array()
+                .expect("timestamps array")
+                .iter()
+                .map(|t| t.as_i64().expect("integer timestamp"))
+                .collect();
+            assert_eq!(
+                values.len(),
+                timestamps.len(),
+                "values/timestamps length mismatch: {line}"
+            );
+            ExportedSeries {
+                labels,
+                values,
+                timestamps,
+            }
         })
         .collect()
 }
 
 /// Label map from pairs.
 pub fn labels_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Finds the exported series with exactly `labels`.
-pub fn find_series<'a>(all: &'a [ExportedSeries], labels: &[(&str, &str)]) -> Option<&'a ExportedSeries> {
+pub fn find_series<'a>(
+    all: &'a [ExportedSeries],
+    labels: &[(&str, &str)],
+) -> Option<&'a ExportedSeries> {
     let want = labels_of(labels);
     all.iter().find(|s| s.labels == want)
 }
@@ -508,24 +604,45 @@ pub fn loopback(port: u16) -> SocketAddr {
 /// answers (and closes) before the whole body is written, the way careful clients do:
 /// write errors are ignored and whatever response arrived is read. Returns (status, body)
 /// or the I/O error if no response could be read at all.
-pub fn raw_post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, String), String> {
+pub fn raw_post(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String), String> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(loopback(port)).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    let mut s =
+        std::net::TcpStream::connect(loopback(port)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
     let mut head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let write_err = s.write_all(head.as_bytes()).and_then(|()| s.write_all(body)).err();
+    let write_err = s
+        .write_all(head.as_bytes())
+        .and_then(|()| s.write_all(body))
+        .err();
     let mut resp = Vec::new();
     let read_err = s.read_to_end(&mut resp).err();
     let text = String::from_utf8_lossy(&resp).into_owned();
     let Some((status_line, rest)) = text.split_once("\r\n") else {
-        return Err(format!("no response (write error: {write_err:?}, read error: {read_err:?}, got {} bytes)", resp.len()));
+        return Err(format!(
+            "no response (write error: {write_err:?}, read error: {read_err:?}, got {} bytes)",
+            resp.len()
+        ));
     };
-    let code: u16 = status_line.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let body = rest.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let body = rest
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }

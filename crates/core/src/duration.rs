@@ -65,7 +65,7 @@ pub fn format(d: Duration) -> String {
     }
     const DAY: u128 = 86_400_000;
     for (unit, size) in [("y", 365 * DAY), ("w", 7 * DAY)] {
-        if ms % size == 0 {
+        if ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }

@@ -46,3 +46,4 @@ pub mod text;
 pub use error::DecodeError;
 pub use limits::{decompress, ContentEncoding, DecodeLimits};
 pub use metadata::Metadata;
+pub mod otlp;

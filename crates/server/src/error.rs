@@ -27,6 +27,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Overrides the class mapping (e.g. 413 for size limits, 401/403 for auth).
     pub status: Option<StatusCode>,
+    /// Overrides Prometheus' `errorType` derived from the class (PromQL's `execution`).
+    pub prometheus_type: Option<&'static str>,
 }
 
 impl ApiError {
@@ -37,7 +39,36 @@ impl ApiError {
             envelope,
             retry_after: None,
             status: None,
+            prometheus_type: None,
         }
+    }
+
+    /// A PromQL failure, with Prometheus' `errorType` and status: `bad_data` 400,
+    /// `execution` 422, `timeout` 503, `canceled` 499, `unavailable` 503, `internal` 500.
+    pub fn query(e: &strix_query::QueryError, envelope: Envelope) -> Self {
+        let ty = e.prometheus_type();
+        let status = match ty {
+            "bad_data" => StatusCode::BAD_REQUEST,
+            "execution" => StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout" | "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "canceled" => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            "not_found" => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut err = Self::new(e.class(), e.to_string(), envelope);
+        err.status = Some(status);
+        err.prometheus_type = Some(ty);
+        if ty == "unavailable" {
+            err.retry_after = Some(5);
+        }
+        err
+    }
+
+    /// All query slots are busy: 503 with `Retry-After`, as the client should retry.
+    pub fn too_many_queries(envelope: Envelope) -> Self {
+        let mut e = Self::new(ErrorClass::Unavailable, "too many concurrent queries", envelope);
+        e.retry_after = Some(1);
+        e
     }
 
     pub fn bad_input(message: impl Into<String>, envelope: Envelope) -> Self {
@@ -77,6 +108,9 @@ impl ApiError {
     }
 
     fn prometheus_type(&self) -> &'static str {
+        if let Some(t) = self.prometheus_type {
+            return t;
+        }
         match self.class {
             ErrorClass::BadInput | ErrorClass::Limit => "bad_data",
             ErrorClass::NotFound => "not_found",

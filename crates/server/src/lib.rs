@@ -16,7 +16,7 @@ pub mod router;
 mod selector;
 
 pub use options::ServerOptions;
-pub use router::{build as build_router, AppState};
+pub use router::{build as build_router, AppState, Services};
 
 /// The version reported by the API and `strix --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

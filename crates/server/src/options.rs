@@ -22,6 +22,12 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Maximum series returned by one export/series request (0 = unlimited).
     pub max_export_series: usize,
+    /// PromQL engine limits (lookback delta, samples per query, per-query timeout).
+    pub engine: strix_query::EngineOptions,
+    /// Queries evaluated at once; more are answered 503 "too many concurrent queries".
+    pub max_concurrent_queries: usize,
+    /// The effective configuration as YAML, served at `/api/v1/status/config`.
+    pub config_yaml: String,
 }
 
 impl Default for ServerOptions {
@@ -36,6 +42,9 @@ impl Default for ServerOptions {
             read_rate: 0,
             request_timeout: Duration::from_secs(120),
             max_export_series: 1_000_000,
+            engine: strix_query::EngineOptions::default(),
+            max_concurrent_queries: 20,
+            config_yaml: String::new(),
         }
     }
 }

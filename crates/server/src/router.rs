@@ -25,13 +25,26 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Clone)]
 pub struct AppState(pub Arc<App>);
 
+/// Background services whose state the API reports.
+#[derive(Default)]
+pub struct Services {
+    pub rules: Option<Arc<strix_rules::RuleManager>>,
+    pub scrape: Option<strix_scrape::ScrapeManager>,
+}
+
 pub struct App {
     pub db: Db,
+    pub services: Services,
     pub opts: ServerOptions,
     pub registry: Registry,
     pub metrics: ServerMetrics,
     pub metadata: MetadataStore,
     pub started: Instant,
+    /// Wall-clock start time (for `/api/v1/status/runtimeinfo`).
+    pub started_at: std::time::SystemTime,
+    /// The PromQL engine, built from `opts.engine`.
+    pub engine: strix_query::Engine,
+    query_slots: Arc<Semaphore>,
     write_slots: Arc<Semaphore>,
     ingest_limiter: Option<DefaultDirectRateLimiter>,
     read_limiter: Option<DefaultDirectRateLimiter>,
@@ -53,10 +66,19 @@ fn limiter(rate: u32, burst: u32) -> Option<DefaultDirectRateLimiter> {
 impl AppState {
     /// Builds the state; server metrics are registered into `registry`, which then
     /// becomes read-only and is served at `/metrics`.
-    pub fn new(db: Db, opts: ServerOptions, mut registry: Registry) -> Self {
+    pub fn new(db: Db, opts: ServerOptions, registry: Registry) -> Self {
+        Self::with_services(db, opts, registry, Services::default())
+    }
+
+    /// [`AppState::new`] with the rule and scrape managers whose state the API reports.
+    pub fn with_services(db: Db, opts: ServerOptions, mut registry: Registry, services: Services) -> Self {
         let metrics = ServerMetrics::new(&mut registry);
         AppState(Arc::new(App {
+            services,
             write_slots: Arc::new(Semaphore::new(opts.max_inflight_writes.max(1))),
+            query_slots: Arc::new(Semaphore::new(opts.max_concurrent_queries.max(1))),
+            engine: strix_query::Engine::new(opts.engine.clone()),
+            started_at: std::time::SystemTime::now(),
             ingest_limiter: limiter(opts.ingest_rate, opts.ingest_burst),
             read_limiter: limiter(opts.read_rate, opts.read_rate.saturating_mul(2)),
             db,
@@ -97,6 +119,14 @@ impl AppState {
             .clone()
             .try_acquire_owned()
             .map_err(|_| refuse("overloaded", "too many concurrent write requests; retry later"))
+    }
+
+    /// Admission for a PromQL query: the read rate limit, then a free query slot (503
+    /// "too many concurrent queries" when all `max_concurrent_queries` are busy). Hold
+    /// the permit until evaluation ends.
+    pub fn admit_query(&self, env: Envelope) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.admit_read(env)?;
+        self.query_slots.clone().try_acquire_owned().map_err(|_| ApiError::too_many_queries(env))
     }
 
     pub fn admit_read(&self, env: Envelope) -> Result<(), ApiError> {
@@ -144,8 +174,11 @@ pub fn build(state: AppState) -> Router {
     let timeout = state.opts.request_timeout;
     Router::new()
         .merge(scoped(api::write::routes(), &state, Scope::Ingest))
+        .merge(scoped(api::otlp::routes(Default::default()), &state, Scope::Ingest))
         .merge(scoped(api::read::routes(), &state, Scope::Read))
-        .merge(scoped(api::ops::read_routes(), &state, Scope::Read))
+        .merge(scoped(api::query::routes(), &state, Scope::Read))
+        .merge(scoped(api::status::routes(), &state, Scope::Read))
+        .merge(scoped(api::targets::routes(), &state, Scope::Read))
         .merge(scoped(api::ops::admin_routes(), &state, Scope::Admin))
         .merge(api::ops::open_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), track))

@@ -1,5 +1,9 @@
 //! Route groups. Each module has `routes()` returning its part of the router.
 pub mod ops;
+pub mod otlp;
 pub mod params;
+pub mod query;
 pub mod read;
+pub mod status;
+pub mod targets;
 pub mod write;

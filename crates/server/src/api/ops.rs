@@ -17,11 +17,9 @@ pub fn open_routes() -> Router<AppState> {
         .route("/-/healthy", get(|| async { "Strix is Healthy.\n" }))
         .route("/-/ready", get(ready))
         .route("/api/v1/status/buildinfo", get(buildinfo))
-}
-
-/// Routes needing the read scope.
-pub fn read_routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(self_metrics))
+        // Open like Prometheus' own: counts and timings only, and the default
+        // self-scrape has no key to present.
+        .route("/metrics", get(self_metrics))
 }
 
 /// Routes needing the admin scope.

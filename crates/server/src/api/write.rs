@@ -53,9 +53,8 @@ async fn store(state: &AppState, protocol: &'static str, series: Vec<TimeSeries>
     account(state, protocol, outcome, env)
 }
 
-/// Turns an append outcome into metrics, and into an error when anything was refused
-/// (the valid part is stored either way, as Prometheus' receiver does).
-fn account(state: &AppState, protocol: &'static str, outcome: AppendOutcome, env: Envelope) -> Result<AppendOutcome, ApiError> {
+/// Counts stored and refused samples of an append.
+pub(crate) fn account_partial(state: &AppState, protocol: &'static str, outcome: &AppendOutcome) {
     state.metrics.ingest_samples.get_or_create(&ProtocolLabel { protocol }).inc_by(outcome.samples_appended);
     for (reason, n) in &outcome.rejected {
         state
@@ -64,6 +63,12 @@ fn account(state: &AppState, protocol: &'static str, outcome: AppendOutcome, env
             .get_or_create(&ProtocolReason { protocol, reason: reason.as_str() })
             .inc_by(*n);
     }
+}
+
+/// Turns an append outcome into metrics, and into an error when anything was refused
+/// (the valid part is stored either way, as Prometheus' receiver does).
+fn account(state: &AppState, protocol: &'static str, outcome: AppendOutcome, env: Envelope) -> Result<AppendOutcome, ApiError> {
+    account_partial(state, protocol, &outcome);
     if let Some(first) = &outcome.first_error {
         let only_limits = outcome.rejected.iter().all(|(r, _)| r.is_limit());
         let msg = format!("{} sample(s) refused, {} stored; first error: {first}", outcome.rejected_total(), outcome.samples_appended);

@@ -1,0 +1,249 @@
+//! Aggregation operators: `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`,
+//! `stdvar`, `quantile`, `topk`, `bottomk`, `limitk`, `limit_ratio`, `count_values`.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use strix_core::{Labels, LabelsBuilder, METRIC_NAME};
+
+use crate::eval::Evaluator;
+use crate::value::{
+    by_step, format_float, kahan_inc, quantile, Grid, MeanAcc, SeriesSet, Value, VarAcc,
+};
+use crate::QueryError;
+
+/// The labels of the group a series belongs to.
+fn group_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
+    match modifier {
+        None => Labels::default(),
+        Some(LabelModifier::Include(names)) => Labels::from_sorted(
+            l.iter()
+                .filter(|x| names.labels.contains(&x.name))
+                .cloned()
+                .collect(),
+        ),
+        Some(LabelModifier::Exclude(names)) => Labels::from_sorted(
+            l.iter()
+                .filter(|x| x.name != METRIC_NAME && !names.labels.contains(&x.name))
+                .cloned()
+                .collect(),
+        ),
+    }
+}
+
+fn param_k(v: f64) -> Result<i64, QueryError> {
+    if v.is_nan() {
+        return Err(QueryError::Execution("Parameter value is NaN".into()));
+    }
+    if v >= i64::MAX as f64 || v <= i64::MIN as f64 {
+        return Err(QueryError::Execution(format!(
+            "Scalar value {v} overflows int64"
+        )));
+    }
+    Ok(v as i64)
+}
+
+/// Whether `a` ranks before `b` for topk (larger first, NaN last).
+fn better(a: f64, b: f64, top: bool) -> bool {
+    if b.is_nan() {
+        return !a.is_nan();
+    }
+    if a.is_nan() {
+        return false;
+    }
+    if top {
+        a > b
+    } else {
+        a < b
+    }
+}
+
+impl Evaluator<'_> {
+    pub(crate) fn eval_aggregate(
+        &mut self,
+        agg: &AggregateExpr,
+        grid: Grid,
+    ) -> Result<Value, QueryError> {
+        let op = agg.op.to_string();
+        let mut fparam: Vec<f64> = Vec::new();
+        let mut sparam = String::new();
+        if let Some(p) = &agg.param {
+            if op == "count_values" {
+                sparam = self.eval_string(p, grid)?;
+                if sparam.is_empty() {
+                    return Err(QueryError::Execution(format!(
+                        "invalid label name {sparam:?}"
+                    )));
+                }
+            } else {
+                fparam = self.eval_scalar(p, grid)?;
+            }
+        }
+        let series = self.eval_vector(&agg.expr, grid)?;
+        let steps = by_step(&grid, &series);
+
+        // Group membership per input series.
+        let mut group_index: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<Labels> = Vec::new();
+        let mut member: Vec<usize> = Vec::with_capacity(series.len());
+        for s in &series {
+            let g = group_labels(&s.labels, &agg.modifier);
+            let gi = *group_index.entry(g.clone()).or_insert_with(|| {
+                groups.push(g);
+                groups.len() - 1
+            });
+            member.push(gi);
+        }
+
+        let mut set = SeriesSet::new();
+        match op.as_str() {
+            "topk" | "bottomk" | "limitk" | "limit_ratio" => {
+                let mut sel: Vec<Vec<(usize, f64)>> = vec![Vec::new(); groups.len()];
+                let mut slots: Vec<Option<usize>> = vec![None; series.len()];
+                for (si, step) in steps.iter().enumerate() {
+                    self.tick()?;
+                    let t = grid.time(si);
+                    sel.iter_mut().for_each(Vec::clear);
+                    if op == "limit_ratio" {
+                        let r = fparam.get(si).copied().unwrap_or(f64::NAN);
+                        if r.is_nan() {
+                            return Err(QueryError::Execution("Ratio value is NaN".into()));
+                        }
+                        let r = r.clamp(-1.0, 1.0);
+                        for &(i, v) in step {
+                            let off = series[i].labels.stable_hash() as f64 / u64::MAX as f64;
+                            if (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r) {
+                                sel[member[i]].push((i, v));
+                            }
+                        }
+                    } else {
+                        let k = param_k(fparam.get(si).copied().unwrap_or(f64::NAN))?;
+                        if k < 1 {
+                            continue;
+                        }
+                        let k = k as usize;
+                        for &(i, v) in step {
+                            let g = &mut sel[member[i]];
+                            if op == "limitk" {
+                                if g.len() < k {
+                                    g.push((i, v));
+                                }
+                                continue;
+                            }
+                            let top = op == "topk";
+                            // Insert keeping the group ordered best-first; ties keep arrival order.
+                            let pos = g
+                                .iter()
+                                .position(|&(_, x)| better(v, x, top))
+                                .unwrap_or(g.len());
+                            if pos < k {
+                                g.insert(pos, (i, v));
+                                g.truncate(k);
+                            }
+                        }
+                    }
+                    for g in &sel {
+                        for &(i, v) in g {
+                            let slot = match slots[i] {
+                                Some(s) => s,
+                                None => {
+                                    let s = set.slot(&series[i].labels);
+                                    slots[i] = Some(s);
+                                    s
+                                }
+                            };
+                            set.push_at(slot, t, v)?;
+                        }
+                    }
+                }
+                return Ok(Value::Vector(set.finish()));
+            }
+            "count_values" => {
+                for (si, step) in steps.iter().enumerate() {
+                    let t = grid.time(si);
+                    let mut counts: Vec<(Labels, f64)> = Vec::new();
+                    let mut idx: HashMap<Labels, usize> = HashMap::new();
+                    for &(i, v) in step {
+                        let mut b = LabelsBuilder::new();
+                        for l in groups[member[i]].iter() {
+                            b.set(l.name.clone(), l.value.clone());
+                        }
+                        b.set(sparam.clone(), format_float(v));
+                        let l = b.build();
+                        match idx.get(&l) {
+                            Some(&j) => counts[j].1 += 1.0,
+                            None => {
+                                idx.insert(l.clone(), counts.len());
+                                counts.push((l, 1.0));
+                            }
+                        }
+                    }
+                    for (l, c) in counts {
+                        set.push(&l, t, c)?;
+                    }
+                }
+                return Ok(Value::Vector(set.finish()));
+            }
+            _ => {}
+        }
+
+        let slots: Vec<usize> = groups.iter().map(|g| set.slot(g)).collect();
+        let mut buf: Vec<Vec<f64>> = vec![Vec::new(); groups.len()];
+        for (si, step) in steps.iter().enumerate() {
+            self.tick()?;
+            let t = grid.time(si);
+            buf.iter_mut().for_each(Vec::clear);
+            for &(i, v) in step {
+                buf[member[i]].push(v);
+            }
+            for (gi, vals) in buf.iter_mut().enumerate() {
+                if vals.is_empty() {
+                    continue;
+                }
+                let v = match op.as_str() {
+                    "sum" => {
+                        let (mut s, mut c) = (0.0, 0.0);
+                        for &v in vals.iter() {
+                            (s, c) = kahan_inc(v, s, c);
+                        }
+                        s + c
+                    }
+                    "avg" => {
+                        let mut m = MeanAcc::default();
+                        vals.iter().for_each(|&v| m.add(v));
+                        m.value()
+                    }
+                    "count" => vals.len() as f64,
+                    "group" => 1.0,
+                    "min" | "max" => {
+                        let mut m = vals[0];
+                        for &v in vals.iter() {
+                            let better = if op == "max" { v > m } else { v < m };
+                            if better || m.is_nan() {
+                                m = v;
+                            }
+                        }
+                        m
+                    }
+                    "stddev" | "stdvar" => {
+                        let mut a = VarAcc::default();
+                        vals.iter().for_each(|&v| a.add(v));
+                        if op == "stddev" {
+                            a.variance().sqrt()
+                        } else {
+                            a.variance()
+                        }
+                    }
+                    "quantile" => quantile(fparam.get(si).copied().unwrap_or(f64::NAN), vals),
+                    other => {
+                        return Err(QueryError::BadData(format!(
+                            "unsupported aggregation {other:?}"
+                        )))
+                    }
+                };
+                set.push_at(slots[gi], t, v)?;
+            }
+        }
+        Ok(Value::Vector(set.finish()))
+    }
+}
