@@ -2,7 +2,7 @@
 //! then validation into the typed options each crate takes. JSON is valid YAML.
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +15,7 @@ fn d(s: &str) -> Duration {
     duration::parse(s).unwrap_or_default()
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     pub server: RawServer,
@@ -33,7 +33,7 @@ pub struct RawConfig {
 }
 
 /// Settings shared by rule evaluation and scraping, as in Prometheus' `global:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawGlobal {
     /// Default interval of rule groups.
@@ -61,7 +61,7 @@ impl Default for RawGlobal {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawQuery {
     /// How far back an instant selector looks for a sample.
@@ -89,7 +89,7 @@ impl Default for RawQuery {
 }
 
 /// Host and process metrics under node_exporter's names.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawHostMetrics {
     pub enabled: bool,
@@ -103,7 +103,7 @@ impl Default for RawHostMetrics {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     /// Address to listen on.
@@ -121,7 +121,7 @@ impl Default for RawServer {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawStorage {
     /// Raw sample retention ("15d"; "0" keeps forever).
@@ -177,7 +177,7 @@ impl Default for RawStorage {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawRollups {
     pub enabled: bool,
@@ -197,7 +197,7 @@ impl Default for RawRollups {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLimits {
     #[serde(with = "bytesize::serde_str")]
@@ -229,13 +229,13 @@ impl Default for RawLimits {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAuth {
     pub api_keys: Vec<RawApiKey>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApiKey {
     pub name: String,
@@ -254,7 +254,7 @@ pub struct RawApiKey {
     pub scopes: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLog {
     /// text | json
@@ -286,6 +286,34 @@ pub struct Config {
     pub server: ServerOptions,
     pub log_json: bool,
     pub log_level: String,
+}
+
+/// The configuration as YAML with every secret (keys, passwords, tokens) replaced by
+/// `<secret>`, for `/api/v1/status/config`.
+pub fn effective_yaml(raw: &RawConfig) -> String {
+    fn mask(v: &mut serde_yaml::Value) {
+        match v {
+            serde_yaml::Value::Mapping(m) => {
+                for (k, val) in m.iter_mut() {
+                    let secret = matches!(k.as_str(), Some("key" | "key_sha256" | "password" | "bearer_token" | "credentials"));
+                    if secret && !val.is_null() {
+                        *val = serde_yaml::Value::String("<secret>".into());
+                    } else {
+                        mask(val);
+                    }
+                }
+            }
+            serde_yaml::Value::Sequence(s) => s.iter_mut().for_each(mask),
+            _ => {}
+        }
+    }
+    match serde_yaml::to_value(raw) {
+        Ok(mut v) => {
+            mask(&mut v);
+            serde_yaml::to_string(&v).unwrap_or_default()
+        }
+        Err(e) => format!("# configuration could not be rendered: {e}\n"),
+    }
 }
 
 /// Parses YAML (or JSON) text. Errors name the key path, line and column.
@@ -504,6 +532,16 @@ mod tests {
         assert!(e.contains("storage.fsync"), "{e}");
         let e = parse("auth:\n  api_keys:\n    - name: a\n      key: short\n      scopes: [read]\n", "x").unwrap().validate().err().unwrap().to_string();
         assert!(e.contains("auth.api_keys[0]"), "{e}");
+    }
+
+    #[test]
+    fn effective_yaml_masks_secrets() {
+        let raw = parse("auth:\n  api_keys:\n    - {name: a, key: super-secret-key-123, scopes: [read]}\nscrape_configs:\n  - job_name: j\n    basic_auth: {username: u, password: hunter2}\n    static_configs: [{targets: ['h:1']}]\n", "x").unwrap();
+        let y = effective_yaml(&raw);
+        assert!(!y.contains("super-secret-key-123") && !y.contains("hunter2"), "{y}");
+        assert!(y.contains("<secret>") && y.contains("job_name: j") && y.contains("retention: 15d"), "{y}");
+        // What is shown parses back.
+        parse(&y.replace("<secret>", "0123456789abcdef0123"), "y").unwrap();
     }
 
     #[test]

@@ -89,6 +89,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            let effective = config::effective_yaml(&raw);
             let mut cfg = match raw.validate() {
                 Ok(c) => c,
                 Err(e) => {
@@ -97,6 +98,7 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(cli.log_json || cfg.log_json, &cfg.log_level);
+            cfg.server.config_yaml = effective;
             if let Some(d) = data_dir {
                 cfg.data_dir = d;
             }
