@@ -22,7 +22,7 @@ fn self_scrape_and_recording_rules() {
     // The self-scrape writes `up` and Strix's own metrics with job="strix".
     let up = wait_for(Duration::from_secs(20), "self-scrape up", || {
         let s = strix.export(r#"up{job="strix"}"#);
-        (!s.is_empty() && s[0].values.iter().any(|v| *v == 1.0)).then_some(s)
+        (!s.is_empty() && s[0].values.contains(&1.0)).then_some(s)
     });
     assert_eq!(up.len(), 1);
     assert!(!strix.export(r#"{__name__="strix_tsdb_head_series",job="strix"}"#).is_empty());

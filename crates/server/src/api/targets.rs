@@ -95,10 +95,7 @@ async fn rules(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<J
             let rules: Vec<Value> = g
                 .rules
                 .iter()
-                .filter(|r| match (&r.rule, kind) {
-                    (Some(Rule::Recording { .. }), "alert") | (Some(Rule::Alerting { .. }), "record") => false,
-                    _ => true,
-                })
+                .filter(|r| !matches!((&r.rule, kind), (Some(Rule::Recording { .. }), "alert") | (Some(Rule::Alerting { .. }), "record")))
                 .filter_map(rule_json)
                 .collect();
             json!({
