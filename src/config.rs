@@ -15,7 +15,7 @@ fn d(s: &str) -> Duration {
     duration::parse(s).unwrap_or_default()
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     pub server: RawServer,
@@ -27,9 +27,29 @@ pub struct RawConfig {
     pub query: RawQuery,
     /// Prometheus rule files (globs, relative to the config file's directory).
     pub rule_files: Vec<String>,
-    /// Prometheus scrape jobs. Empty: Strix scrapes its own `/metrics` (job "strix").
+    /// Prometheus scrape jobs.
     pub scrape_configs: Vec<strix_scrape::ScrapeConfig>,
+    /// Scrape Strix's own `/metrics` as job "strix" (unless a job of that name exists).
+    pub self_scrape: bool,
     pub host_metrics: RawHostMetrics,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            server: RawServer::default(),
+            storage: RawStorage::default(),
+            limits: RawLimits::default(),
+            auth: RawAuth::default(),
+            log: RawLog::default(),
+            global: RawGlobal::default(),
+            query: RawQuery::default(),
+            rule_files: Vec::new(),
+            scrape_configs: Vec::new(),
+            self_scrape: true,
+            host_metrics: RawHostMetrics::default(),
+        }
+    }
 }
 
 /// Settings shared by rule evaluation and scraping, as in Prometheus' `global:`.
@@ -274,8 +294,9 @@ impl Default for RawLog {
 
 /// The validated configuration the program runs with.
 pub struct Config {
-    /// Scrape jobs; empty means the default self-scrape.
+    /// Configured scrape jobs (the self-scrape job is added at start when enabled).
     pub scrape: strix_scrape::ScrapeSection,
+    pub self_scrape: bool,
     pub rule_files: Vec<String>,
     pub evaluation_interval: Duration,
     /// `None` when the host collector is off.
@@ -443,6 +464,7 @@ impl RawConfig {
         };
         Ok(Config {
             scrape,
+            self_scrape: self.self_scrape,
             rule_files: self.rule_files,
             evaluation_interval: self.global.evaluation_interval,
             host_metrics_interval: self.host_metrics.enabled.then_some(self.host_metrics.interval),

@@ -155,14 +155,10 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr().context("reading bound address")?;
         tracing::info!(address = %local, data_dir = %cfg.data_dir.display(), version = strix_server::VERSION, "Strix is listening.");
-        let section = if cfg.scrape.scrape_configs.is_empty() {
-            strix_scrape::ScrapeSection {
-                global: cfg.scrape.global.clone(),
-                ..strix_scrape::ScrapeSection::self_scrape(&local.to_string())
-            }
-        } else {
-            cfg.scrape.clone()
-        };
+        let mut section = cfg.scrape.clone();
+        if cfg.self_scrape && !section.scrape_configs.iter().any(|j| j.job_name == "strix") {
+            section.scrape_configs.extend(strix_scrape::ScrapeSection::self_scrape(&local.to_string()).scrape_configs);
+        }
         scrape.apply_config(section).context("starting scrapes")?;
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP");
         scrape.shutdown().await;

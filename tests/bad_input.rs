@@ -230,7 +230,7 @@ fn out_of_window_remote_write_is_400_but_import_backfills() {
     let mut f = Fixture::new(None);
     let old = now_ms() - 86_400_000;
     let req = write_request(vec![series(&[("__name__", "old_sample"), ("via", "x")], &[(old, 7.5)])]);
-    assert_refused(f.strix.remote_write(&req), 400, &["out-of-order window"]);
+    assert_refused(f.strix.remote_write(&req), 400, &["out of bounds", "use the import API"]);
     assert!(f.strix.export(r#"{__name__="old_sample"}"#).is_empty());
     f.assert_still_healthy();
 
@@ -253,7 +253,7 @@ fn partial_batch_is_400_and_keeps_the_good_series() {
         series(&[("__name__", "partial_good"), ("i", "1")], &[(t, 11.0)]),
         series(&[("__name__", "partial_bad"), ("i", "2")], &[(t - 86_400_000, 12.0)]),
     ]);
-    assert_refused(f.strix.remote_write(&req), 400, &["out-of-order window"]);
+    assert_refused(f.strix.remote_write(&req), 400, &["out of bounds", "use the import API"]);
     let good = f.strix.export(r#"{__name__="partial_good"}"#);
     assert_eq!(good.len(), 1, "the valid series of a partly refused batch must be stored: {good:?}");
     assert_eq!(good[0].samples(), vec![(t, 11.0)]);

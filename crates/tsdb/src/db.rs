@@ -241,7 +241,15 @@ impl Inner {
         let future_limit = now.saturating_add(self.opts.max_future.as_millis() as i64);
         let head_max = self.head.max_time();
         let window = self.opts.out_of_order_window.as_millis() as i64;
-        let oldest_live = if head_max == i64::MIN { i64::MIN } else { head_max.saturating_sub(window) };
+        // Live ingest, as Prometheus' head: a sample newer than its series' last one is
+        // in order and accepted back to half a block range before the newest sample
+        // (senders catching up after an outage); an older one is out of order and
+        // accepted within the out-of-order window.
+        let (oldest_ooo, oldest_in_order) = if head_max == i64::MIN {
+            (i64::MIN, i64::MIN)
+        } else {
+            (head_max.saturating_sub(window), head_max.saturating_sub(window.max(self.opts.block_range_ms / 2)))
+        };
 
         let mut new_series: Vec<SeriesRecord> = Vec::new();
         let mut records: Vec<SampleRecord> = Vec::new();
@@ -291,17 +299,24 @@ impl Inner {
                         });
                         continue;
                     }
-                    if mode == AppendMode::Live && s.t < oldest_live {
-                        out.reject(RejectReason::OutOfWindow, 1, || {
-                            format!(
-                                "sample of {} at {} is older than the out-of-order window ({}s before the newest sample {}); use the import API to backfill",
-                                series.labels,
-                                s.t,
-                                window / 1000,
-                                head_max
-                            )
-                        });
-                        continue;
+                    if mode == AppendMode::Live {
+                        let in_order = s.t > data.last_t;
+                        if (in_order && s.t < oldest_in_order) || (!in_order && s.t < oldest_ooo) {
+                            out.reject(RejectReason::OutOfWindow, 1, || {
+                                let (what, limit) = if in_order {
+                                    ("out of bounds: older than half a block range", oldest_in_order)
+                                } else {
+                                    ("out of order beyond the out-of-order window", oldest_ooo)
+                                };
+                                format!(
+                                    "sample of {} at {} is {what} ({}s) before the newest sample {head_max} (oldest accepted {limit}); use the import API to backfill",
+                                    series.labels,
+                                    s.t,
+                                    (head_max - limit) / 1000
+                                )
+                            });
+                            continue;
+                        }
                     }
                     match data.classify(s.t, s.v) {
                         Placement::Conflict if mode == AppendMode::Live => {

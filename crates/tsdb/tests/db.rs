@@ -141,6 +141,13 @@ fn out_of_order_window_and_backfill() {
     assert_eq!(out.rejected, vec![(RejectReason::OutOfWindow, 1)]);
     assert!(out.first_error.unwrap().contains("out-of-order window"));
     assert_eq!(out.samples_appended, 1);
+    // A sender catching up (in order for its series) is accepted up to half a block
+    // range (1h) behind the newest sample, as Prometheus' head does; older is out of bounds.
+    let out = db.append(&[ts("late", &[], vec![Sample::new(now - 30 * 60_000, 1.0), Sample::new(now - 29 * 60_000, 2.0)])], AppendMode::Live).unwrap();
+    assert!(out.first_error.is_none(), "{out:?}");
+    let out = db.append(&[ts("later", &[], vec![Sample::new(now - 2 * H, 1.0)])], AppendMode::Live).unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::OutOfWindow, 1)]);
+    assert!(out.first_error.unwrap().contains("out of bounds"));
     // The import path takes any timestamp.
     let out = db.append(&[ts("m", &[], vec![Sample::new(now - 30 * 86_400_000, 7.0)])], AppendMode::Backfill).unwrap();
     assert!(out.first_error.is_none());
@@ -210,10 +217,107 @@ fn backfill_into_covered_range_is_merged_by_compaction() {
     assert_eq!(s0[3], Sample::new(start + 90_000, -2.0));
 }
 
+/// Options that build rollup blocks as soon as raw blocks exist.
+fn no_rollup_delay() -> DbOptions {
+    DbOptions {
+        rollup_delay_5m: Duration::ZERO,
+        rollup_delay_1h: Duration::ZERO,
+        ..opts()
+    }
+}
+
+/// Rollup blocks are built only once raw blocks are older than the tier's delay; until
+/// then select_rollup computes the buckets from raw data, and the answers are the same bit
+/// for bit before and after the rollup blocks exist.
+#[test]
+fn rollups_are_built_late_and_select_rollup_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    // 30 hours of 1-minute samples ending 2 hours ago: a gauge with NaN and stale markers,
+    // a counter with a reset.
+    let end = now_millis() / H * H - 2 * H;
+    let start = end - 30 * H;
+    let gauge: Vec<Sample> = (0..30 * 60)
+        .map(|k| {
+            let v = match k % 97 {
+                13 => f64::NAN,
+                50 => STALE_NAN,
+                _ => ((k * 37) % 1000) as f64 / 100.0,
+            };
+            Sample::new(start + k * 60_000, v)
+        })
+        .collect();
+    let counter: Vec<Sample> = (0..30 * 60).map(|k| Sample::new(start + k * 60_000 + 7, ((k % 700) * 3) as f64)).collect();
+    let data = vec![ts("temp", &[("id", "a")], gauge), ts("reqs_total", &[("id", "b")], counter)];
+    let m = vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
+    let read = |db: &Db| {
+        RollupTier::ALL
+            .iter()
+            .map(|&tier| {
+                // Bucket-unaligned bounds on purpose.
+                let got = db.select_rollup(tier, &m, start - 123_456, end + H + 7).unwrap();
+                got.into_iter().map(|s| (s.labels, s.points.iter().map(|p| format!("{p:?}|{}", p.sum.to_bits())).collect::<Vec<_>>())).collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // Default delays (40h / 10d): the blocks are too young, no rollup block is built.
+    let db = open(dir.path(), opts());
+    db.append(&data, AppendMode::Backfill).unwrap();
+    let from_head = read(&db);
+    db.flush().unwrap();
+    let st = db.status();
+    assert!(st.blocks > 0 && st.rollup_blocks == 0, "{st:?}");
+    let from_raw = read(&db);
+    assert_eq!(from_raw, from_head);
+    assert!(from_raw.iter().all(|tier| tier.len() == 2 && !tier[0].1.is_empty()));
+    db.close().unwrap();
+
+    // A 5m delay of 20h: blocks ending more than 20h ago get 5m rollups, the rest (and the
+    // whole 1h tier) still come from raw data.
+    let o = DbOptions {
+        rollup_delay_5m: Duration::from_secs(20 * 3600),
+        ..opts()
+    };
+    let db = open(dir.path(), o);
+    db.run_maintenance().unwrap();
+    let st = db.status();
+    assert!(st.rollup_blocks > 0, "{st:?}");
+    assert_eq!(read(&db), from_raw, "with some 5m rollup blocks");
+    db.close().unwrap();
+
+    // No delay: every tier is built; same answers.
+    let db = open(dir.path(), no_rollup_delay());
+    db.run_maintenance().unwrap();
+    let more = db.status().rollup_blocks;
+    assert!(more > st.rollup_blocks, "{more} rollup blocks");
+    assert_eq!(read(&db), from_raw, "with all rollup blocks");
+    db.close().unwrap();
+
+    // Raw retention shorter than the delays: rollups are built before raw blocks go.
+    let dir = tempfile::tempdir().unwrap();
+    let o = DbOptions {
+        retention: TierRetention {
+            raw: Some(Duration::from_secs(10 * 3600)),
+            ..TierRetention::default()
+        },
+        ..opts()
+    };
+    let db = open(dir.path(), o);
+    db.append(&data, AppendMode::Backfill).unwrap();
+    db.flush().unwrap();
+    let st = db.status();
+    assert!(st.rollup_blocks > 0, "{st:?}");
+    let got = db.select_rollup(RollupTier::OneHour, &m, start - H, end + H).unwrap();
+    let count: u64 = got.iter().flat_map(|s| &s.points).map(|p| p.count).sum();
+    // Stale markers are not counted.
+    assert_eq!(count, 2 * 30 * 60 - (30 * 60 / 97 + 1));
+    db.close().unwrap();
+}
+
 #[test]
 fn rollups_match_raw_downsampling_and_outlive_raw_data() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(dir.path(), opts());
+    let db = open(dir.path(), no_rollup_delay());
     // A counter with a reset, over 6 hours.
     let end = now_millis() / H * H - 4 * H;
     let start = end - 6 * H;
