@@ -43,18 +43,105 @@ fn param_k(v: f64) -> Result<i64, QueryError> {
     Ok(v as i64)
 }
 
-/// Whether `a` ranks before `b` for topk (larger first, NaN last).
-fn better(a: f64, b: f64, top: bool) -> bool {
-    if b.is_nan() {
-        return !a.is_nan();
+/// Prometheus' heap order for `topk` (`vectorByValueHeap`, smallest on top) and
+/// `bottomk` (`vectorByReverseValueHeap`, largest on top): NaN is "less" than anything,
+/// so it sits on top and is the first to be replaced.
+fn heap_less(a: f64, b: f64, top: bool) -> bool {
+    a.is_nan() || if top { a < b } else { a > b }
+}
+
+/// A bounded selection heap laid out and maintained exactly like Go's `container/heap`,
+/// so that ties between equal values pick the same series as Prometheus does.
+struct KHeap {
+    top: bool,
+    items: Vec<(usize, f64)>,
+}
+
+impl KHeap {
+    fn less(&self, i: usize, j: usize) -> bool {
+        heap_less(self.items[i].1, self.items[j].1, self.top)
     }
-    if a.is_nan() {
-        return false;
+
+    fn up(&mut self, mut j: usize) {
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !self.less(j, i) {
+                break;
+            }
+            self.items.swap(i, j);
+            j = i;
+        }
     }
-    if top {
-        a > b
-    } else {
-        a < b
+
+    fn down(&mut self, i0: usize) -> bool {
+        let n = self.items.len();
+        let mut i = i0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            if j1 + 1 < n && self.less(j1 + 1, j1) {
+                j = j1 + 1;
+            }
+            if !self.less(j, i) {
+                break;
+            }
+            self.items.swap(i, j);
+            i = j;
+        }
+        i > i0
+    }
+
+    /// Offers a sample to a heap of at most `k` elements.
+    fn offer(&mut self, k: usize, item: (usize, f64)) {
+        if self.items.len() < k {
+            self.items.push(item);
+            self.up(self.items.len() - 1);
+            return;
+        }
+        let head = self.items[0].1;
+        let replaces = if self.top {
+            head < item.1
+        } else {
+            head > item.1
+        };
+        if replaces || (head.is_nan() && !item.1.is_nan()) {
+            self.items[0] = item;
+            if k > 1 && !self.down(0) {
+                self.up(0);
+            }
+        }
+    }
+
+    /// The selected samples best first (NaN last), ordered as Prometheus'
+    /// `sort.Sort(sort.Reverse(heap))`: an insertion sort for up to 12 elements (what Go
+    /// uses for short slices), a stable sort beyond.
+    fn into_sorted(mut self) -> Vec<(usize, f64)> {
+        let top = self.top;
+        let rev_less = |a: f64, b: f64| heap_less(b, a, top);
+        let v = &mut self.items;
+        if v.len() <= 12 {
+            for i in 1..v.len() {
+                let mut j = i;
+                while j > 0 && rev_less(v[j].1, v[j - 1].1) {
+                    v.swap(j, j - 1);
+                    j -= 1;
+                }
+            }
+        } else {
+            v.sort_by(|a, b| {
+                if rev_less(a.1, b.1) {
+                    std::cmp::Ordering::Less
+                } else if rev_less(b.1, a.1) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            });
+        }
+        self.items
     }
 }
 
@@ -121,24 +208,27 @@ impl Evaluator<'_> {
                         if k < 1 {
                             continue;
                         }
-                        let k = k as usize;
-                        for &(i, v) in step {
-                            let g = &mut sel[member[i]];
-                            if op == "limitk" {
+                        let k = usize::try_from(k).unwrap_or(usize::MAX);
+                        if op == "limitk" {
+                            for &(i, v) in step {
+                                let g = &mut sel[member[i]];
                                 if g.len() < k {
                                     g.push((i, v));
                                 }
-                                continue;
                             }
+                        } else {
                             let top = op == "topk";
-                            // Insert keeping the group ordered best-first; ties keep arrival order.
-                            let pos = g
-                                .iter()
-                                .position(|&(_, x)| better(v, x, top))
-                                .unwrap_or(g.len());
-                            if pos < k {
-                                g.insert(pos, (i, v));
-                                g.truncate(k);
+                            let mut heaps: Vec<KHeap> = (0..groups.len())
+                                .map(|_| KHeap {
+                                    top,
+                                    items: Vec::new(),
+                                })
+                                .collect();
+                            for &(i, v) in step {
+                                heaps[member[i]].offer(k, (i, v));
+                            }
+                            for (g, h) in sel.iter_mut().zip(heaps) {
+                                *g = h.into_sorted();
                             }
                         }
                     }

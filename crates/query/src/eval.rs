@@ -20,6 +20,9 @@ pub(crate) struct Evaluator<'a> {
     /// Start and end of the top-level query, for `@ start()` / `@ end()`.
     pub query_start: Timestamp,
     pub query_end: Timestamp,
+    /// Whether range functions may read rollup tiers (see `crate::rollup`); always on
+    /// outside tests, which turn it off to compare against raw evaluation.
+    pub use_rollups: bool,
     deadline: Instant,
     ticks: u32,
 }
@@ -63,6 +66,7 @@ impl<'a> Evaluator<'a> {
             max_samples: opts.max_samples,
             query_start: start,
             query_end: end,
+            use_rollups: true,
             deadline: Instant::now() + opts.timeout,
             ticks: 0,
         }
@@ -143,6 +147,9 @@ impl<'a> Evaluator<'a> {
         if let Value::Vector(series) = &v {
             self.check_samples(series.iter().map(|s| s.points.len()).sum())?;
         }
+        // Also after the node: one node's work can be large (a subquery over millions of
+        // steps) without reaching the `tick` sampling interval.
+        self.check_deadline()?;
         Ok(v)
     }
 
@@ -219,8 +226,19 @@ pub(crate) fn instant_query(
     query: &str,
     time: Timestamp,
 ) -> Result<QueryValue, QueryError> {
+    instant_query_with(opts, store, query, time, true)
+}
+
+pub(crate) fn instant_query_with(
+    opts: &EngineOptions,
+    store: &dyn Queryable,
+    query: &str,
+    time: Timestamp,
+    use_rollups: bool,
+) -> Result<QueryValue, QueryError> {
     let expr = parse(query)?;
     let mut ev = Evaluator::new(store, opts, time, time);
+    ev.use_rollups = use_rollups;
     let grid = Grid {
         start: time,
         end: time,
@@ -260,6 +278,18 @@ pub(crate) fn range_query(
     end: Timestamp,
     step: i64,
 ) -> Result<QueryValue, QueryError> {
+    range_query_with(opts, store, query, start, end, step, true)
+}
+
+pub(crate) fn range_query_with(
+    opts: &EngineOptions,
+    store: &dyn Queryable,
+    query: &str,
+    start: Timestamp,
+    end: Timestamp,
+    step: i64,
+    use_rollups: bool,
+) -> Result<QueryValue, QueryError> {
     if step <= 0 {
         return Err(QueryError::BadData(
             "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
@@ -285,6 +315,7 @@ pub(crate) fn range_query(
         }
     }
     let mut ev = Evaluator::new(store, opts, start, end);
+    ev.use_rollups = use_rollups;
     let grid = Grid { start, end, step };
     let series = match ev.eval(&expr, grid)? {
         Value::Scalar(v) => vec![SeriesSamples {

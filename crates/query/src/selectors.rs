@@ -28,7 +28,7 @@ fn convert_matcher(m: &PMatcher) -> Result<Matcher, QueryError> {
 }
 
 /// The matcher groups of a selector (more than one for `{a="1" or b="2"}`).
-fn matcher_groups(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
+pub(crate) fn matcher_groups(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
     let name = vs
         .name
         .as_ref()

@@ -316,7 +316,22 @@ impl VarAcc {
     }
 }
 
-/// Quantile by linear interpolation between closest ranks (Prometheus' `quantile`).
+/// Prometheus' value order for quantiles: ascending with NaN before everything (its
+/// `vectorByValueHeap.Less` is true whenever the left value is NaN, and Go's
+/// `slices.Sort` on floats also puts NaN first). A total order, so sorting is
+/// deterministic; all NaNs compare equal.
+pub(crate) fn cmp_nan_first(a: f64, b: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// Quantile by linear interpolation between closest ranks (Prometheus' `quantile`),
+/// over the values sorted by [`cmp_nan_first`]: NaNs occupy the lowest ranks.
 pub(crate) fn quantile(q: f64, vals: &mut [f64]) -> f64 {
     if vals.is_empty() || q.is_nan() {
         return f64::NAN;
@@ -327,7 +342,7 @@ pub(crate) fn quantile(q: f64, vals: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    vals.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    vals.sort_by(|a, b| cmp_nan_first(*a, *b));
     let n = vals.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
@@ -392,6 +407,16 @@ mod tests {
     fn quantile_interpolates() {
         assert_eq!(quantile(0.5, &mut [1.0, 2.0, 3.0, 4.0]), 2.5);
         assert_eq!(quantile(2.0, &mut [1.0]), f64::INFINITY);
+    }
+
+    #[test]
+    fn quantile_ranks_nan_lowest() {
+        // Sorted as [NaN, 1, 2, 3]: rank 1.5 interpolates between 1 and 2.
+        assert_eq!(quantile(0.5, &mut [3.0, f64::NAN, 1.0, 2.0]), 1.5);
+        assert_eq!(quantile(1.0, &mut [f64::NAN, 5.0, f64::NAN]), 5.0);
+        assert!(quantile(0.0, &mut [2.0, f64::NAN]).is_nan());
+        // Rank 0.5 between NaN and 2: NaN.
+        assert!(quantile(0.5, &mut [2.0, f64::NAN]).is_nan());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! eval_ordered instant at 50s <expr>   # order matters
 //! eval_fail instant at 50s <expr>
 //!   expected_fail_message <substring>
+//!   expected_fail_type <Prometheus errorType, e.g. execution>
 //! eval range from 0 to 1m step 10s <expr>
 //!   {job="a"} 1 2 _ 4 ...
 //! ```
@@ -313,6 +314,18 @@ impl Runner {
             "eval_fail" => match result {
                 Ok(v) => Err(format!("expected failure, got {v:?}")),
                 Err(e) => {
+                    if let Some(ty) = block
+                        .iter()
+                        .find_map(|b| b.strip_prefix("expected_fail_type "))
+                    {
+                        if e.prometheus_type() != ty.trim() {
+                            return Err(format!(
+                                "error {e:?} has type {}, want {}",
+                                e.prometheus_type(),
+                                ty.trim()
+                            ));
+                        }
+                    }
                     if let Some(msg) = block
                         .iter()
                         .find_map(|b| b.strip_prefix("expected_fail_message "))

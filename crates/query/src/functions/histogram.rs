@@ -7,7 +7,7 @@ use strix_core::Labels;
 
 use super::arg;
 use crate::eval::Evaluator;
-use crate::value::{drop_name, Grid, SeriesSet, Value};
+use crate::value::{cmp_nan_first, drop_name, Grid, SeriesSet, Value};
 use crate::QueryError;
 
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +40,9 @@ fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    buckets.sort_by(|a, b| {
-        a.upper
-            .partial_cmp(&b.upper)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    // Prometheus does not expect NaN bounds (its comparator leaves their place
+    // undefined); a total order with NaN first keeps the result deterministic.
+    buckets.sort_by(|a, b| cmp_nan_first(a.upper, b.upper));
     match buckets.last() {
         Some(b) if b.upper == f64::INFINITY => {}
         _ => return f64::NAN,

@@ -40,13 +40,14 @@ impl Evaluator<'_> {
         let repl = self.eval_string(arg(call, 2)?, grid)?;
         let src = self.eval_string(arg(call, 3)?, grid)?;
         let re_src = self.eval_string(arg(call, 4)?, grid)?;
-        let re = Regex::new(&format!("^(?s:{re_src})$")).map_err(|e| {
-            QueryError::BadData(format!(
-                "invalid regular expression in label_replace(): {e}"
+        // Prometheus fails evaluation (`execution`, not `bad_data`) with the pattern as given.
+        let re = Regex::new(&format!("^(?s:{re_src})$")).map_err(|_| {
+            QueryError::Execution(format!(
+                "invalid regular expression in label_replace(): {re_src}"
             ))
         })?;
         if dst.is_empty() {
-            return Err(QueryError::BadData(format!(
+            return Err(QueryError::Execution(format!(
                 "invalid destination label name in label_replace(): {dst}"
             )));
         }
@@ -72,14 +73,14 @@ impl Evaluator<'_> {
         for e in call.args.args.iter().skip(3) {
             let s = self.eval_string(e, grid)?;
             if s.is_empty() {
-                return Err(QueryError::BadData(format!(
+                return Err(QueryError::Execution(format!(
                     "invalid source label name in label_join(): {s}"
                 )));
             }
             srcs.push(s);
         }
         if dst.is_empty() {
-            return Err(QueryError::BadData(format!(
+            return Err(QueryError::Execution(format!(
                 "invalid destination label name in label_join(): {dst}"
             )));
         }

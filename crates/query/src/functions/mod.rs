@@ -4,7 +4,7 @@ mod histogram;
 mod label;
 mod math;
 mod over_time;
-mod rate;
+pub(crate) mod rate;
 mod sort;
 mod time;
 
@@ -38,7 +38,7 @@ pub(crate) fn map_points(
     Ok(set.finish())
 }
 
-fn arg(call: &Call, i: usize) -> Result<&Expr, QueryError> {
+pub(crate) fn arg(call: &Call, i: usize) -> Result<&Expr, QueryError> {
     call.args.args.get(i).map(|b| b.as_ref()).ok_or_else(|| {
         QueryError::BadData(format!(
             "missing argument {} to {}()",
@@ -65,6 +65,9 @@ impl Evaluator<'_> {
 
     pub(crate) fn eval_call(&mut self, call: &Call, grid: Grid) -> Result<Value, QueryError> {
         let name = call.func.name;
+        if let Some(series) = self.try_rollup_call(call, grid)? {
+            return Ok(Value::Vector(series));
+        }
         let n = grid.len();
         let times = || grid.times().map(|t| t as f64 / 1000.0);
         Ok(match name {

@@ -33,17 +33,55 @@ pub(crate) fn extrapolated_rate(
             prev = p.v;
         }
     }
-    let start = end - range;
-    let mut to_start = (first.t - start) as f64 / 1000.0;
-    let mut to_end = (end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (w.len() - 1) as f64;
+    Some(extrapolate(
+        &WindowSummary {
+            first_t: first.t as f64,
+            first_v: first.v,
+            last_t: last.t as f64,
+            samples: w.len(),
+            result,
+        },
+        end,
+        range,
+        counter,
+        per_second,
+    ))
+}
+
+/// What the extrapolation needs to know about one window: its first sample's time
+/// (milliseconds) and value, its last sample's time, the number of samples, and the
+/// (counter-corrected) difference between the last and the first sample. The rollup
+/// path fills it with estimated timestamps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowSummary {
+    pub first_t: f64,
+    pub first_v: f64,
+    pub last_t: f64,
+    pub samples: usize,
+    pub result: f64,
+}
+
+/// Prometheus' extrapolation of `s.result` to the window `(end - range, end]` (see
+/// [`extrapolated_rate`]); `s.samples` must be at least 2 and `last_t > first_t`.
+pub(crate) fn extrapolate(
+    s: &WindowSummary,
+    end: i64,
+    range: i64,
+    counter: bool,
+    per_second: bool,
+) -> f64 {
+    let result = s.result;
+    let start = (end - range) as f64;
+    let mut to_start = (s.first_t - start) / 1000.0;
+    let mut to_end = (end as f64 - s.last_t) / 1000.0;
+    let sampled = (s.last_t - s.first_t) / 1000.0;
+    let avg = sampled / (s.samples - 1) as f64;
     let threshold = avg * 1.1;
     if to_start >= threshold {
         to_start = avg / 2.0;
     }
-    if counter && result > 0.0 && first.v >= 0.0 {
-        let to_zero = sampled * (first.v / result);
+    if counter && result > 0.0 && s.first_v >= 0.0 {
+        let to_zero = sampled * (s.first_v / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
@@ -55,7 +93,7 @@ pub(crate) fn extrapolated_rate(
     if per_second {
         factor /= range as f64 / 1000.0;
     }
-    Some(result * factor)
+    result * factor
 }
 
 fn instant_value(w: &[Point], is_rate: bool) -> Option<f64> {
