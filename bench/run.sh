@@ -106,7 +106,9 @@ run_loadgen() {
 run_strix() {
     local dir=$WORK/strix base=http://127.0.0.1:$STRIX_PORT pid
     mkdir -p "$dir"
-    "$STRIX_BIN" serve --data-dir "$dir" --listen "127.0.0.1:$STRIX_PORT" >"$WORK/strix.log" 2>&1 &
+    # Like the peers here, Strix collects no metrics of its own during the run.
+    printf 'self_scrape: false\nhost_metrics:\n  enabled: false\n' >"$WORK/strix.yaml"
+    "$STRIX_BIN" serve --config "$WORK/strix.yaml" --data-dir "$dir" --listen "127.0.0.1:$STRIX_PORT" >"$WORK/strix.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_ready "$base/-/ready" "$pid"

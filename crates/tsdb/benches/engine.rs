@@ -1,5 +1,5 @@
-//! Engine micro-benchmarks: XOR chunk encode/decode, head append through `Db`, and select
-//! over 10k series (from the head and from blocks after a flush).
+//! Engine micro-benchmarks: XOR (head) and dense (block) chunk encode/decode, head append
+//! through `Db`, and select over 10k series (from the head and from blocks after a flush).
 //!
 //! Run with `cargo bench -p strix-tsdb --bench engine`; kept short (10 samples, a few
 //! seconds each). Throughput is in samples (criterion's elements). The end-to-end
@@ -10,7 +10,9 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strix_core::storage::{AppendMode, Appendable, Queryable, TimeSeries};
 use strix_core::{Labels, MatchOp, Matcher, Sample};
-use strix_tsdb::chunk::{XorAppender, XorIter};
+use strix_tsdb::chunk::{
+    decode_dense, encode_dense, encode_dense_with, EncodeOptions, XorAppender, XorIter,
+};
 use strix_tsdb::{Db, DbOptions};
 
 const CHUNK_SAMPLES: usize = 120;
@@ -27,6 +29,11 @@ fn now_ms() -> i64 {
 
 /// 120 scrape-like samples: 10s apart with a few ms of jitter, a counter growing unevenly.
 fn chunk_samples() -> Vec<Sample> {
+    scrape_samples(CHUNK_SAMPLES)
+}
+
+/// `n` scrape-like samples (see [`chunk_samples`]).
+fn scrape_samples(n: usize) -> Vec<Sample> {
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
     let mut rnd = move || {
         x ^= x << 13;
@@ -35,7 +42,7 @@ fn chunk_samples() -> Vec<Sample> {
         x
     };
     let mut v = 1_234_567.0;
-    (0..CHUNK_SAMPLES)
+    (0..n)
         .map(|i| {
             let jitter = (rnd() % 7) as i64 - 3;
             v += (rnd() % 5000) as f64;
@@ -71,6 +78,53 @@ fn xor(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    g.finish();
+}
+
+/// Dense block chunks of the same kind of data: a head-sized chunk (120), a 2h block at
+/// 10s (720) and the largest block chunk (4096), with and without the zstd pass.
+fn dense(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dense_chunk");
+    for n in [120usize, 720, 4096] {
+        let samples = scrape_samples(n);
+        let chunk = encode_dense(&samples);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("encode_{n}"), |b| {
+            b.iter(|| black_box(encode_dense(black_box(&samples)).len()))
+        });
+        let no_zstd = EncodeOptions {
+            zstd_level: None,
+            ..EncodeOptions::default()
+        };
+        g.bench_function(format!("encode_{n}_no_zstd"), |b| {
+            b.iter(|| black_box(encode_dense_with(black_box(&samples), no_zstd).len()))
+        });
+        let mut out = Vec::with_capacity(n);
+        g.bench_function(format!("decode_{n}"), |b| {
+            b.iter(|| {
+                out.clear();
+                decode_dense(black_box(&chunk), &mut out).expect("decode");
+                black_box(out.len())
+            })
+        });
+        let mut xor = XorAppender::new();
+        for s in &samples {
+            xor.append(s.t, s.v);
+        }
+        let xor = xor.into_bytes();
+        println!(
+            "dense_chunk/{n}: {} bytes dense, {} bytes XOR",
+            chunk.len(),
+            xor.len()
+        );
+        g.bench_function(format!("xor_decode_{n}"), |b| {
+            b.iter(|| {
+                out.clear();
+                XorIter::decode_all(black_box(&xor), &mut out).expect("decode");
+                black_box(out.len())
+            })
+        });
+    }
     g.finish();
 }
 
@@ -119,7 +173,8 @@ fn append(c: &mut Criterion) {
     let mut round = 0usize;
     let chunks: Vec<&[Labels]> = labels.chunks(BATCH).collect();
     for c in &chunks {
-        db.append(&batch(c, t0, 0.0), AppendMode::Live).expect("append");
+        db.append(&batch(c, t0, 0.0), AppendMode::Live)
+            .expect("append");
     }
     g.bench_function("existing_series_batch_1000", |b| {
         b.iter_batched(
@@ -175,11 +230,13 @@ fn select(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open_db(dir.path());
     // 10k series x 120 samples (20 minutes at 10s), ending a minute ago.
-    let start = (now_ms() - 60_000 - CHUNK_SAMPLES as i64 * INTERVAL_MS) / INTERVAL_MS * INTERVAL_MS;
+    let start =
+        (now_ms() - 60_000 - CHUNK_SAMPLES as i64 * INTERVAL_MS) / INTERVAL_MS * INTERVAL_MS;
     for i in 0..CHUNK_SAMPLES {
         let t = start + i as i64 * INTERVAL_MS;
         for c in labels.chunks(5000) {
-            db.append(&batch(c, t, i as f64), AppendMode::Live).expect("append");
+            db.append(&batch(c, t, i as f64), AppendMode::Live)
+                .expect("append");
         }
     }
     let end = start + CHUNK_SAMPLES as i64 * INTERVAL_MS;
@@ -209,9 +266,14 @@ fn select(c: &mut Criterion) {
         for (name, matchers, n) in &cases {
             let got = db.select(matchers, start, end).expect("select");
             assert_eq!(got.len(), *n, "{name}: series");
-            assert!(got.iter().all(|s| s.samples.len() == CHUNK_SAMPLES), "{name}: samples");
+            assert!(
+                got.iter().all(|s| s.samples.len() == CHUNK_SAMPLES),
+                "{name}: samples"
+            );
             g.throughput(Throughput::Elements((n * CHUNK_SAMPLES) as u64));
-            g.bench_function(*name, |b| b.iter(|| black_box(db.select(matchers, start, end).expect("select").len())));
+            g.bench_function(*name, |b| {
+                b.iter(|| black_box(db.select(matchers, start, end).expect("select").len()))
+            });
         }
         g.finish();
     }
@@ -228,6 +290,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = xor, append, select
+    targets = xor, dense, append, select
 }
 criterion_main!(benches);

@@ -2,8 +2,10 @@
 //! blocks, building rollup tiers and enforcing retention. Runs on the maintenance thread
 //! (and on demand through [`crate::Db::flush`]); one cycle at a time.
 
-use crate::block::{Block, BlockMeta, BlockWriter, ChunkData, CompactionMeta, Resolution};
-use crate::chunk::XorAppender;
+use crate::block::{
+    encode_block_chunks, Block, BlockMeta, BlockWriter, ChunkData, CompactionMeta, Resolution,
+    MAX_BLOCK_CHUNK_SAMPLES,
+};
 use crate::db::{Blocks, Inner};
 use crate::error::DbError;
 use crate::metrics::{ReasonLabel, ResolutionLabel};
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use strix_core::storage::RollupTier;
-use strix_core::{now_millis, Sample, Timestamp};
+use strix_core::{now_millis, Timestamp};
 
 static CYCLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -58,21 +60,6 @@ pub(crate) fn load_blocks(parent: &Path) -> Result<Vec<Arc<Block>>, DbError> {
     Ok(out)
 }
 
-/// Encodes sorted samples into XOR chunks of at most `per_chunk` samples.
-pub(crate) fn encode_chunks(samples: &[Sample], per_chunk: usize) -> Vec<(Timestamp, Timestamp, Vec<u8>)> {
-    samples
-        .chunks(per_chunk.clamp(1, u16::MAX as usize))
-        .filter_map(|part| {
-            let (first, last) = (part.first()?, part.last()?);
-            let mut app = XorAppender::new();
-            for s in part {
-                app.append(s.t, s.v);
-            }
-            Some((first.t, last.t, app.into_bytes()))
-        })
-        .collect()
-}
-
 fn align_down(t: Timestamp, range: i64) -> Timestamp {
     t.div_euclid(range) * range
 }
@@ -82,8 +69,18 @@ impl Inner {
     pub(crate) fn maintenance(&self, force: bool) -> Result<(), DbError> {
         let _cycle = CYCLE.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
-        let res = self.cut_head(force).and_then(|_| self.compact_blocks()).and_then(|_| self.build_rollups()).and_then(|_| self.apply_retention());
-        let mut last = self.last_compaction_error.lock().unwrap_or_else(|p| p.into_inner());
+        // One clock reading for the whole cycle: a raw block old enough to be deleted by
+        // retention is then always old enough to have been rolled up first.
+        let now = now_millis();
+        let res = self
+            .cut_head(force)
+            .and_then(|_| self.compact_blocks())
+            .and_then(|_| self.build_rollups(now))
+            .and_then(|_| self.apply_retention(now));
+        let mut last = self
+            .last_compaction_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match &res {
             Ok(()) => *last = None,
             Err(e) => {
@@ -96,17 +93,29 @@ impl Inner {
         let (_, chunks, _) = self.head.stats();
         self.metrics.head_chunks.set(chunks as i64);
         self.metrics.head_series.set(self.head.num_series() as i64);
-        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "Maintenance cycle finished.");
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Maintenance cycle finished."
+        );
         res
     }
 
     pub(crate) fn update_block_gauges(&self) {
         let b = self.blocks.read().unwrap_or_else(|p| p.into_inner());
-        for res in [Resolution::Raw, Resolution::FiveMinutes, Resolution::OneHour] {
+        for res in [
+            Resolution::Raw,
+            Resolution::FiveMinutes,
+            Resolution::OneHour,
+        ] {
             let list = b.tier(res);
-            let l = ResolutionLabel { resolution: res.as_str() };
+            let l = ResolutionLabel {
+                resolution: res.as_str(),
+            };
             self.metrics.blocks.get_or_create(&l).set(list.len() as i64);
-            self.metrics.blocks_bytes.get_or_create(&l).set(list.iter().map(|b| b.size_bytes()).sum::<u64>() as i64);
+            self.metrics
+                .blocks_bytes
+                .get_or_create(&l)
+                .set(list.iter().map(|b| b.size_bytes()).sum::<u64>() as i64);
         }
         if let Ok(n) = fsutil::dir_size(&self.dir.join(layout::WAL_DIR)) {
             self.metrics.wal_bytes.set(n as i64);
@@ -119,8 +128,14 @@ impl Inner {
         let range = self.opts.block_range_ms;
         let max_t = self.head.max_time();
         let (_, _, min_t) = self.head.stats();
-        let (Some(min_t), true) = (min_t, max_t != i64::MIN) else { return Ok(()) };
-        let boundary = if force { i64::MAX } else { align_down(max_t.saturating_sub(range / 2), range) };
+        let (Some(min_t), true) = (min_t, max_t != i64::MIN) else {
+            return Ok(());
+        };
+        let boundary = if force {
+            i64::MAX
+        } else {
+            align_down(max_t.saturating_sub(range / 2), range)
+        };
         if min_t >= boundary {
             return Ok(());
         }
@@ -158,11 +173,14 @@ impl Inner {
             let mut any = false;
             for s in &series {
                 buf.clear();
-                s.data.lock().unwrap_or_else(|p| p.into_inner()).samples(r, hi, &mut buf);
+                s.data
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .samples(r, hi, &mut buf);
                 if buf.is_empty() {
                     continue;
                 }
-                let chunks = encode_chunks(&buf, self.opts.samples_per_chunk);
+                let chunks = encode_block_chunks(&buf, MAX_BLOCK_CHUNK_SAMPLES);
                 let cd: Vec<ChunkData<'_>> = chunks
                     .iter()
                     .map(|(min_time, max_time, bytes)| ChunkData {
@@ -198,9 +216,16 @@ impl Inner {
         drop(guard);
         if seg > 0 {
             let head = &self.head;
-            wal::checkpoint(&self.dir.join(layout::WAL_DIR), seg - 1, |r| head.has_ref(r), boundary)?;
+            wal::checkpoint(
+                &self.dir.join(layout::WAL_DIR),
+                seg - 1,
+                |r| head.has_ref(r),
+                boundary,
+            )?;
         }
-        self.metrics.compaction_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .compaction_duration
+            .observe(started.elapsed().as_secs_f64());
         tracing::info!(
             blocks = written.len(),
             boundary,
@@ -235,21 +260,41 @@ impl Inner {
 
     fn compact_blocks(&self) -> Result<(), DbError> {
         let ranges = self.compaction_ranges();
-        for res in [Resolution::Raw, Resolution::FiveMinutes, Resolution::OneHour] {
+        for res in [
+            Resolution::Raw,
+            Resolution::FiveMinutes,
+            Resolution::OneHour,
+        ] {
             // Rollup tiers only ever need merging when blocks overlap.
-            let tier_ranges: Vec<i64> = if res == Resolution::Raw { ranges.clone() } else { vec![] };
+            let tier_ranges: Vec<i64> = if res == Resolution::Raw {
+                ranges.clone()
+            } else {
+                vec![]
+            };
             loop {
-                let list: Vec<Arc<Block>> = self.blocks.read().unwrap_or_else(|p| p.into_inner()).tier(res).clone();
+                let list: Vec<Arc<Block>> = self
+                    .blocks
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .tier(res)
+                    .clone();
                 let metas: Vec<BlockMeta> = list.iter().map(|b| b.meta().clone()).collect();
-                let Some(pick) = compact::plan(&metas, &tier_ranges) else { break };
-                let sources: Vec<Arc<Block>> = list.iter().filter(|b| pick.contains(&b.meta().ulid)).cloned().collect();
+                let Some(pick) = compact::plan(&metas, &tier_ranges) else {
+                    break;
+                };
+                let sources: Vec<Arc<Block>> = list
+                    .iter()
+                    .filter(|b| pick.contains(&b.meta().ulid))
+                    .cloned()
+                    .collect();
                 if sources.len() < 2 {
                     break;
                 }
                 let started = Instant::now();
-                let overlapping = sources
-                    .windows(2)
-                    .any(|w| w[0].meta().overlaps(w[1].meta().min_time, w[1].meta().max_time));
+                let overlapping = sources.windows(2).any(|w| {
+                    w[0].meta()
+                        .overlaps(w[1].meta().min_time, w[1].meta().max_time)
+                });
                 let dir = tier_dir(&self.dir, res);
                 let meta = compact::compact(&sources, &dir)?;
                 let merged = Arc::new(Block::open(&dir.join(meta.ulid.to_string()))?);
@@ -268,7 +313,9 @@ impl Inner {
                     self.drop_rollups_overlapping(meta.min_time, meta.max_time)?;
                 }
                 self.metrics.compactions.inc();
-                self.metrics.compaction_duration.observe(started.elapsed().as_secs_f64());
+                self.metrics
+                    .compaction_duration
+                    .observe(started.elapsed().as_secs_f64());
                 tracing::info!(resolution = res.as_str(), sources = sources.len(), ulid = %meta.ulid, "Blocks compacted.");
             }
         }
@@ -281,7 +328,9 @@ impl Inner {
             let victims: Vec<Arc<Block>> = {
                 let mut b = self.blocks.write().unwrap_or_else(|p| p.into_inner());
                 let list = b.tier_mut(res);
-                let (gone, keep): (Vec<_>, Vec<_>) = list.drain(..).partition(|r| rollup_covers(r.meta(), tier, min_t, max_t));
+                let (gone, keep): (Vec<_>, Vec<_>) = list
+                    .drain(..)
+                    .partition(|r| rollup_covers(r.meta(), tier, min_t, max_t));
                 *list = keep;
                 gone
             };
@@ -292,9 +341,10 @@ impl Inner {
         Ok(())
     }
 
-    /// Builds rollup blocks for raw blocks that overlap no other raw block and are not
-    /// yet covered in that tier.
-    fn build_rollups(&self) -> Result<(), DbError> {
+    /// Builds rollup blocks for raw blocks that overlap no other raw block, are not yet
+    /// covered in that tier and whose newest sample is older than the tier's delay
+    /// ([`crate::DbOptions::rollup_delay`]).
+    fn build_rollups(&self, now: Timestamp) -> Result<(), DbError> {
         if !self.opts.rollups {
             return Ok(());
         }
@@ -302,11 +352,21 @@ impl Inner {
         let raw = b.raw.clone();
         let mut todo = Vec::new();
         for tier in RollupTier::ALL {
+            let delay = i64::try_from(self.opts.rollup_delay(tier).as_millis()).unwrap_or(i64::MAX);
+            let due_before = now.saturating_sub(delay);
             let existing = b.tier(Resolution::from(tier));
             for (i, blk) in raw.iter().enumerate() {
                 let m = blk.meta();
-                let overlaps_raw = raw.iter().enumerate().any(|(j, o)| j != i && o.meta().overlaps(m.min_time, m.max_time));
-                let covered = existing.iter().any(|r| rollup_covers(r.meta(), tier, m.min_time, m.max_time));
+                if m.max_time >= due_before {
+                    continue;
+                }
+                let overlaps_raw = raw
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| j != i && o.meta().overlaps(m.min_time, m.max_time));
+                let covered = existing
+                    .iter()
+                    .any(|r| rollup_covers(r.meta(), tier, m.min_time, m.max_time));
                 if !overlaps_raw && !covered {
                     todo.push((tier, blk.clone()));
                 }
@@ -314,28 +374,66 @@ impl Inner {
         }
         drop(b);
         for (tier, blk) in todo {
-            let res = Resolution::from(tier);
-            let dir = tier_dir(&self.dir, res);
-            let meta = rollup::build_rollup_block(&blk, tier, &dir)?;
-            let block = Arc::new(Block::open(&dir.join(meta.ulid.to_string()))?);
-            let mut b = self.blocks.write().unwrap_or_else(|p| p.into_inner());
-            let list = b.tier_mut(res);
-            list.push(block);
-            list.sort_by_key(|b| (b.meta().min_time, b.meta().ulid));
-            self.metrics.rollup_blocks_built.inc();
+            self.build_rollup(tier, &blk)?;
         }
         Ok(())
     }
 
-    fn apply_retention(&self) -> Result<(), DbError> {
-        let now = now_millis();
+    /// Builds the `tier` rollup block of raw block `blk` and adds it to the tier.
+    fn build_rollup(&self, tier: RollupTier, blk: &Block) -> Result<(), DbError> {
+        let res = Resolution::from(tier);
+        let dir = tier_dir(&self.dir, res);
+        let meta = rollup::build_rollup_block(blk, tier, &dir)?;
+        let block = Arc::new(Block::open(&dir.join(meta.ulid.to_string()))?);
+        let mut b = self.blocks.write().unwrap_or_else(|p| p.into_inner());
+        let list = b.tier_mut(res);
+        list.push(block);
+        list.sort_by_key(|b| (b.meta().min_time, b.meta().ulid));
+        self.metrics.rollup_blocks_built.inc();
+        Ok(())
+    }
+
+    /// Before a raw block is deleted for size, builds the rollups it does not have yet
+    /// (they may still be waiting for their delay), so the long-term tiers keep its data.
+    fn roll_up_before_delete(&self, blk: &Block) -> Result<(), DbError> {
+        if !self.opts.rollups || blk.meta().resolution != Resolution::Raw {
+            return Ok(());
+        }
+        let m = blk.meta();
+        for tier in RollupTier::ALL {
+            let covered = {
+                let b = self.blocks.read().unwrap_or_else(|p| p.into_inner());
+                let raw_overlap = b
+                    .raw
+                    .iter()
+                    .any(|o| o.meta().overlaps(m.min_time, m.max_time));
+                raw_overlap
+                    || b.tier(Resolution::from(tier))
+                        .iter()
+                        .any(|r| rollup_covers(r.meta(), tier, m.min_time, m.max_time))
+            };
+            if !covered {
+                self.build_rollup(tier, blk)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_retention(&self, now: Timestamp) -> Result<(), DbError> {
         let r = &self.opts.retention;
-        for (res, keep) in [(Resolution::Raw, r.raw), (Resolution::FiveMinutes, r.five_minutes), (Resolution::OneHour, r.one_hour)] {
+        for (res, keep) in [
+            (Resolution::Raw, r.raw),
+            (Resolution::FiveMinutes, r.five_minutes),
+            (Resolution::OneHour, r.one_hour),
+        ] {
             let Some(keep) = keep else { continue };
             let cutoff = now.saturating_sub(keep.as_millis() as i64);
             let victims = self.take_blocks(res, |b| b.meta().max_time < cutoff);
             for v in victims {
-                self.metrics.retention_deletions.get_or_create(&ReasonLabel { reason: "age" }).inc();
+                self.metrics
+                    .retention_deletions
+                    .get_or_create(&ReasonLabel { reason: "age" })
+                    .inc();
                 tracing::info!(resolution = res.as_str(), ulid = %v.meta().ulid, "Block past retention deleted.");
                 delete_block_dir(v.dir())?;
             }
@@ -348,7 +446,12 @@ impl Inner {
         loop {
             let total: u64 = {
                 let b = self.blocks.read().unwrap_or_else(|p| p.into_inner());
-                [&b.raw, &b.five_minutes, &b.one_hour].iter().flat_map(|l| l.iter()).map(|b| b.size_bytes()).sum::<u64>() + wal_bytes
+                [&b.raw, &b.five_minutes, &b.one_hour]
+                    .iter()
+                    .flat_map(|l| l.iter())
+                    .map(|b| b.size_bytes())
+                    .sum::<u64>()
+                    + wal_bytes
             };
             if total <= limit {
                 return Ok(());
@@ -357,7 +460,11 @@ impl Inner {
             let victim = {
                 let mut b = self.blocks.write().unwrap_or_else(|p| p.into_inner());
                 let mut found = None;
-                for res in [Resolution::Raw, Resolution::FiveMinutes, Resolution::OneHour] {
+                for res in [
+                    Resolution::Raw,
+                    Resolution::FiveMinutes,
+                    Resolution::OneHour,
+                ] {
                     let list = b.tier_mut(res);
                     if !list.is_empty() {
                         found = Some(list.remove(0));
@@ -367,7 +474,11 @@ impl Inner {
                 found
             };
             let Some(v) = victim else { return Ok(()) };
-            self.metrics.retention_deletions.get_or_create(&ReasonLabel { reason: "size" }).inc();
+            self.roll_up_before_delete(&v)?;
+            self.metrics
+                .retention_deletions
+                .get_or_create(&ReasonLabel { reason: "size" })
+                .inc();
             tracing::info!(ulid = %v.meta().ulid, total_bytes = total, limit_bytes = limit, "Block deleted to stay under retention_size.");
             delete_block_dir(v.dir())?;
         }
@@ -384,7 +495,12 @@ impl Inner {
 
 /// Whether rollup block `r` holds buckets of raw time in `[min_t, max_t]`. Bucket end `t`
 /// covers raw time `[t - step, t)`.
-pub(crate) fn rollup_covers(r: &BlockMeta, tier: RollupTier, min_t: Timestamp, max_t: Timestamp) -> bool {
+pub(crate) fn rollup_covers(
+    r: &BlockMeta,
+    tier: RollupTier,
+    min_t: Timestamp,
+    max_t: Timestamp,
+) -> bool {
     r.min_time - tier.step_ms() <= max_t && min_t < r.max_time
 }
 
@@ -392,7 +508,10 @@ pub(crate) fn rollup_covers(r: &BlockMeta, tier: RollupTier, min_t: Timestamp, m
 /// removes it. Open mmaps stay valid until their last reader drops them.
 fn delete_block_dir(dir: &Path) -> Result<(), DbError> {
     let parent = fsutil::parent_of(dir);
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let target = layout::deleted_block_dir(parent, &name);
     let io = |op, p: &Path| {
         let path = p.to_path_buf();

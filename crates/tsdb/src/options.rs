@@ -74,6 +74,14 @@ pub struct DbOptions {
     pub samples_per_chunk: usize,
     /// Whether to build the 5m/1h rollup tiers.
     pub rollups: bool,
+    /// A raw block gets its 5-minute rollup block only once its newest sample is older than
+    /// this, as Thanos downsamples late: until then the raw tier answers rollup queries
+    /// (the querier computes uncovered buckets from raw data), so the rollup does not
+    /// duplicate fresh data on disk. Capped at the raw retention, so rollups are always
+    /// built before the raw data goes. Zero builds rollups as soon as a block exists.
+    pub rollup_delay_5m: Duration,
+    /// The same for the 1-hour rollup tier.
+    pub rollup_delay_1h: Duration,
 }
 
 impl Default for DbOptions {
@@ -90,6 +98,24 @@ impl Default for DbOptions {
             compaction_interval: Duration::from_secs(60),
             samples_per_chunk: 120,
             rollups: true,
+            rollup_delay_5m: Duration::from_secs(40 * 3600),
+            rollup_delay_1h: Duration::from_secs(10 * 86_400),
+        }
+    }
+}
+
+impl DbOptions {
+    /// How long after a raw block's newest sample its `tier` rollup is built: the tier's
+    /// delay, but never more than the raw retention (the rollup must exist before the raw
+    /// block is deleted).
+    pub fn rollup_delay(&self, tier: strix_core::storage::RollupTier) -> Duration {
+        let delay = match tier {
+            strix_core::storage::RollupTier::FiveMinutes => self.rollup_delay_5m,
+            strix_core::storage::RollupTier::OneHour => self.rollup_delay_1h,
+        };
+        match self.retention.raw {
+            Some(raw) => delay.min(raw),
+            None => delay,
         }
     }
 }

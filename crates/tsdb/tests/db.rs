@@ -255,7 +255,14 @@ fn rollups_are_built_late_and_select_rollup_is_unchanged() {
             .map(|&tier| {
                 // Bucket-unaligned bounds on purpose.
                 let got = db.select_rollup(tier, &m, start - 123_456, end + H + 7).unwrap();
-                got.into_iter().map(|s| (s.labels, s.points.iter().map(|p| format!("{p:?}|{}", p.sum.to_bits())).collect::<Vec<_>>())).collect::<Vec<_>>()
+                got.into_iter()
+                    .map(|s| {
+                        let bits = |p: &strix_core::storage::RollupPoint| {
+                            [p.min, p.max, p.sum, p.first, p.last, p.increase].map(f64::to_bits).into_iter().chain([p.t as u64, p.count]).collect::<Vec<u64>>()
+                        };
+                        (s.labels, s.points.iter().map(bits).collect::<Vec<_>>())
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect::<Vec<_>>()
     };

@@ -13,7 +13,10 @@ mod writer;
 pub use error::BlockError;
 pub use meta::{BlockMeta, BlockStats, CompactionMeta, Resolution};
 pub use reader::{Block, BlockSeries};
-pub use writer::{cleanup_tmp, delete_block_dir, BlockWriter, ChunkData, MAX_SAMPLES_PER_CHUNK};
+pub use writer::{
+    cleanup_tmp, delete_block_dir, encode_block_chunks, BlockWriter, ChunkData,
+    MAX_BLOCK_CHUNK_SAMPLES, MAX_SAMPLES_PER_CHUNK,
+};
 
 pub use crate::index::ChunkRef;
 

@@ -8,7 +8,7 @@ use strix_core::{Labels, Matcher, Sample, Timestamp};
 use super::error::{BlockError, Result};
 use super::meta::{BlockMeta, Resolution};
 use super::writer::{CHUNKS_HEADER_LEN, CHUNK_RECORD_HEADER};
-use crate::chunk::{RollupIter, XorIter};
+use crate::chunk::{self, RollupIter};
 use crate::fsutil::{dir_size, mmap_file, MappedFile};
 use crate::index::encoding::Cursor;
 use crate::index::{ChunkRef, IndexReader};
@@ -168,7 +168,8 @@ impl Block {
         Ok(values.into_iter().collect())
     }
 
-    /// Decodes the XOR chunk `r` into `out`, keeping samples in `[min_time, max_time]`.
+    /// Decodes the raw-sample chunk `r` (dense or XOR, by its encoding byte) into `out`,
+    /// keeping samples in `[min_time, max_time]`. On error `out` is left as it was.
     pub fn decode_samples(
         &self,
         r: &ChunkRef,
@@ -177,12 +178,21 @@ impl Block {
         out: &mut Vec<Sample>,
     ) -> Result<()> {
         let bytes = self.chunk(r)?;
-        let it = XorIter::new(bytes).map_err(|e| self.chunk_err(r, e))?;
-        for s in it {
-            let s = s.map_err(|e| self.chunk_err(r, e))?;
-            if s.t >= min_time && s.t <= max_time {
-                out.push(s);
+        let base = out.len();
+        if let Err(e) = chunk::decode_samples(bytes, out) {
+            out.truncate(base);
+            return Err(self.chunk_err(r, e));
+        }
+        if r.min_time < min_time || r.max_time > max_time {
+            let mut keep = base;
+            for i in base..out.len() {
+                let s = out[i];
+                if s.t >= min_time && s.t <= max_time {
+                    out[keep] = s;
+                    keep += 1;
+                }
             }
+            out.truncate(keep);
         }
         Ok(())
     }

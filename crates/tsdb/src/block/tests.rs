@@ -42,7 +42,7 @@ fn fixture(parent: &Path) -> (Block, Vec<SeriesSamples>) {
     let meta = w.finish(CompactionMeta::default()).expect("finish");
     assert_eq!(meta.stats.num_series, 60);
     assert_eq!(meta.stats.num_samples, 60 * 300);
-    assert_eq!(meta.stats.num_chunks, 60 * 3);
+    assert_eq!(meta.stats.num_chunks, 60);
     let block = Block::open(&parent.join(meta.ulid.to_string())).expect("open");
     assert_eq!(block.meta(), &meta);
     assert!(block.size_bytes() > 0);
@@ -166,6 +166,80 @@ fn label_names_and_values() {
     assert!(b.label_values("nope", &[]).expect("values").is_empty());
 }
 
+/// Blocks written before dense chunks hold XOR chunks: they stay readable, may be mixed
+/// with dense chunks in one series, and compaction rewrites them as dense chunks.
+#[test]
+fn xor_chunks_stay_readable_and_compact_to_dense() {
+    use crate::chunk::{encode_dense, Encoding, XorAppender};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let labels = Labels::from_pairs([("__name__", "old_xor")]);
+    let samples: Vec<Sample> = (0..500)
+        .map(|k| {
+            let v = match k {
+                100 => STALE_NAN,
+                200 => f64::NAN,
+                300 => -0.0,
+                _ => k as f64 * 0.1,
+            };
+            Sample::new(k * 1000, v)
+        })
+        .collect();
+    let mut xor = XorAppender::new();
+    for s in &samples[..250] {
+        xor.append(s.t, s.v);
+    }
+    let xor = xor.into_bytes();
+    let dense = encode_dense(&samples[250..]);
+    let mut w = BlockWriter::new(dir.path(), Resolution::Raw, 0, 499_999).expect("writer");
+    w.add_series(
+        &labels,
+        &[
+            ChunkData {
+                min_time: 0,
+                max_time: 249_000,
+                bytes: &xor,
+            },
+            ChunkData {
+                min_time: 250_000,
+                max_time: 499_000,
+                bytes: &dense,
+            },
+        ],
+    )
+    .expect("add");
+    let meta = w.finish(CompactionMeta::default()).expect("finish");
+    assert_eq!(meta.stats.num_samples, 500);
+    let b = Block::open(&dir.path().join(meta.ulid.to_string())).expect("open");
+    let got = b.read_samples(&[], i64::MIN, i64::MAX).expect("read");
+    assert_eq!(got[0].samples, samples);
+    // A range inside both chunks is cut exactly.
+    let got = b.read_samples(&[], 240_000, 260_000).expect("read");
+    assert_eq!(got[0].samples, samples[240..=260].to_vec());
+
+    let out = dir.path().join("out");
+    let b = std::sync::Arc::new(b);
+    let meta = crate::compact::compact(&[b], &out).expect("compact");
+    let c = Block::open(&out.join(meta.ulid.to_string())).expect("open");
+    let sel = c.select(&[], i64::MIN, i64::MAX).expect("select");
+    assert_eq!(sel[0].chunks.len(), 1);
+    let bytes = c.chunk(&sel[0].chunks[0]).expect("chunk");
+    assert_eq!(Encoding::of(bytes), Ok(Encoding::Dense));
+    let got = c.read_samples(&[], i64::MIN, i64::MAX).expect("read");
+    assert_eq!(got[0].samples, samples);
+
+    // Rollup chunks are refused in raw blocks, dense/XOR chunks in rollup blocks.
+    let mut w = BlockWriter::new(dir.path(), Resolution::FiveMinutes, 0, 10).expect("writer");
+    let bad = [ChunkData {
+        min_time: 0,
+        max_time: 249_000,
+        bytes: &xor,
+    }];
+    assert!(matches!(
+        w.add_series(&labels, &bad),
+        Err(BlockError::InvalidInput(_))
+    ));
+}
+
 #[test]
 fn chunk_corruption_is_detected() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -174,8 +248,9 @@ fn chunk_corruption_is_detected() {
     drop(b);
     let path = bdir.join("chunks");
     let mut bytes = fs::read(&path).expect("read");
-    // Flip a byte inside the first chunk's data.
-    bytes[8 + 8 + 20] ^= 0x40;
+    // Flip a byte inside the first chunk's data (past the 8-byte file header and the
+    // 8-byte record header).
+    bytes[8 + 8 + 2] ^= 0x40;
     fs::write(&path, &bytes).expect("write");
     let b = Block::open(&bdir).expect("open still works: chunks are checked when read");
     let err = b
@@ -410,4 +485,144 @@ fn block_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Block>();
     assert_send_sync::<std::sync::Arc<Block>>();
+}
+
+/// Size experiment on a real block: `STRIX_CORPUS=<block dir> cargo test -p strix-tsdb
+/// --release --lib corpus_sizes -- --ignored --nocapture`. Re-encodes every series of the
+/// block with several encoder settings and prints total chunk bytes and timings.
+#[test]
+#[ignore]
+fn corpus_sizes() {
+    use crate::chunk::{decode_samples, encode_dense_with, EncodeOptions, XorAppender};
+    let Ok(dir) = std::env::var("STRIX_CORPUS") else {
+        return;
+    };
+    let b = Block::open(Path::new(&dir)).expect("open");
+    let mut series = Vec::new();
+    for s in b.all_series() {
+        let s = s.expect("series");
+        let mut samples = Vec::new();
+        for c in &s.chunks {
+            b.decode_samples(c, i64::MIN, i64::MAX, &mut samples)
+                .expect("decode");
+        }
+        series.push(samples);
+    }
+    let n: usize = series.iter().map(Vec::len).sum();
+    let report = |name: &str, enc: &dyn Fn(&[Sample]) -> Vec<u8>| {
+        let t = std::time::Instant::now();
+        let chunks: Vec<Vec<u8>> = series.iter().map(|s| enc(s)).collect();
+        let et = t.elapsed();
+        let bytes: usize = chunks.iter().map(Vec::len).sum();
+        let t = std::time::Instant::now();
+        let mut out = Vec::new();
+        for c in &chunks {
+            out.clear();
+            decode_samples(c, &mut out).expect("decode");
+        }
+        let dt = t.elapsed();
+        println!(
+            "{name:<28} {bytes:>9} B {:.3} B/sample  encode {:>6.1} ns/sample  decode {:>5.1} ns/sample",
+            bytes as f64 / n as f64,
+            et.as_nanos() as f64 / n as f64,
+            dt.as_nanos() as f64 / n as f64
+        );
+    };
+    println!("{} series, {n} samples", series.len());
+    crate::chunk::profile_parts(&series);
+    if std::env::var("STRIX_CORPUS_BY_METRIC").is_ok() {
+        let mut by: std::collections::BTreeMap<String, (usize, usize, usize)> = Default::default();
+        for (s, samples) in b.all_series().zip(&series) {
+            let s = s.expect("series");
+            let name = s.labels.get("__name__").unwrap_or("").to_string();
+            let c = crate::chunk::encode_dense(samples);
+            let e = by.entry(name).or_default();
+            e.0 += 1;
+            e.1 += samples.len();
+            e.2 += c.len();
+        }
+        let mut v: Vec<_> = by.into_iter().collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.1 .2));
+        for (name, (ns, nsamp, bytes)) in v.iter().take(40) {
+            println!(
+                "{name:<50} {ns:>5} series {bytes:>8} B {:.3} B/sample",
+                *bytes as f64 / *nsamp as f64
+            );
+        }
+    }
+    report("xor", &|s| {
+        let mut a = XorAppender::new();
+        for x in s {
+            a.append(x.t, x.v);
+        }
+        a.into_bytes()
+    });
+    for (name, o) in [
+        (
+            "dense xor-values varint",
+            EncodeOptions {
+                zstd_level: None,
+                decimal: false,
+                packed: false,
+            },
+        ),
+        (
+            "dense decimal varint",
+            EncodeOptions {
+                zstd_level: None,
+                decimal: true,
+                packed: false,
+            },
+        ),
+        (
+            "dense decimal packed",
+            EncodeOptions {
+                zstd_level: None,
+                decimal: true,
+                packed: true,
+            },
+        ),
+        (
+            "dense decimal varint zstd3",
+            EncodeOptions {
+                zstd_level: Some(3),
+                decimal: true,
+                packed: false,
+            },
+        ),
+        (
+            "dense decimal packed zstd1",
+            EncodeOptions {
+                zstd_level: Some(1),
+                decimal: true,
+                packed: true,
+            },
+        ),
+        (
+            "dense decimal packed zstd3",
+            EncodeOptions {
+                zstd_level: Some(3),
+                decimal: true,
+                packed: true,
+            },
+        ),
+        (
+            "dense decimal packed zstd9",
+            EncodeOptions {
+                zstd_level: Some(9),
+                decimal: true,
+                packed: true,
+            },
+        ),
+        (
+            "dense decimal packed zstd19",
+            EncodeOptions {
+                zstd_level: Some(19),
+                decimal: true,
+                packed: true,
+            },
+        ),
+    ] {
+        report(name, &|s| encode_dense_with(s, o));
+    }
 }

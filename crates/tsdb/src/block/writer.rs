@@ -9,7 +9,7 @@ use ulid::Ulid;
 
 use super::error::{BlockError, Result};
 use super::meta::{BlockMeta, BlockStats, CompactionMeta, Resolution};
-use crate::chunk::{Encoding, RollupAppender, RollupIter, XorAppender, XorIter};
+use crate::chunk::{encode_dense, sample_count, Encoding, RollupAppender};
 use crate::fsutil::{fsync_dir, parent_of};
 use crate::index::{ChunkRef, IndexBuilder};
 use crate::layout::{
@@ -21,9 +21,36 @@ pub(crate) const CHUNKS_HEADER_LEN: u64 = 8;
 /// Size of a chunk record's header (length + crc32).
 pub(crate) const CHUNK_RECORD_HEADER: usize = 8;
 
-/// Samples (or rollup points) per chunk written by the convenience methods and by
-/// compaction, as in Prometheus: small enough to decode quickly, large enough to compress.
+/// Rollup points per chunk written by [`BlockWriter::add_series_points`] (and so by rollup
+/// building and compaction), as in Prometheus.
 pub const MAX_SAMPLES_PER_CHUNK: usize = 120;
+
+/// Most samples in one raw block chunk (dense encoding): one chunk per series per block
+/// up to this, so the integer streams and zstd have enough to work with, while a query
+/// for a short range decodes at most this many samples per series.
+pub const MAX_BLOCK_CHUNK_SAMPLES: usize = 4096;
+
+/// Encodes sorted samples into dense chunks of at most `max_per_chunk` samples, split
+/// evenly (e.g. 5000 samples with a cap of 4096 make two chunks of 2500). Returns each
+/// chunk's first and last timestamp and bytes.
+pub fn encode_block_chunks(
+    samples: &[Sample],
+    max_per_chunk: usize,
+) -> Vec<(Timestamp, Timestamp, Vec<u8>)> {
+    let max = max_per_chunk.clamp(1, crate::chunk::MAX_DENSE_SAMPLES);
+    let parts = samples.len().div_ceil(max);
+    if parts == 0 {
+        return Vec::new();
+    }
+    let size = samples.len().div_ceil(parts);
+    samples
+        .chunks(size)
+        .filter_map(|part| {
+            let (first, last) = (part.first()?, part.last()?);
+            Some((first.t, last.t, encode_dense(part)))
+        })
+        .collect()
+}
 
 /// One encoded chunk handed to [`BlockWriter::add_series`].
 #[derive(Debug, Clone, Copy)]
@@ -109,9 +136,10 @@ impl BlockWriter {
         self.index.num_series()
     }
 
-    /// Adds a series with its chunks, in time order and not overlapping. Series must arrive in strictly
-    /// increasing label order; chunks must use the block resolution's encoding (XOR for
-    /// raw, rollup otherwise). A series without chunks is skipped.
+    /// Adds a series with its chunks, in time order and not overlapping. Series must arrive
+    /// in strictly increasing label order; chunks must use an encoding of the block's
+    /// resolution (dense or XOR for raw, rollup otherwise). A series without chunks is
+    /// skipped.
     pub fn add_series(&mut self, labels: &Labels, chunks: &[ChunkData<'_>]) -> Result<()> {
         if let Some(last) = &self.last {
             if labels <= last {
@@ -123,9 +151,9 @@ impl BlockWriter {
         if labels.is_empty() {
             return Err(BlockError::InvalidInput("series without labels".into()));
         }
-        let want = match self.resolution {
-            Resolution::Raw => Encoding::Xor,
-            _ => Encoding::Rollup,
+        let allowed: &[Encoding] = match self.resolution {
+            Resolution::Raw => &[Encoding::Dense, Encoding::Xor],
+            _ => &[Encoding::Rollup],
         };
         let mut prev_max = Timestamp::MIN;
         for (i, c) in chunks.iter().enumerate() {
@@ -136,9 +164,9 @@ impl BlockWriter {
                 )));
             }
             prev_max = c.max_time;
-            if c.bytes.first() != Some(&(want as u8)) {
+            if !Encoding::of(c.bytes).is_ok_and(|e| allowed.contains(&e)) {
                 return Err(BlockError::InvalidInput(format!(
-                    "series {labels}: chunk {i} does not have {want:?} encoding for a {} block",
+                    "series {labels}: chunk {i} does not have an encoding of a {} block ({allowed:?})",
                     self.resolution.as_str()
                 )));
             }
@@ -149,11 +177,8 @@ impl BlockWriter {
         }
         let mut refs = Vec::with_capacity(chunks.len());
         for c in chunks {
-            let n = match want {
-                Encoding::Xor => XorIter::count(c.bytes),
-                Encoding::Rollup => RollupIter::count(c.bytes),
-            }
-            .map_err(|e| BlockError::InvalidInput(format!("series {labels}: {e}")))?;
+            let n = sample_count(c.bytes)
+                .map_err(|e| BlockError::InvalidInput(format!("series {labels}: {e}")))?;
             let len = u32::try_from(c.bytes.len())
                 .map_err(|_| BlockError::InvalidInput("chunk larger than 4 GiB".into()))?;
             let io = BlockError::io(&self.chunks_path);
@@ -179,19 +204,9 @@ impl BlockWriter {
     }
 
     /// Adds a raw series from its samples (sorted by time, no duplicate timestamps),
-    /// encoding XOR chunks of at most [`MAX_SAMPLES_PER_CHUNK`] samples.
+    /// encoding dense chunks of at most [`MAX_BLOCK_CHUNK_SAMPLES`] samples.
     pub fn add_series_samples(&mut self, labels: &Labels, samples: &[Sample]) -> Result<()> {
-        let mut encoded: Vec<(Timestamp, Timestamp, Vec<u8>)> =
-            Vec::with_capacity(samples.len().div_ceil(MAX_SAMPLES_PER_CHUNK));
-        for part in samples.chunks(MAX_SAMPLES_PER_CHUNK) {
-            let mut a = XorAppender::new();
-            for s in part {
-                a.append(s.t, s.v);
-            }
-            if let (Some(f), Some(l)) = (part.first(), part.last()) {
-                encoded.push((f.t, l.t, a.into_bytes()));
-            }
-        }
+        let encoded = encode_block_chunks(samples, MAX_BLOCK_CHUNK_SAMPLES);
         let chunks: Vec<ChunkData<'_>> = encoded
             .iter()
             .map(|(min_time, max_time, b)| ChunkData {

@@ -89,7 +89,11 @@ impl<'a> BitReader<'a> {
             let avail = 8 - offset;
             let take = n.min(avail);
             let bits = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
-            v = if take == 64 { u64::from(bits) } else { (v << take) | u64::from(bits) };
+            v = if take == 64 {
+                u64::from(bits)
+            } else {
+                (v << take) | u64::from(bits)
+            };
             self.pos += take as usize;
             n -= take;
         }
@@ -104,7 +108,15 @@ mod tests {
     #[test]
     fn round_trip_mixed_widths() {
         let mut w = BitWriter::default();
-        let items: Vec<(u64, u8)> = vec![(1, 1), (0, 1), (5, 3), (0xdead_beef, 32), (u64::MAX, 64), (3, 2), (0, 7)];
+        let items: Vec<(u64, u8)> = vec![
+            (1, 1),
+            (0, 1),
+            (5, 3),
+            (0xdead_beef, 32),
+            (u64::MAX, 64),
+            (3, 2),
+            (0, 7),
+        ];
         for &(v, n) in &items {
             w.write_bits(v, n);
         }

@@ -19,9 +19,7 @@ pub struct XorAppender {
     count: u16,
     t: i64,
     delta: i64,
-    v: u64,
-    leading: u8,
-    trailing: u8,
+    val: XorValueEncoder,
 }
 
 impl Default for XorAppender {
@@ -42,9 +40,7 @@ impl XorAppender {
             count: 0,
             t: 0,
             delta: 0,
-            v: 0,
-            leading: u8::MAX,
-            trailing: 0,
+            val: XorValueEncoder::new(0),
         }
     }
 
@@ -84,17 +80,17 @@ impl XorAppender {
             0 => {
                 self.w.write_bits(t as u64, 64);
                 self.w.write_bits(vb, 64);
+                self.val = XorValueEncoder::new(vb);
             }
             _ => {
                 let delta = t.wrapping_sub(self.t);
                 let dod = delta.wrapping_sub(self.delta);
                 self.write_dod(dod);
-                self.write_value(vb);
+                self.val.write(&mut self.w, vb);
                 self.delta = delta;
             }
         }
         self.t = t;
-        self.v = vb;
         self.count += 1;
         let c = self.count.to_be_bytes();
         let b = self.w.bytes_mut();
@@ -118,31 +114,6 @@ impl XorAppender {
         self.w.write_bits(0b1111, 4);
         self.w.write_bits(dod as u64, 64);
     }
-
-    fn write_value(&mut self, vb: u64) {
-        let xor = vb ^ self.v;
-        if xor == 0 {
-            self.w.write_bit(false);
-            return;
-        }
-        self.w.write_bit(true);
-        let leading = (xor.leading_zeros() as u8).min(31);
-        let trailing = xor.trailing_zeros() as u8;
-        if self.leading != u8::MAX && leading >= self.leading && trailing >= self.trailing {
-            self.w.write_bit(false);
-            let sig = 64 - self.leading - self.trailing;
-            self.w.write_bits(xor >> self.trailing, sig);
-            return;
-        }
-        self.leading = leading;
-        self.trailing = trailing;
-        self.w.write_bit(true);
-        self.w.write_bits(u64::from(leading), 5);
-        let sig = 64 - leading - trailing;
-        // 64 significant bits are written as 0 in the 6-bit field.
-        self.w.write_bits(u64::from(sig) & 0x3f, 6);
-        self.w.write_bits(xor >> trailing, sig);
-    }
 }
 
 /// Decodes an XOR chunk.
@@ -153,9 +124,7 @@ pub struct XorIter<'a> {
     read: u16,
     t: i64,
     delta: i64,
-    v: u64,
-    leading: u8,
-    trailing: u8,
+    val: XorValueDecoder,
 }
 
 impl<'a> XorIter<'a> {
@@ -175,9 +144,7 @@ impl<'a> XorIter<'a> {
             read: 0,
             t: 0,
             delta: 0,
-            v: 0,
-            leading: 0,
-            trailing: 0,
+            val: XorValueDecoder::new(0),
         })
     }
 
@@ -203,15 +170,15 @@ impl<'a> XorIter<'a> {
         const T: ChunkError = ChunkError::Truncated("sample");
         if self.read == 0 {
             self.t = self.r.read_bits(64).ok_or(T)? as i64;
-            self.v = self.r.read_bits(64).ok_or(T)?;
+            self.val = XorValueDecoder::new(self.r.read_bits(64).ok_or(T)?);
         } else {
             let dod = self.read_dod().ok_or(T)?;
             self.delta = self.delta.wrapping_add(dod);
             self.t = self.t.wrapping_add(self.delta);
-            self.read_value().ok_or(T)?;
+            self.val.read(&mut self.r).ok_or(T)?;
         }
         self.read += 1;
-        Ok(Sample::new(self.t, f64::from_bits(self.v)))
+        Ok(Sample::new(self.t, f64::from_bits(self.val.v)))
     }
 
     fn read_dod(&mut self) -> Option<i64> {
@@ -231,23 +198,95 @@ impl<'a> XorIter<'a> {
         let shift = 64 - u32::from(bits);
         Some(((raw << shift) as i64) >> shift)
     }
+}
 
-    fn read_value(&mut self) -> Option<()> {
-        if !self.r.read_bit()? {
-            return Some(());
+/// The XOR value scheme (docs/format/chunk.md), shared by XOR chunks and the XOR value
+/// section of dense chunks: each value is XOR'd with the previous one and only the
+/// meaningful bits are written, reusing the previous leading/trailing-zero window when the
+/// new bits fit in it. The first value is written raw by the caller.
+#[derive(Debug, Clone)]
+pub(super) struct XorValueEncoder {
+    v: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl XorValueEncoder {
+    /// State after the raw first value `first`.
+    pub(super) fn new(first: u64) -> Self {
+        XorValueEncoder {
+            v: first,
+            leading: u8::MAX,
+            trailing: 0,
         }
-        if self.r.read_bit()? {
-            self.leading = self.r.read_bits(5)? as u8;
-            let mut sig = self.r.read_bits(6)? as u8;
+    }
+
+    /// Writes value bits `vb` against the previous value.
+    #[inline]
+    pub(super) fn write(&mut self, w: &mut BitWriter, vb: u64) {
+        let xor = vb ^ self.v;
+        self.v = vb;
+        if xor == 0 {
+            w.write_bit(false);
+            return;
+        }
+        w.write_bit(true);
+        let leading = (xor.leading_zeros() as u8).min(31);
+        let trailing = xor.trailing_zeros() as u8;
+        if self.leading != u8::MAX && leading >= self.leading && trailing >= self.trailing {
+            w.write_bit(false);
+            let sig = 64 - self.leading - self.trailing;
+            w.write_bits(xor >> self.trailing, sig);
+            return;
+        }
+        self.leading = leading;
+        self.trailing = trailing;
+        w.write_bit(true);
+        w.write_bits(u64::from(leading), 5);
+        let sig = 64 - leading - trailing;
+        // 64 significant bits are written as 0 in the 6-bit field.
+        w.write_bits(u64::from(sig) & 0x3f, 6);
+        w.write_bits(xor >> trailing, sig);
+    }
+}
+
+/// Reads what [`XorValueEncoder`] wrote.
+#[derive(Debug, Clone)]
+pub(super) struct XorValueDecoder {
+    /// The last value read (bit pattern).
+    pub(super) v: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl XorValueDecoder {
+    pub(super) fn new(first: u64) -> Self {
+        XorValueDecoder {
+            v: first,
+            leading: 0,
+            trailing: 0,
+        }
+    }
+
+    /// Reads the next value into `self.v`; `None` when the input ends early or is invalid.
+    #[inline]
+    pub(super) fn read(&mut self, r: &mut BitReader<'_>) -> Option<u64> {
+        if !r.read_bit()? {
+            return Some(self.v);
+        }
+        if r.read_bit()? {
+            self.leading = r.read_bits(5)? as u8;
+            let mut sig = r.read_bits(6)? as u8;
             if sig == 0 {
                 sig = 64;
             }
-            self.trailing = 64 - self.leading - sig;
+            // A corrupt window (leading + sig > 64) would underflow.
+            self.trailing = 64u8.checked_sub(self.leading + sig)?;
         }
         let sig = 64 - self.leading - self.trailing;
-        let bits = self.r.read_bits(sig)?;
-        self.v ^= bits << self.trailing;
-        Some(())
+        let bits = r.read_bits(sig)?;
+        self.v ^= bits.checked_shl(u32::from(self.trailing)).unwrap_or(0);
+        Some(self.v)
     }
 }
 
@@ -291,7 +330,9 @@ mod tests {
 
     #[test]
     fn regular_series_compresses_well() {
-        let samples: Vec<Sample> = (0..120).map(|i| Sample::new(1_700_000_000_000 + i * 10_000, 42.0)).collect();
+        let samples: Vec<Sample> = (0..120)
+            .map(|i| Sample::new(1_700_000_000_000 + i * 10_000, 42.0))
+            .collect();
         let mut a = XorAppender::new();
         for s in &samples {
             a.append(s.t, s.v);
@@ -326,7 +367,10 @@ mod tests {
         let cut = &bytes[..bytes.len() - 4];
         let res: Result<Vec<_>, _> = XorIter::new(cut).expect("header").collect();
         assert!(res.is_err());
-        assert_eq!(XorIter::new(&[9, 0, 0]).err(), Some(ChunkError::UnknownEncoding(9)));
+        assert_eq!(
+            XorIter::new(&[9, 0, 0]).err(),
+            Some(ChunkError::UnknownEncoding(9))
+        );
     }
 
     fn value() -> impl Strategy<Value = f64> {

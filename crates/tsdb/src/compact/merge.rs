@@ -7,6 +7,8 @@ use std::sync::Arc;
 use strix_core::storage::RollupPoint;
 use strix_core::{Labels, Sample};
 
+#[cfg(doc)]
+use crate::block::MAX_BLOCK_CHUNK_SAMPLES;
 use crate::block::{
     Block, BlockError, BlockMeta, BlockSeries, BlockWriter, CompactionMeta, Resolution,
 };
@@ -17,8 +19,9 @@ type SeriesIter<'a> = Peekable<Box<dyn Iterator<Item = Result<BlockSeries, Block
 ///
 /// Series are merged by labels; samples (or rollup points) of the same series are merged by
 /// timestamp, and for duplicate timestamps the value of the newer block (larger ULID)
-/// wins, bit for bit (stale markers included). Raw data is re-encoded into XOR chunks of at
-/// most 120 samples, rollup data into rollup chunks of at most 120 points. Work is done
+/// wins, bit for bit (stale markers included). Raw data is re-encoded into dense chunks
+/// of at most [`MAX_BLOCK_CHUNK_SAMPLES`] samples (whatever the sources' encodings: XOR
+/// blocks are converted), rollup data into rollup chunks of at most 120 points. Work is done
 /// series by series: memory holds the output index plus one series' data. The new block
 /// covers the union of the source time ranges, has level `max(levels) + 1` and the union
 /// of the sources' `sources` (a source without lineage counts as its own ULID).
@@ -235,7 +238,7 @@ mod tests {
             ]
         );
         assert!(strix_core::is_stale_nan(all[1].samples[2].v));
-        // Chunks hold at most 120 samples.
+        // One dense chunk per series.
         let sel = out
             .select(
                 &[Matcher::new(MatchOp::Equal, "instance", "a").expect("m")],
@@ -243,11 +246,10 @@ mod tests {
                 i64::MAX,
             )
             .expect("select");
-        assert_eq!(sel[0].chunks.len(), 3);
-        for c in &sel[0].chunks {
-            let n = crate::chunk::XorIter::count(out.chunk(c).expect("chunk")).expect("count");
-            assert!(n <= 120);
-        }
+        assert_eq!(sel[0].chunks.len(), 1);
+        let bytes = out.chunk(&sel[0].chunks[0]).expect("chunk");
+        assert_eq!(bytes[0], crate::chunk::Encoding::Dense as u8);
+        assert_eq!(crate::chunk::sample_count(bytes).expect("count"), 301);
     }
 
     #[test]
