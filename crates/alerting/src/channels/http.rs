@@ -1,0 +1,151 @@
+//! The HTTP plumbing shared by the HTTP channels: one pooled client, per-request timeouts,
+//! and the mapping of responses and transport errors onto [`DeliveryError`].
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use super::error::{status_is_retryable, ChannelKind, DeliveryError, DeliveryReceipt};
+
+/// Default per-request timeout of every channel.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// User agent sent by every HTTP channel.
+pub const USER_AGENT: &str = concat!("Strix/", env!("CARGO_PKG_VERSION"));
+
+/// A client for the HTTP channels. Redirects are not followed: a webhook that redirects
+/// is misconfigured, and following would re-send the body (and its signature) elsewhere.
+pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(DEFAULT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// A successful HTTP response: status and body.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Sends `req` with `timeout` over the whole exchange (headers and body); maps the outcome.
+pub async fn execute(
+    channel: ChannelKind,
+    req: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<HttpResponse, DeliveryError> {
+    let exchange = async {
+        let resp = req.send().await.map_err(|e| transport_error(channel, &e))?;
+        let status = resp.status().as_u16();
+        let retry_after = parse_retry_after(resp.headers(), SystemTime::now());
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(channel, &e))?;
+        if (200..300).contains(&status) {
+            return Ok(HttpResponse {
+                status,
+                body: body.to_vec(),
+            });
+        }
+        let mut err = if status_is_retryable(status) {
+            DeliveryError::retryable(channel, format!("HTTP {status}"))
+        } else {
+            DeliveryError::permanent(channel, format!("HTTP {status}"))
+        }
+        .with_status(status, &body);
+        err.retry_after = retry_after;
+        Err(err)
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(DeliveryError::retryable(
+            channel,
+            format!("timed out after {}", strix_core::duration::format(timeout)),
+        )),
+    }
+}
+
+/// Convenience: [`execute`] and turn success into a receipt.
+pub async fn execute_receipt(
+    channel: ChannelKind,
+    req: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<DeliveryReceipt, DeliveryError> {
+    let r = execute(channel, req, timeout).await?;
+    Ok(DeliveryReceipt::sent(channel, Some(r.status)))
+}
+
+fn transport_error(channel: ChannelKind, e: &reqwest::Error) -> DeliveryError {
+    if e.is_builder() {
+        return DeliveryError::permanent(channel, format!("invalid request: {}", render(e)));
+    }
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    DeliveryError::retryable(channel, format!("{what}: {}", render(e)))
+}
+
+/// The error and its causes, without the URL: webhook URLs carry secrets (Slack, Discord,
+/// Teams), and reqwest renders "... for url (https://...)".
+fn render(e: &reqwest::Error) -> String {
+    let top = e.to_string();
+    let mut s = match top.find(" for url (") {
+        Some(i) => top[..i].to_string(),
+        None => top,
+    };
+    let mut src = std::error::Error::source(e);
+    let mut depth = 0;
+    while let Some(cause) = src {
+        if depth >= 4 {
+            break;
+        }
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+        depth += 1;
+    }
+    s
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (relative to `now`).
+pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+        }
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        assert_eq!(parse_retry_after(&h, now), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(7)));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&date).unwrap());
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&h, now), None);
+    }
+}

@@ -1,0 +1,65 @@
+//! Slack incoming webhooks.
+//!
+//! Example body:
+//!
+//! ```json
+//! {"attachments":[{"color":"danger","title":"[FIRING:1] HighLatency (prod api)",
+//!   "title_link":"https://strix.example/#/alerts?receiver=team-api",
+//!   "text":"• HighLatency: p99 latency above 1s on api-1",
+//!   "fallback":"[FIRING:1] HighLatency (prod api) | https://strix.example/#/alerts?receiver=team-api",
+//!   "footer":"Strix","mrkdwn_in":["fallback","pretext","text"]}]}
+//! ```
+
+mod config;
+mod payload;
+#[cfg(test)]
+mod tests;
+
+use async_trait::async_trait;
+use reqwest::Url;
+
+pub use config::SlackConfig;
+pub use payload::{build as build_payload, color, Attachment, Message as SlackMessage};
+
+use super::error::{ChannelKind, DeliveryError, DeliveryReceipt};
+use super::webhook::{http_url, IDEMPOTENCY_HEADER};
+use super::{http, Channel, Notification};
+
+const KIND: ChannelKind = ChannelKind::Slack;
+
+#[derive(Debug)]
+pub struct SlackChannel {
+    client: reqwest::Client,
+    url: Url,
+    config: SlackConfig,
+}
+
+impl SlackChannel {
+    pub fn new(config: SlackConfig, client: reqwest::Client) -> Result<Self, String> {
+        let url = http_url(config.api_url.expose())?;
+        Ok(SlackChannel {
+            client,
+            url,
+            config,
+        })
+    }
+}
+
+#[async_trait]
+impl Channel for SlackChannel {
+    fn kind(&self) -> ChannelKind {
+        KIND
+    }
+
+    async fn send(&self, n: &Notification) -> Result<DeliveryReceipt, DeliveryError> {
+        let Some(n) = n.filter_resolved(self.config.send_resolved) else {
+            return Ok(DeliveryReceipt::skipped(KIND));
+        };
+        let req = self
+            .client
+            .post(self.url.clone())
+            .header(IDEMPOTENCY_HEADER, n.idempotency_key())
+            .json(&build_payload(&self.config, &n));
+        http::execute_receipt(KIND, req, self.config.timeout).await
+    }
+}

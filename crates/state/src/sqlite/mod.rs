@@ -1,0 +1,330 @@
+//! The embedded SQLite implementation of [`StateStore`].
+//!
+//! One connection behind a mutex: every call takes the lock for the duration of its
+//! statement or transaction, so calls from many threads are serialised in-process, and
+//! other processes are kept out by SQLite's own locking (writes use `BEGIN IMMEDIATE`
+//! and wait up to [`BUSY_TIMEOUT`] for the lock before failing with
+//! [`StateError::Unavailable`]).
+//!
+//! Durability: `journal_mode=WAL` with `synchronous=FULL`, so the WAL is fsynced at every
+//! commit and a call that returned `Ok` survives `kill -9` and power loss.
+
+mod alerts;
+mod escalations;
+mod outbox;
+mod prune;
+mod rules;
+mod schema;
+mod silences;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+pub use schema::LATEST_VERSION as SCHEMA_VERSION;
+
+use crate::{
+    AlertQuery, AlertRecord, AlertState, AlertStats, DeliveryLogEntry, DeliveryLogQuery, Enqueued,
+    Escalation, OutboxEntry, OutboxItem, PruneStats, RuleStateRecord, Silence, SilenceInput,
+    SilenceState, StateError, StateStore, Transition, UpsertOutcome,
+};
+
+/// How long a statement waits for another process' lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite-backed store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, sets WAL mode, `synchronous=FULL`,
+    /// foreign keys and the busy timeout, and applies pending schema migrations in one
+    /// transaction. Opening a current database writes nothing.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StateError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StateError::Unavailable {
+                message: format!("creating state directory {}", dir.display()),
+                source: Box::new(e),
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StateError::Unavailable {
+                message: format!(
+                    "{}: cannot enable WAL journal mode (got {mode:?})",
+                    path.display()
+                ),
+                source: "journal_mode".into(),
+            });
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        let applied = schema::migrate(&mut conn, strix_core::now_millis())?;
+        if !applied.is_empty() {
+            tracing::info!(path = %path.display(), versions = ?applied, "Applied state schema migrations.");
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version recorded in the database.
+    pub fn schema_version(&self) -> Result<i64, StateError> {
+        schema::current_version(&self.lock())
+    }
+
+    /// The connection. A panic in another thread while it held the lock cannot have left a
+    /// transaction half-applied (an uncommitted `Transaction` rolls back when dropped during
+    /// unwinding), so a poisoned lock is taken over rather than propagated.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits if it returns `Ok`.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read (deferred) transaction, so multi-statement reads see one snapshot.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+impl From<rusqlite::Error> for StateError {
+    fn from(e: rusqlite::Error) -> Self {
+        let code = e.sqlite_error_code();
+        match code {
+            Some(
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+                | ErrorCode::OutOfMemory
+                | ErrorCode::FileLockingProtocolFailed,
+            ) => StateError::Unavailable {
+                message: e.to_string(),
+                source: Box::new(e),
+            },
+            Some(ErrorCode::ConstraintViolation) => StateError::Conflict(e.to_string()),
+            _ => match e {
+                rusqlite::Error::FromSqlConversionFailure(_, _, ref inner) => StateError::Corrupt {
+                    table: "row",
+                    message: inner.to_string(),
+                },
+                e => StateError::Backend {
+                    message: e.to_string(),
+                    source: Box::new(e),
+                },
+            },
+        }
+    }
+}
+
+/// Rejects list limits above the maximum.
+fn check_limit(limit: usize) -> Result<(), StateError> {
+    if limit > crate::MAX_LIST_LIMIT {
+        return Err(StateError::BadInput(format!(
+            "limit {limit} exceeds the maximum of {}",
+            crate::MAX_LIST_LIMIT
+        )));
+    }
+    Ok(())
+}
+
+/// Converts a decode error inside a row mapper into rusqlite's conversion error.
+fn conv_err(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+}
+
+/// Saturating `usize` → `i64` for LIMIT/OFFSET.
+fn sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl StateStore for SqliteStore {
+    fn upsert_alert(
+        &self,
+        alert: &AlertRecord,
+        actor: &str,
+        notes: &str,
+    ) -> Result<UpsertOutcome, StateError> {
+        self.write(|tx| alerts::upsert(tx, alert, actor, notes))
+    }
+
+    fn transition(
+        &self,
+        alert_id: &str,
+        to: AlertState,
+        actor: &str,
+        notes: &str,
+        at: i64,
+    ) -> Result<AlertRecord, StateError> {
+        self.write(|tx| alerts::transition(tx, alert_id, to, actor, notes, at).map(|(rec, _)| rec))
+    }
+
+    fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StateError> {
+        alerts::get(&self.lock(), id)
+    }
+
+    fn list_alerts(&self, query: &AlertQuery) -> Result<(Vec<AlertRecord>, u64), StateError> {
+        check_limit(query.limit)?;
+        self.read(|tx| alerts::list(tx, query))
+    }
+
+    fn active_alert_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<AlertRecord>, StateError> {
+        alerts::active_by_fingerprint(&self.lock(), fingerprint)
+    }
+
+    fn history(&self, alert_id: &str) -> Result<Vec<Transition>, StateError> {
+        self.read(|tx| alerts::history(tx, alert_id))
+    }
+
+    fn stats(&self, since: i64, top_rules: usize) -> Result<AlertStats, StateError> {
+        check_limit(top_rules)?;
+        self.read(|tx| alerts::stats(tx, since, top_rules))
+    }
+
+    fn save_rule_states(&self, states: &[RuleStateRecord]) -> Result<(), StateError> {
+        self.write(|tx| rules::save(tx, states))
+    }
+
+    fn load_rule_states(&self) -> Result<Vec<RuleStateRecord>, StateError> {
+        rules::load(&self.lock())
+    }
+
+    fn delete_rule_states(
+        &self,
+        rule_key: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<u64, StateError> {
+        self.write(|tx| rules::delete(tx, rule_key, fingerprint))
+    }
+
+    fn upsert_silence(&self, input: &SilenceInput, now: i64) -> Result<String, StateError> {
+        self.write(|tx| silences::upsert(tx, input, now))
+    }
+
+    fn expire_silence(&self, id: &str, now: i64) -> Result<(), StateError> {
+        self.write(|tx| silences::expire(tx, id, now))
+    }
+
+    fn get_silence(&self, id: &str, now: i64) -> Result<Option<Silence>, StateError> {
+        silences::get(&self.lock(), id, now)
+    }
+
+    fn list_silences(&self, states: &[SilenceState], now: i64) -> Result<Vec<Silence>, StateError> {
+        silences::list(&self.lock(), states, now)
+    }
+
+    fn enqueue(&self, item: &OutboxItem, now: i64) -> Result<Enqueued, StateError> {
+        self.write(|tx| outbox::enqueue(tx, item, now))
+    }
+
+    fn due(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StateError> {
+        check_limit(limit)?;
+        outbox::due(&self.lock(), now, limit)
+    }
+
+    fn get_outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StateError> {
+        outbox::get(&self.lock(), id)
+    }
+
+    fn mark_delivered(&self, id: i64, at: i64, response_summary: &str) -> Result<(), StateError> {
+        self.write(|tx| outbox::mark_delivered(tx, id, at, response_summary))
+    }
+
+    fn mark_failed(
+        &self,
+        id: i64,
+        attempt: u32,
+        next_attempt_at: i64,
+        error: &str,
+        at: i64,
+    ) -> Result<(), StateError> {
+        self.write(|tx| outbox::mark_failed(tx, id, attempt, next_attempt_at, error, at))
+    }
+
+    fn give_up(&self, id: i64, error: &str, at: i64) -> Result<(), StateError> {
+        self.write(|tx| outbox::give_up(tx, id, error, at))
+    }
+
+    fn delivery_log(
+        &self,
+        query: &DeliveryLogQuery,
+    ) -> Result<(Vec<DeliveryLogEntry>, u64), StateError> {
+        check_limit(query.limit)?;
+        self.read(|tx| outbox::delivery_log(tx, query))
+    }
+
+    fn count_notifications(&self, receiver: &str, since: i64) -> Result<u64, StateError> {
+        outbox::count_notifications(&self.lock(), receiver, since)
+    }
+
+    fn upsert_escalation(&self, escalation: &Escalation, now: i64) -> Result<(), StateError> {
+        self.write(|tx| escalations::upsert(tx, escalation, now))
+    }
+
+    fn due_escalations(&self, now: i64, limit: usize) -> Result<Vec<Escalation>, StateError> {
+        check_limit(limit)?;
+        escalations::due(&self.lock(), now, limit)
+    }
+
+    fn get_escalation(&self, alert_id: &str) -> Result<Option<Escalation>, StateError> {
+        escalations::get(&self.lock(), alert_id)
+    }
+
+    fn advance_escalation(
+        &self,
+        current: &Escalation,
+        next: Option<&Escalation>,
+        notify: &[OutboxItem],
+        now: i64,
+    ) -> Result<Vec<Enqueued>, StateError> {
+        self.write(|tx| escalations::advance(tx, current, next, notify, now))
+    }
+
+    fn cancel_escalation(&self, alert_id: &str) -> Result<bool, StateError> {
+        self.write(|tx| escalations::cancel(tx, alert_id))
+    }
+
+    fn prune(&self, before: i64) -> Result<PruneStats, StateError> {
+        self.write(|tx| prune::prune(tx, before))
+    }
+}

@@ -1,0 +1,226 @@
+//! The notification outbox and its delivery log.
+
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use super::{conv_err, sql_int};
+use crate::outbox::{DeliveryStatus, OutboxStatus};
+use crate::{DeliveryLogEntry, DeliveryLogQuery, Enqueued, OutboxEntry, OutboxItem, StateError};
+
+const COLS: &str =
+    "id, idempotency_key, receiver, channel, payload, status, attempts, created_at, \
+                    next_attempt_at, last_error, finished_at, response";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: r.get(0)?,
+        idempotency_key: r.get(1)?,
+        receiver: r.get(2)?,
+        channel: r.get(3)?,
+        payload: serde_json::from_str(&r.get::<_, String>(4)?).map_err(|e| conv_err(4, e))?,
+        status: OutboxStatus::parse(&r.get::<_, String>(5)?).map_err(|e| conv_err(5, e))?,
+        attempts: r.get(6)?,
+        created_at: r.get(7)?,
+        next_attempt_at: r.get(8)?,
+        last_error: r.get(9)?,
+        finished_at: r.get(10)?,
+        response: r.get(11)?,
+    })
+}
+
+pub(super) fn enqueue(
+    conn: &Connection,
+    item: &OutboxItem,
+    now: i64,
+) -> Result<Enqueued, StateError> {
+    for (what, v) in [
+        ("idempotency key", &item.idempotency_key),
+        ("receiver", &item.receiver),
+        ("channel", &item.channel),
+    ] {
+        if v.is_empty() {
+            return Err(StateError::BadInput(format!("outbox item {what} is empty")));
+        }
+    }
+    let payload = serde_json::to_string(&item.payload)
+        .map_err(|e| StateError::BadInput(format!("outbox payload cannot be encoded: {e}")))?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO outbox (idempotency_key, receiver, channel, payload, status, attempts, created_at,
+                                 next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )?
+        .execute(params![item.idempotency_key, item.receiver, item.channel, payload, now, item.not_before])?;
+    if inserted == 1 {
+        return Ok(Enqueued {
+            id: conn.last_insert_rowid(),
+            created: true,
+        });
+    }
+    let id: i64 = conn
+        .prepare_cached("SELECT id FROM outbox WHERE idempotency_key = ?1")?
+        .query_row([&item.idempotency_key], |r| r.get(0))?;
+    Ok(Enqueued { id, created: false })
+}
+
+pub(super) fn due(
+    conn: &Connection,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<OutboxEntry>, StateError> {
+    let sql = format!(
+        "SELECT {COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![now, sql_int(limit)], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxEntry>, StateError> {
+    let sql = format!("SELECT {COLS} FROM outbox WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+/// The pending entry `id`, or the error saying why it cannot be marked.
+fn pending(conn: &Connection, id: i64) -> Result<OutboxEntry, StateError> {
+    let e = get(conn, id)?.ok_or_else(|| StateError::not_found("outbox entry", id.to_string()))?;
+    if e.status != OutboxStatus::Pending {
+        return Err(StateError::Conflict(format!(
+            "outbox entry {id} is already {}",
+            e.status.as_str()
+        )));
+    }
+    Ok(e)
+}
+
+fn log(
+    conn: &Connection,
+    e: &OutboxEntry,
+    attempt: u32,
+    status: DeliveryStatus,
+    at: i64,
+    detail: &str,
+) -> Result<(), StateError> {
+    conn.prepare_cached(
+        "INSERT INTO delivery_log (outbox_id, idempotency_key, receiver, channel, attempt, status, at, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![e.id, e.idempotency_key, e.receiver, e.channel, attempt, status.as_str(), at, detail])?;
+    Ok(())
+}
+
+pub(super) fn mark_delivered(
+    conn: &Connection,
+    id: i64,
+    at: i64,
+    response: &str,
+) -> Result<(), StateError> {
+    let e = pending(conn, id)?;
+    let attempt = e.attempts.saturating_add(1);
+    conn.prepare_cached(
+        "UPDATE outbox SET status = 'delivered', attempts = ?2, finished_at = ?3, response = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, attempt, at, response])?;
+    log(conn, &e, attempt, DeliveryStatus::Delivered, at, response)
+}
+
+pub(super) fn mark_failed(
+    conn: &Connection,
+    id: i64,
+    attempt: u32,
+    next_attempt_at: i64,
+    error: &str,
+    at: i64,
+) -> Result<(), StateError> {
+    if attempt == 0 {
+        return Err(StateError::BadInput("attempt numbers start at 1".into()));
+    }
+    let e = pending(conn, id)?;
+    conn.prepare_cached(
+        "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, attempt, next_attempt_at, error])?;
+    log(conn, &e, attempt, DeliveryStatus::Failed, at, error)
+}
+
+pub(super) fn give_up(conn: &Connection, id: i64, error: &str, at: i64) -> Result<(), StateError> {
+    let e = pending(conn, id)?;
+    let attempt = e.attempts.saturating_add(1);
+    conn.prepare_cached(
+        "UPDATE outbox SET status = 'abandoned', attempts = ?2, finished_at = ?3, last_error = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, attempt, at, error])?;
+    log(conn, &e, attempt, DeliveryStatus::GaveUp, at, error)
+}
+
+pub(super) fn delivery_log(
+    conn: &Connection,
+    q: &DeliveryLogQuery,
+) -> Result<(Vec<DeliveryLogEntry>, u64), StateError> {
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(r) = &q.receiver {
+        clauses.push("receiver = ?");
+        args.push(Value::Text(r.clone()));
+    }
+    if let Some(s) = q.status {
+        clauses.push("status = ?");
+        args.push(Value::Text(s.as_str().to_string()));
+    }
+    if let Some(since) = q.since {
+        clauses.push("at >= ?");
+        args.push(Value::Integer(since));
+    }
+    let where_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM delivery_log {where_sql}"),
+        params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?;
+    args.push(Value::Integer(sql_int(q.limit)));
+    args.push(Value::Integer(sql_int(q.offset)));
+    let sql = format!(
+        "SELECT id, outbox_id, idempotency_key, receiver, channel, attempt, status, at, detail
+         FROM delivery_log {where_sql} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(args.iter()), |r| {
+            Ok(DeliveryLogEntry {
+                id: r.get(0)?,
+                outbox_id: r.get(1)?,
+                idempotency_key: r.get(2)?,
+                receiver: r.get(3)?,
+                channel: r.get(4)?,
+                attempt: r.get(5)?,
+                status: DeliveryStatus::parse(&r.get::<_, String>(6)?)
+                    .map_err(|e| conv_err(6, e))?,
+                at: r.get(7)?,
+                detail: r.get(8)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((rows, u64::try_from(total).unwrap_or(0)))
+}
+
+pub(super) fn count_notifications(
+    conn: &Connection,
+    receiver: &str,
+    since: i64,
+) -> Result<u64, StateError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM outbox WHERE receiver = ?1 AND created_at >= ?2")?
+        .query_row(params![receiver, since], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

@@ -1,0 +1,163 @@
+//! Schema migrations. Each migration is applied once, in order, inside the transaction
+//! that records it in `schema_version`; reopening a current database changes nothing.
+//! The schema is described table by table in `docs/format/state.md`: keep the two in step,
+//! and never edit a shipped migration — append a new one.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::StateError;
+
+/// `(version, SQL)`, ascending. Version 1 is the initial schema.
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+
+/// The newest schema version this build knows.
+pub const LATEST_VERSION: i64 = 1;
+
+const V1: &str = r#"
+CREATE TABLE alerts (
+    id              TEXT PRIMARY KEY,
+    fingerprint     TEXT NOT NULL,
+    rule            TEXT NOT NULL,
+    generator       TEXT NOT NULL,
+    labels          TEXT NOT NULL,
+    annotations     TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'firing', 'acknowledged', 'resolved')),
+    severity        TEXT NOT NULL,
+    value           REAL,
+    starts_at       INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    ended_at        INTEGER,
+    acknowledged_by TEXT,
+    acknowledged_at INTEGER,
+    resolved_by     TEXT,
+    resolved_at     INTEGER,
+    notes           TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX alerts_active_fingerprint ON alerts (fingerprint) WHERE state <> 'resolved';
+CREATE INDEX alerts_starts_at ON alerts (starts_at);
+CREATE INDEX alerts_state_severity ON alerts (state, severity);
+CREATE INDEX alerts_rule ON alerts (rule);
+CREATE INDEX alerts_ended_at ON alerts (ended_at) WHERE ended_at IS NOT NULL;
+
+CREATE TABLE alert_transitions (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id   TEXT NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    from_state TEXT,
+    to_state   TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    notes      TEXT NOT NULL
+);
+CREATE INDEX alert_transitions_alert ON alert_transitions (alert_id, seq);
+
+CREATE TABLE rule_states (
+    rule_key    TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'firing')),
+    active_at   INTEGER NOT NULL,
+    value       REAL,
+    labels      TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (rule_key, fingerprint)
+);
+
+CREATE TABLE silences (
+    id         TEXT PRIMARY KEY,
+    matchers   TEXT NOT NULL,
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    comment    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX silences_ends_at ON silences (ends_at);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    receiver        TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'abandoned')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    finished_at     INTEGER,
+    response        TEXT
+);
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id);
+CREATE INDEX outbox_receiver_created ON outbox (receiver, created_at);
+CREATE INDEX outbox_finished ON outbox (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE delivery_log (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    outbox_id       INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    idempotency_key TEXT NOT NULL,
+    receiver        TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('delivered', 'failed', 'gave_up')),
+    at              INTEGER NOT NULL,
+    detail          TEXT NOT NULL
+);
+CREATE INDEX delivery_log_at ON delivery_log (at, id);
+CREATE INDEX delivery_log_receiver_at ON delivery_log (receiver, at, id);
+CREATE INDEX delivery_log_outbox ON delivery_log (outbox_id);
+
+CREATE TABLE escalations (
+    alert_id   TEXT PRIMARY KEY REFERENCES alerts (id) ON DELETE CASCADE,
+    policy     TEXT NOT NULL,
+    level      INTEGER NOT NULL,
+    repeat     INTEGER NOT NULL,
+    next_at    INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX escalations_next_at ON escalations (next_at);
+"#;
+
+/// Brings the database to [`LATEST_VERSION`]. Returns the versions applied (empty when the
+/// database was current).
+pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<Vec<i64>, StateError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version    INTEGER PRIMARY KEY,
+             applied_at INTEGER NOT NULL
+         );",
+    )?;
+    let current: i64 = tx
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()?
+        .flatten()
+        .unwrap_or(0);
+    if current > LATEST_VERSION {
+        return Err(StateError::SchemaTooNew {
+            found: current,
+            supported: LATEST_VERSION,
+        });
+    }
+    let mut applied = Vec::new();
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+            (version, now),
+        )?;
+        applied.push(*version);
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
+/// The version recorded in the database (0 for an empty one).
+pub(crate) fn current_version(conn: &Connection) -> Result<i64, StateError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?)
+}

@@ -1,0 +1,201 @@
+//! The backend-neutral store trait.
+
+use crate::{
+    AlertQuery, AlertRecord, AlertState, AlertStats, DeliveryLogEntry, DeliveryLogQuery, Enqueued,
+    Escalation, OutboxEntry, OutboxItem, PruneStats, RuleStateRecord, Silence, SilenceInput,
+    SilenceState, StateError, Transition, UpsertOutcome,
+};
+
+/// Relational state behind one object-safe trait, so the embedded SQLite store and a later
+/// PostgreSQL store are interchangeable (`Arc<dyn StateStore>`).
+///
+/// Every method is synchronous and may block on disk I/O; async callers use
+/// `spawn_blocking`. Every method that writes is one transaction: when it returns `Ok`,
+/// the change is durable (it survives `kill -9` and power loss under the backend's
+/// durability settings) and visible to every later call; when it returns `Err`, nothing
+/// of it was applied. Times are milliseconds since the Unix epoch and are passed in by the
+/// caller (the store never reads the clock), so timers are testable without sleeping.
+pub trait StateStore: Send + Sync {
+    // ---- alerts ----
+
+    /// Inserts the alert, or updates the one with the same `id`.
+    ///
+    /// On insert, a transition `None → alert.state` by `actor` is recorded; a second active
+    /// alert for the same fingerprint is a [`StateError::Conflict`]. On update, labels,
+    /// annotations, severity, value, rule, generator and `updated_at` are replaced; if
+    /// `alert.state` differs from the stored state, the change is validated and applied as
+    /// by [`transition`](Self::transition) (at `alert.updated_at`). Operator fields
+    /// (`acknowledged_*`, `resolved_*`, `ended_at`, `notes`) of the argument are ignored on
+    /// update: the store owns them. Record and history are written in one transaction.
+    fn upsert_alert(
+        &self,
+        alert: &AlertRecord,
+        actor: &str,
+        notes: &str,
+    ) -> Result<UpsertOutcome, StateError>;
+
+    /// Moves an alert to `to`, recording who, when and why, in one transaction with the
+    /// history row. Acknowledging sets `acknowledged_by/at`; resolving sets
+    /// `resolved_by/at` and `ended_at`. Acknowledging or resolving also cancels the alert's
+    /// escalation in the same transaction.
+    ///
+    /// Errors: [`StateError::NotFound`] for an unknown id; [`StateError::Conflict`] when the
+    /// lifecycle forbids the move (see [`AlertState::can_transition_to`]), e.g.
+    /// acknowledging a resolved alert.
+    fn transition(
+        &self,
+        alert_id: &str,
+        to: AlertState,
+        actor: &str,
+        notes: &str,
+        at: i64,
+    ) -> Result<AlertRecord, StateError>;
+
+    /// One alert by id; `None` if unknown.
+    fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StateError>;
+
+    /// A filtered, sorted page of alerts and the total number matching the filters.
+    /// [`StateError::BadInput`] if `limit` exceeds [`MAX_LIST_LIMIT`](crate::MAX_LIST_LIMIT).
+    fn list_alerts(&self, query: &AlertQuery) -> Result<(Vec<AlertRecord>, u64), StateError>;
+
+    /// The open (not resolved) alert for a fingerprint, if any. There is at most one.
+    fn active_alert_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<AlertRecord>, StateError>;
+
+    /// Every transition of an alert, oldest first. [`StateError::NotFound`] if the alert is
+    /// unknown.
+    fn history(&self, alert_id: &str) -> Result<Vec<Transition>, StateError>;
+
+    /// Counts and mean times over alerts with `starts_at >= since`, with the `top_rules`
+    /// rules that raised most of them.
+    fn stats(&self, since: i64, top_rules: usize) -> Result<AlertStats, StateError>;
+
+    // ---- rule evaluation state ----
+
+    /// Inserts or replaces the given rule states (key: rule key + fingerprint), all in one
+    /// transaction. A state other than pending or firing is [`StateError::BadInput`].
+    fn save_rule_states(&self, states: &[RuleStateRecord]) -> Result<(), StateError>;
+
+    /// Every saved rule state, ordered by rule key then fingerprint.
+    fn load_rule_states(&self) -> Result<Vec<RuleStateRecord>, StateError>;
+
+    /// Deletes one rule instance's state, or, with `fingerprint = None`, every state of the
+    /// rule. Returns the number of rows deleted.
+    fn delete_rule_states(
+        &self,
+        rule_key: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<u64, StateError>;
+
+    // ---- silences ----
+
+    /// Creates or updates a silence with Alertmanager's semantics and returns its id.
+    ///
+    /// Without an id (or an empty one) a new silence is created; a start in the past is
+    /// moved to `now`; an end in the past is [`StateError::BadInput`]. With the id of an
+    /// existing silence, it is updated in place when Alertmanager would allow that (same
+    /// matchers; a pending silence may get any start not in the past; an active one keeps
+    /// its start and may get any end not in the past); otherwise the old silence is
+    /// expired (if not already) and a new one is created with a new id, which is returned.
+    /// An unknown id is [`StateError::NotFound`].
+    fn upsert_silence(&self, input: &SilenceInput, now: i64) -> Result<String, StateError>;
+
+    /// Ends a silence now. A pending silence gets `starts_at = ends_at = now`.
+    /// [`StateError::NotFound`] if unknown, [`StateError::Conflict`] if already expired.
+    fn expire_silence(&self, id: &str, now: i64) -> Result<(), StateError>;
+
+    /// One silence with its state at `now`.
+    fn get_silence(&self, id: &str, now: i64) -> Result<Option<Silence>, StateError>;
+
+    /// Silences in the given states (all when empty) at `now`, newest start first.
+    fn list_silences(&self, states: &[SilenceState], now: i64) -> Result<Vec<Silence>, StateError>;
+
+    // ---- outbox ----
+
+    /// Adds a notification to the outbox, due at `item.not_before`, created at `now`.
+    /// Enqueuing an idempotency key that is already present (in any status) writes nothing
+    /// and returns the existing id with `created = false`.
+    fn enqueue(&self, item: &OutboxItem, now: i64) -> Result<Enqueued, StateError>;
+
+    /// Up to `limit` pending entries with `next_attempt_at <= now`, earliest due first (ties
+    /// in enqueue order).
+    ///
+    /// Delivery is at-least-once: an entry stays pending, and is returned again by later
+    /// calls once due, until [`mark_delivered`](Self::mark_delivered) or
+    /// [`give_up`](Self::give_up). A sender that crashes after delivering and before
+    /// marking delivers again after restart; the idempotency key lets the receiver
+    /// deduplicate. Senders must not run two deliveries of one entry concurrently (one
+    /// dispatcher per store, or per leader in a cluster).
+    fn due(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StateError>;
+
+    /// One outbox entry by id.
+    fn get_outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StateError>;
+
+    /// Records a successful attempt: status delivered, a delivery-log row.
+    /// [`StateError::NotFound`] if unknown, [`StateError::Conflict`] if not pending.
+    fn mark_delivered(&self, id: i64, at: i64, response_summary: &str) -> Result<(), StateError>;
+
+    /// Records failed attempt number `attempt` and schedules the next at
+    /// `next_attempt_at`; the entry stays pending. Errors as for `mark_delivered`.
+    fn mark_failed(
+        &self,
+        id: i64,
+        attempt: u32,
+        next_attempt_at: i64,
+        error: &str,
+        at: i64,
+    ) -> Result<(), StateError>;
+
+    /// Records a final failed attempt: status abandoned, never returned by `due` again.
+    /// Errors as for `mark_delivered`.
+    fn give_up(&self, id: i64, error: &str, at: i64) -> Result<(), StateError>;
+
+    /// Delivery attempts, newest first, and the total matching the filters.
+    fn delivery_log(
+        &self,
+        query: &DeliveryLogQuery,
+    ) -> Result<(Vec<DeliveryLogEntry>, u64), StateError>;
+
+    /// Notifications enqueued for `receiver` at or after `since` (every status: a decision
+    /// to notify counts against a rate limit whether or not it has been delivered yet).
+    fn count_notifications(&self, receiver: &str, since: i64) -> Result<u64, StateError>;
+
+    // ---- escalations ----
+
+    /// Sets the escalation timer of an alert, replacing any existing one.
+    /// [`StateError::NotFound`] if the alert is unknown, [`StateError::Conflict`] if it is
+    /// resolved.
+    fn upsert_escalation(&self, escalation: &Escalation, now: i64) -> Result<(), StateError>;
+
+    /// Timers with `next_at <= now`, earliest first.
+    fn due_escalations(&self, now: i64, limit: usize) -> Result<Vec<Escalation>, StateError>;
+
+    /// One alert's timer.
+    fn get_escalation(&self, alert_id: &str) -> Result<Option<Escalation>, StateError>;
+
+    /// Fires a due escalation exactly once: in one transaction, checks that the stored timer
+    /// still equals `current` (else [`StateError::Conflict`]: another dispatcher or a
+    /// transition got there first), enqueues `notify` (idempotently, created at `now`) and
+    /// replaces the timer with `next` (or deletes it when `None`). A crash before the commit
+    /// leaves the timer due and nothing enqueued; after it, the page is in the outbox and
+    /// the timer has moved on — so a restart neither loses nor repeats a page.
+    fn advance_escalation(
+        &self,
+        current: &Escalation,
+        next: Option<&Escalation>,
+        notify: &[OutboxItem],
+        now: i64,
+    ) -> Result<Vec<Enqueued>, StateError>;
+
+    /// Removes an alert's timer; returns whether there was one.
+    fn cancel_escalation(&self, alert_id: &str) -> Result<bool, StateError>;
+
+    // ---- housekeeping ----
+
+    /// Deletes resolved alerts that ended before `before` (with history and timers),
+    /// silences that expired before it, and delivered or abandoned outbox entries finished
+    /// before it (with their delivery log). Pending outbox entries are never pruned.
+    fn prune(&self, before: i64) -> Result<PruneStats, StateError>;
+}
