@@ -9,8 +9,12 @@
 //!   belongs to the alerting layer.
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod file;
 pub mod manager;
+pub mod kpi;
+pub mod template;
 
 pub use file::{load_files, parse_rule_file, Rule, RuleFile, RuleGroup, RulesError};
-pub use manager::{GroupStatus, RuleManager, RuleStatus};
+pub use alerting::{AlertInstance, AlertInstanceState, AlertNotifier, NotifyAlert};
+pub use manager::{GroupStatus, RuleManager, RuleManagerOptions, RuleStatus, TriggeringAppender};

@@ -5,10 +5,11 @@
 //! restarts (as Prometheus does). Rules of a group run in order, so a rule may use the
 //! output of an earlier one in the same evaluation.
 
+use crate::alerting::{self, AlertNotifier, AlertRuleDef, AlertRuleState, OUTAGE_TOLERANCE_MS};
 use crate::file::{Rule, RuleFile, RuleGroup};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,7 +26,10 @@ pub struct RuleStatus {
     pub last_error: Option<String>,
     pub last_evaluation: Option<Timestamp>,
     pub evaluation_seconds: f64,
+    /// Alert instances of an alerting rule.
+    pub alerts: AlertRuleState,
     last_series: HashSet<Labels>,
+    restore_done: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -37,9 +41,43 @@ pub struct GroupStatus {
     pub rules: Vec<RuleStatus>,
 }
 
+/// Settings of a [`RuleManager`].
+pub struct RuleManagerOptions {
+    /// Interval of groups that set none.
+    pub default_interval: Duration,
+    /// `global.external_labels`, visible to templates as `$externalLabels`.
+    pub external_labels: BTreeMap<String, String>,
+    /// Base URL of this server, for templates and generator URLs.
+    pub external_url: String,
+    /// Minimum time between re-sending an unchanged firing alert (Prometheus: 1m).
+    pub resend_delay: Duration,
+    /// A group whose inputs receive samples is re-evaluated at once, but at most this
+    /// often; its interval stays the upper bound.
+    pub min_reevaluation: Duration,
+    /// Where firing and resolved alerts go.
+    pub notifier: Option<Arc<dyn AlertNotifier>>,
+}
+
+impl Default for RuleManagerOptions {
+    fn default() -> Self {
+        RuleManagerOptions {
+            default_interval: Duration::from_secs(60),
+            external_labels: BTreeMap::new(),
+            external_url: String::new(),
+            resend_delay: Duration::from_secs(60),
+            min_reevaluation: Duration::from_millis(50),
+            notifier: None,
+        }
+    }
+}
+
 struct GroupState {
     status: GroupStatus,
     next_eval: Timestamp,
+    /// Metric names the group's expressions select; `None` when a selector has no
+    /// fixed name (then any append triggers it).
+    inputs: Option<HashSet<String>>,
+    last_eval_started: Timestamp,
 }
 
 #[derive(Clone)]
@@ -54,7 +92,10 @@ struct Inner {
     engine: Engine,
     store: Arc<dyn Queryable>,
     sink: Arc<dyn Appendable>,
+    opts: RuleManagerOptions,
     default_interval: Duration,
+    /// Names any group listens to (fast pre-check for `on_append`); `None` = any name.
+    watched: std::sync::RwLock<Option<HashSet<String>>>,
     groups: Mutex<Vec<GroupState>>,
     stop: Mutex<bool>,
     wake: Condvar,
@@ -76,6 +117,56 @@ fn offset_for(group: &RuleGroup, interval_ms: i64) -> i64 {
     (h % interval_ms.max(1) as u64) as i64
 }
 
+/// Metric names selected by the group's expressions; `None` if some selector has no
+/// fixed metric name (e.g. `{job="x"}` or a regex on `__name__`).
+fn input_names(group: &RuleGroup) -> Option<HashSet<String>> {
+    use promql_parser::parser::{self, Expr};
+    fn walk(e: &Expr, out: &mut Option<HashSet<String>>) {
+        let mut vs_name = |vs: &parser::VectorSelector| {
+            let name = vs.name.clone().or_else(|| {
+                vs.matchers
+                    .matchers
+                    .iter()
+                    .find(|m| m.name == METRIC_NAME && matches!(m.op, promql_parser::label::MatchOp::Equal))
+                    .map(|m| m.value.clone())
+            });
+            match (out.as_mut(), name) {
+                (Some(set), Some(n)) => {
+                    set.insert(n);
+                }
+                _ => *out = None,
+            }
+        };
+        match e {
+            Expr::VectorSelector(vs) => vs_name(vs),
+            Expr::MatrixSelector(ms) => vs_name(&ms.vs),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out);
+                if let Some(p) = &a.param {
+                    walk(p, out);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    let mut out = Some(HashSet::new());
+    for r in &group.rules {
+        match parser::parse(r.expr()) {
+            Ok(e) => walk(&e, &mut out),
+            Err(_) => return None,
+        }
+    }
+    out
+}
+
 fn next_after(now: Timestamp, interval_ms: i64, offset: i64) -> Timestamp {
     let base = (now - offset).div_euclid(interval_ms) * interval_ms + offset;
     if base > now {
@@ -86,7 +177,8 @@ fn next_after(now: Timestamp, interval_ms: i64, offset: i64) -> Timestamp {
 }
 
 impl RuleManager {
-    pub fn new(engine: Engine, store: Arc<dyn Queryable>, sink: Arc<dyn Appendable>, default_interval: Duration, registry: &mut Registry) -> Self {
+    pub fn new(engine: Engine, store: Arc<dyn Queryable>, sink: Arc<dyn Appendable>, opts: RuleManagerOptions, registry: &mut Registry) -> Self {
+        let default_interval = opts.default_interval;
         let metrics = Metrics {
             evaluations: Counter::default(),
             failures: Counter::default(),
@@ -102,6 +194,8 @@ impl RuleManager {
                 engine,
                 store,
                 sink,
+                opts,
+                watched: std::sync::RwLock::new(Some(HashSet::new())),
                 default_interval: default_interval.max(Duration::from_secs(1)),
                 groups: Mutex::new(Vec::new()),
                 stop: Mutex::new(false),
@@ -136,6 +230,9 @@ impl RuleManager {
                     })
                     .collect();
                 groups.push(GroupState {
+                    // Only alerting rules gain from early evaluation (the alert latency).
+                    inputs: if g.rules.iter().any(|r| matches!(r, Rule::Alerting { .. })) { input_names(&g) } else { Some(HashSet::new()) },
+                    last_eval_started: i64::MIN,
                     next_eval: next_after(now, ims, offset_for(&g, ims)),
                     status: GroupStatus {
                         group: g,
@@ -147,6 +244,14 @@ impl RuleManager {
                 });
             }
         }
+        let mut watched = Some(HashSet::new());
+        for g in groups.iter() {
+            match (&mut watched, &g.inputs) {
+                (Some(w), Some(names)) => w.extend(names.iter().cloned()),
+                _ => watched = None,
+            }
+        }
+        *self.inner.watched.write().unwrap_or_else(|p| p.into_inner()) = watched;
         drop(groups);
         // Series of removed groups go stale now, as Prometheus does on reload.
         for g in old {
@@ -183,8 +288,85 @@ impl RuleManager {
         }
     }
 
+    /// Tells the manager that samples of these metric names were stored: groups reading
+    /// them are evaluated now (at most every `min_reevaluation`), so an alert fires
+    /// within milliseconds of its input crossing the threshold.
+    pub fn on_append<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let names: Vec<&str> = {
+            let watched = self.inner.watched.read().unwrap_or_else(|p| p.into_inner());
+            match watched.as_ref() {
+                Some(w) if w.is_empty() => return,
+                Some(w) => names.into_iter().filter(|n| w.contains(*n)).collect(),
+                None => names.into_iter().collect(),
+            }
+        };
+        if names.is_empty() {
+            return;
+        }
+        let now = now_millis();
+        let min_gap = self.inner.opts.min_reevaluation.as_millis() as i64;
+        let mut woke = false;
+        {
+            let mut groups = self.inner.groups.lock().unwrap_or_else(|p| p.into_inner());
+            for g in groups.iter_mut() {
+                let hit = match &g.inputs {
+                    None => true,
+                    Some(set) => names.iter().any(|n| set.contains(*n)),
+                };
+                if hit {
+                    let at = now.max(g.last_eval_started.saturating_add(min_gap));
+                    if at < g.next_eval {
+                        g.next_eval = at;
+                        woke = true;
+                    }
+                }
+            }
+        }
+        if woke {
+            self.inner.wake.notify_all();
+        }
+    }
+
     pub fn groups(&self) -> Vec<GroupStatus> {
         self.inner.groups.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|g| g.status.clone()).collect()
+    }
+}
+
+/// An [`Appendable`] that stores through `inner` and then wakes the rule groups reading
+/// the metrics just stored. Ingest paths write through it; the rule manager itself writes
+/// to the store directly, so rule outputs never re-trigger their own group.
+pub struct TriggeringAppender {
+    inner: Arc<dyn Appendable>,
+    rules: Arc<RuleManager>,
+}
+
+impl TriggeringAppender {
+    pub fn new(inner: Arc<dyn Appendable>, rules: Arc<RuleManager>) -> Self {
+        TriggeringAppender { inner, rules }
+    }
+}
+
+impl Appendable for TriggeringAppender {
+    fn append(&self, series: &[TimeSeries], mode: AppendMode) -> Result<strix_core::storage::AppendOutcome, strix_core::storage::StorageError> {
+        let out = self.inner.append(series, mode)?;
+        if out.samples_appended > 0 {
+            let mut names: Vec<&str> = series.iter().filter_map(|s| s.labels.metric_name()).collect();
+            names.sort_unstable();
+            names.dedup();
+            self.rules.on_append(names);
+        }
+        Ok(out)
+    }
+
+    fn append_borrowed(&self, batch: &strix_core::storage::BorrowedBatch<'_>, mode: AppendMode) -> Result<strix_core::storage::AppendOutcome, strix_core::storage::StorageError> {
+        let out = self.inner.append_borrowed(batch, mode)?;
+        if out.samples_appended > 0 {
+            let mut names: Vec<&str> = batch.iter().filter_map(|(l, _)| l.iter().find(|(n, _)| *n == METRIC_NAME).map(|(_, v)| *v)).collect();
+            names.sort_unstable();
+            names.dedup();
+            self.rules.on_append(names);
+        }
+        Ok(out)
     }
 }
 
@@ -206,13 +388,23 @@ impl Inner {
                 for (i, g) in groups.iter_mut().enumerate() {
                     if g.next_eval <= now {
                         let ims = g.status.interval.as_millis().max(1) as i64;
+                        let offset = offset_for(&g.status.group, ims);
                         let t = g.next_eval;
-                        let missed = (now - t) / ims;
-                        if missed > 0 {
-                            self.metrics.missed.inc_by(missed as u64);
-                        }
-                        d.push((i, t + missed * ims));
-                        g.next_eval = t + (missed + 1) * ims;
+                        let aligned = (t - offset).rem_euclid(ims) == 0;
+                        let eval_at = if aligned {
+                            // A scheduled slot: evaluate at the latest slot not in the future.
+                            let missed = (now - t) / ims;
+                            if missed > 0 {
+                                self.metrics.missed.inc_by(missed as u64);
+                            }
+                            t + missed * ims
+                        } else {
+                            // Woken by new samples: evaluate now.
+                            now
+                        };
+                        d.push((i, eval_at));
+                        g.last_eval_started = now;
+                        g.next_eval = next_after(eval_at, ims, offset);
                     }
                 }
                 due = d;
@@ -250,29 +442,65 @@ impl Inner {
     }
 
     fn eval_group(&self, idx: usize, t: Timestamp) {
-        let Some(group) = self.groups.lock().unwrap_or_else(|p| p.into_inner()).get(idx).map(|g| g.status.group.clone()) else { return };
+        // Take the group's definition and per-rule state; put them back at the end.
+        let (group, mut prior): (RuleGroup, Vec<RuleStatus>) = {
+            let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(g) = groups.get(idx) else { return };
+            (g.status.group.clone(), g.status.rules.clone())
+        };
+        let interval = group.interval.unwrap_or(self.default_interval);
         let started = Instant::now();
-        let mut results = Vec::with_capacity(group.rules.len());
-        for (ri, rule) in group.rules.iter().enumerate() {
-            let Rule::Recording { record, expr, labels } = rule else {
-                results.push(None);
-                continue;
-            };
+        let mut notify = Vec::new();
+        for (rule, st) in group.rules.iter().zip(prior.iter_mut()) {
             let rs = Instant::now();
             self.metrics.evaluations.inc();
-            let prev = self.groups.lock().unwrap_or_else(|p| p.into_inner()).get(idx).and_then(|g| g.status.rules.get(ri)).map(|r| r.last_series.clone()).unwrap_or_default();
-            let outcome = self.eval_recording(&group, record, expr, labels, t);
+            let outcome = match rule {
+                Rule::Recording { record, expr, labels } => self.eval_recording(&group, record, expr, labels, t),
+                Rule::Alerting {
+                    alert,
+                    expr,
+                    for_,
+                    keep_firing_for,
+                    labels,
+                    annotations,
+                } => {
+                    if !st.restore_done {
+                        st.alerts.restored = Some(self.restore_for_state(alert, t));
+                        st.restore_done = true;
+                    }
+                    let def = AlertRuleDef {
+                        name: alert,
+                        for_: *for_,
+                        keep_firing_for: *keep_firing_for,
+                        labels,
+                        annotations,
+                        group_labels: &group.labels,
+                        external_labels: &self.opts.external_labels,
+                        external_url: &self.opts.external_url,
+                        resend_delay: self.opts.resend_delay,
+                        interval,
+                    };
+                    self.query_vector(&group, expr, t).and_then(|results| {
+                        let out = alerting::evaluate(&def, &mut st.alerts, results, t)?;
+                        for w in &out.warnings {
+                            tracing::warn!(group = %group.name, rule = %alert, warning = %w, "Alert template failed; raw text kept.");
+                        }
+                        notify.extend(out.notify);
+                        Ok(out.series)
+                    })
+                }
+            };
             let (series, err) = match outcome {
                 Ok(series) => (series, None),
                 Err(e) => {
                     self.metrics.failures.inc();
-                    tracing::warn!(group = %group.name, rule = %record, error = %e, "Recording rule evaluation failed.");
+                    tracing::warn!(group = %group.name, rule = %rule.name(), error = %e, "Rule evaluation failed.");
                     (Vec::new(), Some(e))
                 }
             };
             let current: HashSet<Labels> = series.iter().map(|s| s.labels.clone()).collect();
             let mut batch = series;
-            batch.extend(prev.difference(&current).map(|l| TimeSeries {
+            batch.extend(st.last_series.difference(&current).map(|l| TimeSeries {
                 labels: l.clone(),
                 samples: vec![Sample::new(t, STALE_NAN)],
             }));
@@ -290,7 +518,16 @@ impl Inner {
                     }
                 }
             }
-            results.push(Some((current, err, rs.elapsed().as_secs_f64())));
+            st.health = if err.is_some() { "err" } else { "ok" };
+            st.last_error = err;
+            st.last_evaluation = Some(t);
+            st.evaluation_seconds = rs.elapsed().as_secs_f64();
+            st.last_series = current;
+        }
+        if !notify.is_empty() {
+            if let Some(n) = &self.opts.notifier {
+                n.send(notify);
+            }
         }
         let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         let Some(g) = groups.get_mut(idx) else { return };
@@ -299,24 +536,42 @@ impl Inner {
         }
         g.status.last_evaluation = Some(t);
         g.status.evaluation_seconds = started.elapsed().as_secs_f64();
-        for (rs, r) in g.status.rules.iter_mut().zip(results) {
-            let Some((current, err, secs)) = r else { continue };
-            rs.health = if err.is_some() { "err" } else { "ok" };
-            rs.last_error = err;
-            rs.last_evaluation = Some(t);
-            rs.evaluation_seconds = secs;
-            rs.last_series = current;
+        g.status.rules = prior;
+    }
+
+    /// `activeAt` of this rule's alerts from `ALERTS_FOR_STATE` within the outage
+    /// tolerance, keyed by alert labels.
+    fn restore_for_state(&self, alert: &str, t: Timestamp) -> HashMap<Labels, Timestamp> {
+        let m = vec![strix_core::Matcher::equal(METRIC_NAME, "ALERTS_FOR_STATE"), strix_core::Matcher::equal("alertname", alert)];
+        let mut out = HashMap::new();
+        match self.store.select(&m, t - OUTAGE_TOLERANCE_MS, t) {
+            Ok(series) => {
+                for s in series {
+                    let Some(last) = s.samples.iter().rev().find(|x| !strix_core::is_stale_nan(x.v)) else { continue };
+                    // A stale marker after the last value means the alert had ended.
+                    if s.samples.last().is_some_and(|x| strix_core::is_stale_nan(x.v)) {
+                        continue;
+                    }
+                    let labels = Labels::from_sorted(s.labels.iter().filter(|l| l.name != METRIC_NAME).cloned().collect());
+                    out.insert(labels, (last.v * 1000.0) as i64);
+                }
+            }
+            Err(e) => tracing::warn!(alert, error = %e, "Restoring alert state failed; `for` restarts."),
+        }
+        out
+    }
+
+    fn query_vector(&self, group: &RuleGroup, expr: &str, t: Timestamp) -> Result<Vec<(Labels, f64)>, String> {
+        let qt = t - group.query_offset.as_millis() as i64;
+        match self.engine.instant_query(self.store.as_ref(), expr, qt).map_err(|e| e.to_string())? {
+            QueryValue::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.v)).collect()),
+            QueryValue::Scalar { v, .. } => Ok(vec![(Labels::default(), v)]),
+            QueryValue::String { .. } | QueryValue::Matrix(_) => Err("rule result is not a vector or scalar".into()),
         }
     }
 
     fn eval_recording(&self, group: &RuleGroup, record: &str, expr: &str, labels: &BTreeMap<String, String>, t: Timestamp) -> Result<Vec<TimeSeries>, String> {
-        let qt = t - group.query_offset.as_millis() as i64;
-        let value = self.engine.instant_query(self.store.as_ref(), expr, qt).map_err(|e| e.to_string())?;
-        let points: Vec<(Labels, f64)> = match value {
-            QueryValue::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
-            QueryValue::Scalar { v, .. } => vec![(Labels::default(), v)],
-            QueryValue::String { .. } | QueryValue::Matrix(_) => return Err("rule result is not a vector or scalar".into()),
-        };
+        let points = self.query_vector(group, expr, t)?;
         if group.limit > 0 && points.len() > group.limit {
             return Err(format!("exceeded limit of {} with {} series", group.limit, points.len()));
         }

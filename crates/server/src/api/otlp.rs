@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use std::sync::{Arc, Mutex};
-use strix_core::storage::{AppendMode, Appendable};
+use strix_core::storage::AppendMode;
 use strix_core::ErrorClass;
 use strix_ingest::otlp::{self, DeltaState};
 use strix_ingest::{decompress, ContentEncoding, DecodeError};
@@ -45,7 +45,7 @@ async fn export(
     let enc = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_string);
     let _slot = state.admit_write(P, env)?;
     let limits = state.decode_limits();
-    let db = state.db.clone();
+    let db = state.sink.clone();
     let decoded = tokio::task::spawn_blocking(move || {
         let raw = decompress(ContentEncoding::parse(enc.as_deref())?, &body, &limits)?;
         let req = if json { otlp::decode_json(&raw)? } else { otlp::decode_protobuf(&raw)? };

@@ -7,10 +7,13 @@ use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use strix_rules::{Rule, RuleStatus};
+use strix_rules::{AlertInstance, AlertInstanceState, Rule, RuleStatus};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/targets", get(targets)).route("/api/v1/rules", get(rules))
+    Router::new()
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/alerts", get(alerts))
 }
 
 fn rfc3339(t: Option<i64>) -> String {
@@ -47,6 +50,31 @@ async fn targets(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result
     Ok(Json(json!({"status": "success", "data": {"activeTargets": active, "droppedTargets": dropped, "droppedTargetCounts": counts}})))
 }
 
+/// An alert instance as Prometheus' `/api/v1/alerts` and `/api/v1/rules` show it.
+fn alert_json(a: &AlertInstance) -> Value {
+    let labels: Map<String, Value> = a.labels.iter().map(|l| (l.name.clone(), json!(l.value))).collect();
+    json!({
+        "labels": labels,
+        "annotations": a.annotations,
+        "state": a.state.as_str(),
+        "activeAt": rfc3339(Some(a.active_at)),
+        "value": super::query::format_value(a.value),
+    })
+}
+
+fn active(r: &RuleStatus) -> impl Iterator<Item = &AlertInstance> {
+    let mut v: Vec<&AlertInstance> = r.alerts.active.values().filter(|a| a.state != AlertInstanceState::Inactive).collect();
+    v.sort_by(|a, b| a.labels.cmp(&b.labels));
+    v.into_iter()
+}
+
+/// `GET /api/v1/alerts`: pending and firing alerts of every alerting rule.
+async fn alerts(State(state): State<AppState>) -> Json<Value> {
+    let groups = state.services.rules.as_ref().map(|m| m.groups()).unwrap_or_default();
+    let list: Vec<Value> = groups.iter().flat_map(|g| g.rules.iter()).flat_map(|r| active(r).map(alert_json).collect::<Vec<_>>()).collect();
+    Json(json!({"status": "success", "data": {"alerts": list}}))
+}
+
 fn rule_json(r: &RuleStatus) -> Option<Value> {
     let rule = r.rule.as_ref()?;
     let common = |v: &mut Value| {
@@ -72,8 +100,8 @@ fn rule_json(r: &RuleStatus) -> Option<Value> {
             "keepFiringFor": keep_firing_for.as_secs_f64(),
             "labels": labels,
             "annotations": annotations,
-            "alerts": [],
-            "state": "inactive",
+            "alerts": active(r).map(alert_json).collect::<Vec<_>>(),
+            "state": r.alerts.rule_state().as_str(),
         }),
     };
     common(&mut v);

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
-use strix_core::storage::{AppendMode, AppendOutcome, Appendable, TimeSeries};
+use strix_core::storage::{AppendMode, AppendOutcome, TimeSeries};
 use strix_core::ErrorClass;
 use strix_ingest::{decompress, ContentEncoding, DecodeError, Metadata};
 
@@ -45,7 +45,7 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 
 /// Appends on the blocking pool, then [`account`]s for the outcome.
 async fn store(state: &AppState, protocol: &'static str, series: Vec<TimeSeries>, mode: AppendMode, env: Envelope) -> Result<AppendOutcome, ApiError> {
-    let db = state.db.clone();
+    let db = state.sink.clone();
     let outcome = tokio::task::spawn_blocking(move || db.append(&series, mode))
         .await
         .map_err(|e| ApiError::new(ErrorClass::Internal, format!("append task failed: {e}"), env))?
@@ -102,7 +102,7 @@ async fn remote_write(State(state): State<AppState>, headers: HeaderMap, body: R
     }
     let _slot = state.admit_write(P, env)?;
     let limits = state.decode_limits();
-    let db = state.db.clone();
+    let db = state.sink.clone();
     // Decode and append in one blocking task: labels borrow from the decompressed buffer
     // and are copied only for series the engine has not seen before.
     let (metadata, exemplars, histograms, result) = tokio::task::spawn_blocking(move || {
