@@ -215,7 +215,9 @@ impl KpiConfig {
             }
         }
         if self.warning.is_none() && self.critical.is_none() {
-            return Err(err("at least one of warning and critical is required".into()));
+            return Err(err(
+                "at least one of warning and critical is required".into()
+            ));
         }
         let dir = self.direction;
         if let (Some(w), Some(c)) = (self.warning, self.critical) {
@@ -235,7 +237,11 @@ impl KpiConfig {
             if dir.breaches(t, first) {
                 return Err(err(format!(
                     "target ({t}) is itself past the {} threshold ({first})",
-                    if self.warning.is_some() { "warning" } else { "critical" }
+                    if self.warning.is_some() {
+                        "warning"
+                    } else {
+                        "critical"
+                    }
                 )));
             }
         }
@@ -248,7 +254,9 @@ impl KpiConfig {
                 return Err(err(format!("invalid label name {k:?}")));
             }
             if k == KPI_LABEL || k == SEVERITY_LABEL || k == "alertname" {
-                return Err(err(format!("label {k:?} is set by Strix and cannot be overridden")));
+                return Err(err(format!(
+                    "label {k:?} is set by Strix and cannot be overridden"
+                )));
             }
         }
         Ok(Kpi {
@@ -283,7 +291,10 @@ pub fn from_config(entries: &[KpiConfig], builtin_pack: bool) -> Result<Vec<Kpi>
         own.push(k);
     }
     let mut out: Vec<Kpi> = if builtin_pack {
-        builtin()?.into_iter().filter(|b| !seen.contains(&b.name)).collect()
+        builtin()?
+            .into_iter()
+            .filter(|b| !seen.contains(&b.name))
+            .collect()
     } else {
         Vec::new()
     };
@@ -512,15 +523,29 @@ pub struct KpiReading {
 
 impl Kpi {
     /// Evaluates the expression at `t` and grades every result series.
-    pub fn evaluate(&self, engine: &Engine, store: &dyn Queryable, t: Timestamp) -> Result<Vec<KpiSeries>, QueryError> {
-        let samples: Vec<(BTreeMap<String, String>, f64)> = match engine.instant_query(store, &self.expr, t)? {
-            QueryValue::Vector(v) => v
-                .into_iter()
-                .map(|s| (s.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(), s.v))
-                .collect(),
-            QueryValue::Scalar { v, .. } => vec![(BTreeMap::new(), v)],
-            QueryValue::String { .. } | QueryValue::Matrix(_) => Vec::new(),
-        };
+    pub fn evaluate(
+        &self,
+        engine: &Engine,
+        store: &dyn Queryable,
+        t: Timestamp,
+    ) -> Result<Vec<KpiSeries>, QueryError> {
+        let samples: Vec<(BTreeMap<String, String>, f64)> =
+            match engine.instant_query(store, &self.expr, t)? {
+                QueryValue::Vector(v) => v
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            s.labels
+                                .iter()
+                                .map(|l| (l.name.clone(), l.value.clone()))
+                                .collect(),
+                            s.v,
+                        )
+                    })
+                    .collect(),
+                QueryValue::Scalar { v, .. } => vec![(BTreeMap::new(), v)],
+                QueryValue::String { .. } | QueryValue::Matrix(_) => Vec::new(),
+            };
         Ok(samples
             .into_iter()
             .map(|(labels, value)| KpiSeries {
@@ -591,20 +616,28 @@ mod tests {
         let pack = builtin().unwrap_or_default();
         assert_eq!(pack.len(), 7);
         for r in compile(&pack).rules {
-            assert!(promql_parser::parser::parse(r.expr()).is_ok(), "{}", r.expr());
+            assert!(
+                promql_parser::parser::parse(r.expr()).is_ok(),
+                "{}",
+                r.expr()
+            );
         }
     }
 
     #[test]
     fn status_thresholds_are_strict() {
-        let k = cfg(Direction::Above, Some(200.0), Some(500.0)).validate(0).unwrap_or_else(|e| panic!("{e}"));
+        let k = cfg(Direction::Above, Some(200.0), Some(500.0))
+            .validate(0)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(k.status_of(100.0), KpiStatus::Ok);
         assert_eq!(k.status_of(200.0), KpiStatus::Ok);
         assert_eq!(k.status_of(200.5), KpiStatus::Warning);
         assert_eq!(k.status_of(500.0), KpiStatus::Warning);
         assert_eq!(k.status_of(501.0), KpiStatus::Critical);
         assert_eq!(k.status_of(f64::NAN), KpiStatus::Unknown);
-        let k = cfg(Direction::Below, Some(80.0), Some(60.0)).validate(0).unwrap_or_else(|e| panic!("{e}"));
+        let k = cfg(Direction::Below, Some(80.0), Some(60.0))
+            .validate(0)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(k.status_of(90.0), KpiStatus::Ok);
         assert_eq!(k.status_of(70.0), KpiStatus::Warning);
         assert_eq!(k.status_of(59.0), KpiStatus::Critical);
@@ -612,9 +645,16 @@ mod tests {
 
     #[test]
     fn thresholds_must_be_ordered() {
-        let e = cfg(Direction::Above, Some(500.0), Some(200.0)).validate(3).unwrap_err();
-        assert!(e.to_string().contains("kpis[3]") && e.message.contains("below critical"), "{e}");
-        let e = cfg(Direction::Below, Some(50.0), Some(60.0)).validate(0).unwrap_err();
+        let e = cfg(Direction::Above, Some(500.0), Some(200.0))
+            .validate(3)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("kpis[3]") && e.message.contains("below critical"),
+            "{e}"
+        );
+        let e = cfg(Direction::Below, Some(50.0), Some(60.0))
+            .validate(0)
+            .unwrap_err();
         assert!(e.message.contains("above critical"), "{e}");
         assert!(cfg(Direction::Above, None, None).validate(0).is_err());
     }

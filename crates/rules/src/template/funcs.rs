@@ -774,105 +774,80 @@ fn url_path(url: &str) -> String {
 
 /// Go-style (RE2) regular expressions, unanchored as Go's `regexp` package matches.
 mod regex {
-    use promql_parser::label::MatchOp;
-    use promql_parser::parser::{parse, Expr};
+    //! `match` and `reReplaceAll`: unanchored patterns, as Go's `regexp` treats them.
 
-    /// Never matches; used to neutralise the anchors around an injected pattern.
-    const NEVER: &str = r"[^\s\S]";
+    use regex::Regex;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
 
-    /// Checks that parentheses balance outside character classes and escapes, so that
-    /// the pattern cannot close the group it is wrapped in.
-    fn balanced(p: &str) -> bool {
-        let mut depth = 0i64;
-        let mut chars = p.chars().peekable();
-        while let Some(c) = chars.next() {
+    /// Compiled patterns, keyed by source text; rule annotations reuse a handful.
+    fn compiled(pattern: &str) -> Result<Regex, String> {
+        static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(re) = c.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = Regex::new(&go_braces(pattern)).map_err(|e| format!("error parsing regexp {pattern:?}: {e}"))?;
+        // Bounded: templates are fixed text, but patterns can come from label values.
+        if c.len() >= 1024 {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), re.clone());
+        Ok(re)
+    }
+
+    /// Escapes `{` that does not open a repetition (`{n}`, `{n,}`, `{n,m}`): Go's RE2 reads
+    /// such braces as literals, Rust's `regex` rejects them.
+    fn go_braces(p: &str) -> String {
+        let chars: Vec<char> = p.chars().collect();
+        let mut out = String::with_capacity(p.len() + 4);
+        let mut i = 0;
+        let mut in_class = false;
+        while i < chars.len() {
+            let c = chars[i];
             match c {
                 '\\' => {
-                    chars.next();
+                    out.push(c);
+                    if let Some(n) = chars.get(i + 1) {
+                        out.push(*n);
+                    }
+                    i += 2;
+                    continue;
                 }
-                '[' => {
-                    if chars.peek() == Some(&'^') {
-                        chars.next();
-                    }
-                    if chars.peek() == Some(&']') {
-                        chars.next();
-                    }
-                    loop {
-                        match chars.next() {
-                            None => return false,
-                            Some('\\') => {
-                                chars.next();
-                            }
-                            Some('[') if chars.peek() == Some(&':') => {
-                                for c in chars.by_ref() {
-                                    if c == ']' {
-                                        break;
-                                    }
-                                }
-                            }
-                            Some(']') => break,
-                            Some(_) => {}
-                        }
+                '[' => in_class = true,
+                ']' => in_class = false,
+                '{' if !in_class => {
+                    let rest: String = chars[i + 1..].iter().take_while(|c| **c != '}').collect();
+                    let closed = chars.len() > i + 1 + rest.len();
+                    let mut parts = rest.splitn(2, ',');
+                    let lo = parts.next().unwrap_or("");
+                    let hi = parts.next();
+                    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                    let valid = closed && digits(lo) && hi.is_none_or(|h| h.is_empty() || digits(h));
+                    if !valid {
+                        out.push_str("\\{");
+                        i += 1;
+                        continue;
                     }
                 }
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth < 0 {
-                        return false;
-                    }
+                '}' if !in_class => {
+                    // A `}` closing a repetition was consumed with it below; a stray one is literal.
                 }
                 _ => {}
             }
+            out.push(c);
+            i += 1;
         }
-        depth == 0
-    }
-
-    /// Compiles `pattern` (unanchored) and hands the compiled expression to `f`.
-    ///
-    /// The regex engine is reached through the PromQL parser, which compiles label
-    /// matchers as `^(?:VALUE)$`; the value given closes that group, so the pattern sits
-    /// in an alternation whose anchored branches can never match.
-    macro_rules! with_regex {
-        ($pattern:expr, |$re:ident| $body:expr) => {{
-            let pattern: &str = $pattern;
-            let bad = || format!("error parsing regexp {:?}", pattern);
-            if !balanced(pattern) {
-                return Err(format!("{}: unbalanced parentheses", bad()));
-            }
-            let value = format!("){NEVER}|(?:{pattern})|(?:{NEVER}");
-            let mut literal = String::from("\"");
-            for c in value.chars() {
-                match c {
-                    '\\' => literal.push_str("\\\\"),
-                    '"' => literal.push_str("\\\""),
-                    '\n' => literal.push_str("\\n"),
-                    '\r' => literal.push_str("\\r"),
-                    '\t' => literal.push_str("\\t"),
-                    c => literal.push(c),
-                }
-            }
-            literal.push('"');
-            let expr = parse(&format!("x{{a=~{literal}}}")).map_err(|_| bad())?;
-            let Expr::VectorSelector(vs) = expr else {
-                return Err(bad());
-            };
-            let Some(m) = vs.matchers.matchers.iter().find(|m| m.name == "a") else {
-                return Err(bad());
-            };
-            let MatchOp::Re($re) = &m.op else {
-                return Err(bad());
-            };
-            Ok($body)
-        }};
+        out
     }
 
     pub(super) fn is_match(pattern: &str, text: &str) -> Result<bool, String> {
-        with_regex!(pattern, |re| re.is_match(text))
+        Ok(compiled(pattern)?.is_match(text))
     }
 
     /// Replaces every match; `$1`, `${name}` and `$$` in the replacement expand as in Go.
     pub(super) fn replace_all(pattern: &str, text: &str, repl: &str) -> Result<String, String> {
-        with_regex!(pattern, |re| re.replace_all(text, repl).into_owned())
+        Ok(compiled(pattern)?.replace_all(text, repl).into_owned())
     }
 }
