@@ -32,6 +32,16 @@ pub struct RawConfig {
     /// Scrape Strix's own `/metrics` as job "strix" (unless a job of that name exists).
     pub self_scrape: bool,
     pub host_metrics: RawHostMetrics,
+    /// Alertmanager's configuration format, unchanged (`route`, `receivers`,
+    /// `inhibit_rules`, `time_intervals`, ...), plus Strix' keys beside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<serde_yaml::Value>,
+    /// KPI thresholds (`name`, `expr`, `unit`, `direction`, `target`, `warning`,
+    /// `critical`, `for`), compiled into alerting rules (group `strix-kpis`) and reported
+    /// at `/api/monitoring/kpis`.
+    pub kpis: Vec<strix_rules::kpi::KpiConfig>,
+    /// Adds the built-in KPI pack; `kpis:` entries with the same name replace its KPIs.
+    pub kpis_builtin: bool,
 }
 
 impl Default for RawConfig {
@@ -48,6 +58,9 @@ impl Default for RawConfig {
             scrape_configs: Vec::new(),
             self_scrape: true,
             host_metrics: RawHostMetrics::default(),
+            alertmanager: None,
+            kpis: Vec::new(),
+            kpis_builtin: false,
         }
     }
 }
@@ -307,6 +320,9 @@ pub struct Config {
     pub server: ServerOptions,
     pub log_json: bool,
     pub log_level: String,
+    /// The `alertmanager:` section validated, with its text (for `/api/v2/status`);
+    /// `None` without the section.
+    pub alertmanager: Option<(strix_alerting::routing::RoutingConfig, String)>,
 }
 
 /// The configuration as YAML with every secret (keys, passwords, tokens) replaced by
@@ -330,6 +346,9 @@ pub fn effective_yaml(raw: &RawConfig) -> String {
     }
     match serde_yaml::to_value(raw) {
         Ok(mut v) => {
+            if let Some(am) = v.get_mut("alertmanager") {
+                strix_alerting::pipeline::mask_config_secrets(am);
+            }
             mask(&mut v);
             serde_yaml::to_string(&v).unwrap_or_default()
         }
@@ -457,6 +476,11 @@ impl RawConfig {
         if self.host_metrics.enabled && self.host_metrics.interval < Duration::from_secs(1) {
             bail!("key `host_metrics.interval`: must be at least 1s");
         }
+        let alertmanager = match &self.alertmanager {
+            None => None,
+            Some(v) => Some(alertmanager_config(v)?),
+        };
+        let kpis = strix_rules::kpi::from_config(&self.kpis, self.kpis_builtin).map_err(|e| anyhow::anyhow!("key `kpis`: {e}"))?;
         let log_json = match self.log.format.as_str() {
             "json" => true,
             "text" => false,
@@ -508,11 +532,26 @@ impl RawConfig {
                     timeout: q.timeout,
                 },
                 max_concurrent_queries: q.max_concurrency,
+                kpis,
                 ..ServerOptions::default()
             },
             log_json,
             log_level: self.log.level,
+            alertmanager,
         })
+    }
+}
+
+/// Validates the `alertmanager:` section with Alertmanager's rules; every error names
+/// the key (`alertmanager.route.receiver`, ...).
+fn alertmanager_config(v: &serde_yaml::Value) -> anyhow::Result<(strix_alerting::routing::RoutingConfig, String)> {
+    let text = serde_yaml::to_string(v).context("key `alertmanager`: cannot be rendered")?;
+    match strix_alerting::routing::AlertmanagerConfig::load(&text) {
+        Ok(c) => Ok((c, text)),
+        Err(errs) => {
+            let lines: Vec<String> = errs.0.iter().map(|e| format!("key `{}`: {}", e.path, e.message)).collect();
+            bail!("{}", lines.join("\n"))
+        }
     }
 }
 
@@ -564,6 +603,29 @@ mod tests {
         assert!(y.contains("<secret>") && y.contains("job_name: j") && y.contains("retention: 15d"), "{y}");
         // What is shown parses back.
         parse(&y.replace("<secret>", "0123456789abcdef0123"), "y").unwrap();
+    }
+
+    #[test]
+    fn kpis_section() {
+        let y = "kpis_builtin: true\nkpis:\n  - {name: checkout_latency, expr: checkout_ms, unit: ms, direction: above, warning: 200, critical: 500, for: 5m}\n";
+        let c = parse(y, "x").unwrap().validate().unwrap();
+        assert_eq!(c.server.kpis.len(), 8);
+        assert_eq!(c.server.kpis[7].name, "checkout_latency");
+        let e = parse("kpis:\n  - {name: x, expr: up, direction: above}\n", "x").unwrap().validate().err().unwrap().to_string();
+        assert!(e.contains("key `kpis`: kpis[0]"), "{e}");
+    }
+
+    #[test]
+    fn alertmanager_section() {
+        let y = "alertmanager:\n  route:\n    receiver: hook\n    group_wait: 0s\n  receivers:\n    - name: hook\n      webhook_configs:\n        - url: http://127.0.0.1:9/x\n          signing_secret: topsecret\n";
+        let raw = parse(y, "x").unwrap();
+        let shown = effective_yaml(&raw);
+        assert!(!shown.contains("topsecret") && !shown.contains("127.0.0.1:9"), "{shown}");
+        let c = raw.validate().unwrap();
+        let (rc, _) = c.alertmanager.unwrap();
+        assert_eq!(rc.receivers.len(), 1);
+        let e = parse("alertmanager:\n  route:\n    receiver: nobody\n  receivers:\n    - name: hook\n", "x").unwrap().validate().err().unwrap().to_string();
+        assert!(e.contains("key `alertmanager.route"), "{e}");
     }
 
     #[test]

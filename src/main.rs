@@ -127,30 +127,69 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     let mut registry = prometheus_client::registry::Registry::default();
     let db = strix_tsdb::Db::open(&cfg.data_dir, cfg.db.clone(), &mut registry).with_context(|| format!("opening storage in {}", cfg.data_dir.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let host = match cfg.host_metrics_interval {
-        Some(every) => Some(spawn_host_collector(db.clone(), every, &cfg.listen, stop.clone())?),
-        None => None,
-    };
-    let rule_files = strix_rules::load_files(&cfg.rule_files, config_dir).context("loading rule files")?;
+    let mut rule_files = strix_rules::load_files(&cfg.rule_files, config_dir).context("loading rule files")?;
+    // KPI thresholds are alerting rules too (one group, on the default interval).
+    if !cfg.server.kpis.is_empty() {
+        rule_files.push(strix_rules::RuleFile {
+            path: strix_rules::kpi::GROUP_FILE.to_string(),
+            groups: vec![strix_rules::kpi::compile(&cfg.server.kpis)],
+        });
+    }
     let store: Arc<dyn Queryable> = Arc::new(db.clone());
-    let sink: Arc<dyn Appendable> = Arc::new(db.clone());
+    let engine_sink: Arc<dyn Appendable> = Arc::new(db.clone());
+    // Alerting: the state store, routing configuration and pipeline.
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let state_path = cfg.data_dir.join("state.db");
+    let state_store: Arc<dyn strix_state::StateStore> =
+        Arc::new(strix_state::SqliteStore::open(&state_path).with_context(|| format!("opening the state store {}", state_path.display()))?);
+    let (routing, routing_text) = match cfg.alertmanager.clone() {
+        Some((c, text)) => (c, text),
+        None => (
+            strix_alerting::pipeline::default_routing_config().map_err(|e| anyhow::anyhow!("built-in alerting configuration: {e}"))?,
+            strix_alerting::pipeline::DEFAULT_CONFIG_YAML.to_string(),
+        ),
+    };
+    let external_url = format!("http://{}", cfg.listen);
+    let pipeline = strix_alerting::pipeline::AlertPipeline::new(
+        routing,
+        state_store,
+        strix_alerting::pipeline::PipelineOptions { external_url: external_url.clone(), ..Default::default() },
+        &mut registry,
+    )
+    .context("starting the alerting pipeline")?;
+    pipeline.set_config_yaml(&routing_text);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("strix-worker").build().context("starting the async runtime")?;
+    pipeline.start(rt.handle());
     let rules = Arc::new(strix_rules::RuleManager::new(
         strix_query::Engine::new(cfg.server.engine.clone()),
         store,
-        sink,
-        cfg.evaluation_interval,
+        engine_sink.clone(),
+        strix_rules::RuleManagerOptions {
+            default_interval: cfg.evaluation_interval,
+            external_labels: cfg.scrape.global.external_labels.clone(),
+            external_url,
+            notifier: Some(Arc::new(PipelineNotifier(pipeline.clone()))),
+            ..Default::default()
+        },
         &mut registry,
     ));
     rules.apply(rule_files);
     rules.start().context("starting rule evaluation")?;
-    let scrape = strix_scrape::ScrapeManager::new(Arc::new(db.clone()), &mut registry);
+    // Ingest writes wake the alerting rules that read what was written.
+    let sink: Arc<dyn Appendable> = Arc::new(strix_rules::TriggeringAppender::new(engine_sink, rules.clone()));
+    let host = match cfg.host_metrics_interval {
+        Some(every) => Some(spawn_host_collector(sink.clone(), every, &cfg.listen, stop.clone())?),
+        None => None,
+    };
+    let scrape = strix_scrape::ScrapeManager::new(sink.clone(), &mut registry);
     let services = strix_server::Services {
+        sink: Some(sink.clone()),
         rules: Some(rules.clone()),
         scrape: Some(scrape.clone()),
+        alerts: Some(pipeline.clone()),
     };
     let state = strix_server::AppState::with_services(db.clone(), cfg.server.clone(), registry, services);
     let app = strix_server::build_router(state);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("strix-worker").build().context("starting the async runtime")?;
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr().context("reading bound address")?;
@@ -166,6 +205,8 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     });
     stop.store(true, Ordering::Release);
     rules.stop();
+    tracing::info!("Stopping the alerting pipeline.");
+    rt.block_on(pipeline.shutdown());
     if let Some(h) = host {
         if h.join().is_err() {
             tracing::error!("Host metrics collector panicked.");
@@ -177,8 +218,33 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     result
 }
 
+/// Hands alerts from rule evaluation to the alerting pipeline (what Prometheus sends to
+/// Alertmanager): resolved alerts carry their end time, firing ones a future `ends_at`.
+struct PipelineNotifier(strix_alerting::pipeline::AlertPipeline);
+
+impl strix_rules::AlertNotifier for PipelineNotifier {
+    fn send(&self, alerts: Vec<strix_rules::NotifyAlert>) {
+        let now = strix_core::now_millis();
+        let incoming = alerts
+            .into_iter()
+            .map(|a| strix_alerting::pipeline::IncomingAlert {
+                ends_at: if a.resolved { Some(a.ends_at.unwrap_or(now).min(now)) } else { a.ends_at },
+                labels: a.labels,
+                annotations: a.annotations,
+                starts_at: a.starts_at,
+                generator_url: a.generator_url,
+                value: Some(a.value),
+                source: strix_alerting::pipeline::AlertSource::Rule,
+            })
+            .collect();
+        if let Err(e) = self.0.ingest(incoming) {
+            tracing::warn!(error = %e, "Alerts from rule evaluation refused by the alerting pipeline.");
+        }
+    }
+}
+
 /// Collects host and process metrics every `every` into the store, until `stop`.
-fn spawn_host_collector(db: strix_tsdb::Db, every: Duration, instance: &str, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
+fn spawn_host_collector(db: Arc<dyn Appendable>, every: Duration, instance: &str, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let labels = strix_core::Labels::from_pairs([("job", "strix"), ("instance", instance)]);
     let mut collector = strix_host::HostCollector::new(labels);
     std::thread::Builder::new()

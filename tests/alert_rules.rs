@@ -1,6 +1,7 @@
 //! Alerting rules inside `strix serve`: pending → firing with `for`, `ALERTS` series,
 //! `/api/v1/alerts` and `/api/v1/rules`, re-evaluation as samples arrive, and the `for`
 //! state surviving a restart (restored from `ALERTS_FOR_STATE`).
+#![allow(clippy::unwrap_used)]
 mod util;
 
 use std::time::{Duration, Instant};

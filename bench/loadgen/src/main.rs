@@ -48,6 +48,14 @@ struct Args {
     /// Seed of the value generator.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Series catalog: `node` (the node_exporter-shaped catalog, 751 series per host) or
+    /// `cpu` (only `node_cpu_seconds_total`, `--cpus` cpus x 5 modes per host; used by the
+    /// query benchmark, bench/query).
+    #[arg(long, default_value = "node")]
+    profile: String,
+    /// CPUs per host in the `cpu` profile.
+    #[arg(long, default_value_t = 8)]
+    cpus: usize,
 }
 
 /// Parses `1h`, `30m`, `10s`, `500ms`, `1h30m`.
@@ -161,7 +169,14 @@ fn main() {
     };
 
     let gen_start = Instant::now();
-    let mut wl = workload::Workload::new(args.series, args.seed);
+    let mut wl = match args.profile.as_str() {
+        "node" => workload::Workload::new(args.series, args.seed),
+        "cpu" => workload::Workload::cpu(args.series, args.seed, args.cpus, "node_cpu_seconds_total", "node", workload::CpuKind::Counter),
+        p => {
+            eprintln!("strix-loadgen: unknown --profile {p:?} (node, cpu)");
+            std::process::exit(2);
+        }
+    };
     let probe = workload::selector(&wl.series[0].labels);
     let batches_per_round = args.series.div_ceil(batch_size);
     // Encode every round up front: chunks of series are independent, so the chunks are

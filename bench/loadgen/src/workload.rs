@@ -398,3 +398,67 @@ pub fn selector(labels: &[Label]) -> String {
     }
     format!("{name}{{{}}}", rest.join(","))
 }
+
+/// Which values a [`Workload::cpu`] series carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[allow(dead_code)] // `Gauge` is used by strix-querybench only; strix-loadgen sends counters.
+pub enum CpuKind {
+    /// `node_cpu_seconds_total`-like counters (about 0.2 s/s per series, 0.01 s resolution).
+    Counter,
+    /// A utilisation-like gauge wandering between 0 and 1 (resolution 1e-4).
+    Gauge,
+}
+
+impl Workload {
+    /// The query benchmark's data set: `n` series of one metric, all shaped like
+    /// `node_cpu_seconds_total`: `{__name__=name, cpu, instance="host-NNN:9100", job, mode}`
+    /// with `cpus` cpus and the 5 modes per host, so 10k series = 250 hosts of 8 cpus.
+    /// Deterministic in `seed` and the series index, like [`Workload::new`].
+    pub fn cpu(n: usize, seed: u64, cpus: usize, name: &str, job: &str, kind: CpuKind) -> Self {
+        let cpus = cpus.max(1);
+        let per_host = cpus * MODES.len();
+        let series = (0..n)
+            .map(|i| {
+                let host = i / per_host;
+                let cpu = (i / MODES.len()) % cpus;
+                let mode = MODES[i % MODES.len()];
+                let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+                let scale = 0.25 + 1.5 * rng.f64();
+                let (pattern, value) = match kind {
+                    CpuKind::Counter => {
+                        let p = counter(0.2, 0.01);
+                        (p, quantise(0.2 * scale * 86_400.0 * (1.0 + 30.0 * rng.f64()), 0.01))
+                    }
+                    CpuKind::Gauge => (gauge(0.4, 0.9, 1e-4), quantise(0.4 * scale, 1e-4)),
+                };
+                let mut pairs: Vec<(&str, String)> = vec![
+                    ("__name__", name.to_string()),
+                    ("cpu", cpu.to_string()),
+                    ("instance", format!("host-{host:03}:9100")),
+                    ("job", job.to_string()),
+                    ("mode", mode.to_string()),
+                ];
+                pairs.sort();
+                let labels = pairs
+                    .into_iter()
+                    .map(|(n, v)| Label {
+                        name: n.as_bytes().to_vec(),
+                        value: v.into_bytes(),
+                    })
+                    .collect();
+                Series {
+                    labels,
+                    pattern,
+                    rng,
+                    scale,
+                    value,
+                }
+            })
+            .collect();
+        Workload {
+            series,
+            series_per_host: per_host,
+            metric_names: 1,
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! The one place where errors become HTTP status codes and response bodies.
 //!
-//! Three envelopes: Prometheus' (`status`, `errorType`, `error`) for `/api/v1/*`, Strix's
-//! (`success: false`, `error: {code, message}`) for `/api/monitoring/*`, and plain text
-//! for the remote-write receiver (Prometheus logs the body of a failed write as text).
+//! Four envelopes: Prometheus' (`status`, `errorType`, `error`) for `/api/v1/*`, Strix's
+//! (`success: false`, `error: {code, message}`) for `/api/monitoring/*`, Alertmanager's
+//! (the message as a JSON string) for `/api/v2/*`, and plain text for the remote-write
+//! receiver (Prometheus logs the body of a failed write as text).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,8 @@ use strix_core::ErrorClass;
 pub enum Envelope {
     Prometheus,
     Strix,
+    /// Alertmanager's v2 API: the body is the message as a JSON string.
+    Alertmanager,
     Text,
 }
 
@@ -160,6 +163,7 @@ impl IntoResponse for ApiError {
                 axum::Json(json!({"success": false, "error": {"code": self.strix_code(), "message": self.message}})),
             )
                 .into_response(),
+            Envelope::Alertmanager => (status, axum::Json(json!(self.message))).into_response(),
             Envelope::Text => (status, format!("{}\n", self.message)).into_response(),
         };
         if let Some(secs) = self.retry_after {

@@ -28,6 +28,8 @@ pub struct ServerOptions {
     pub max_concurrent_queries: usize,
     /// The effective configuration as YAML, served at `/api/v1/status/config`.
     pub config_yaml: String,
+    /// KPI thresholds whose status `GET /api/monitoring/kpis` reports.
+    pub kpis: Vec<strix_rules::kpi::Kpi>,
 }
 
 impl Default for ServerOptions {
@@ -45,6 +47,7 @@ impl Default for ServerOptions {
             engine: strix_query::EngineOptions::default(),
             max_concurrent_queries: 20,
             config_yaml: String::new(),
+            kpis: Vec::new(),
         }
     }
 }

@@ -28,12 +28,19 @@ pub struct AppState(pub Arc<App>);
 /// Background services whose state the API reports.
 #[derive(Default)]
 pub struct Services {
+    /// Where ingest handlers write; the storage engine when `None`.
+    pub sink: Option<Arc<dyn strix_core::storage::Appendable>>,
     pub rules: Option<Arc<strix_rules::RuleManager>>,
     pub scrape: Option<strix_scrape::ScrapeManager>,
+    /// The alerting pipeline behind `/api/monitoring/alerts…` and `/api/v2/*`; those
+    /// endpoints answer 503 when `None`.
+    pub alerts: Option<strix_alerting::pipeline::AlertPipeline>,
 }
 
 pub struct App {
     pub db: Db,
+    /// Ingest writes go here (the engine, possibly wrapped to wake alerting rules).
+    pub sink: Arc<dyn strix_core::storage::Appendable>,
     pub services: Services,
     pub opts: ServerOptions,
     pub registry: Registry,
@@ -73,7 +80,9 @@ impl AppState {
     /// [`AppState::new`] with the rule and scrape managers whose state the API reports.
     pub fn with_services(db: Db, opts: ServerOptions, mut registry: Registry, services: Services) -> Self {
         let metrics = ServerMetrics::new(&mut registry);
+        let sink = services.sink.clone().unwrap_or_else(|| Arc::new(db.clone()));
         AppState(Arc::new(App {
+            sink,
             services,
             write_slots: Arc::new(Semaphore::new(opts.max_inflight_writes.max(1))),
             query_slots: Arc::new(Semaphore::new(opts.max_concurrent_queries.max(1))),
@@ -139,7 +148,14 @@ impl AppState {
 
 async fn require_scope(State((state, scope)): State<(AppState, Scope)>, req: Request, next: Next) -> Response {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let env = if req.uri().path().starts_with("/api/monitoring") { Envelope::Strix } else { Envelope::Prometheus };
+    let path = req.uri().path();
+    let env = if path.starts_with("/api/monitoring") {
+        Envelope::Strix
+    } else if path.starts_with("/api/v2/") {
+        Envelope::Alertmanager
+    } else {
+        Envelope::Prometheus
+    };
     match auth::check(&state.opts.api_keys, header, scope) {
         AuthResult::Allowed => next.run(req).await,
         AuthResult::Unauthenticated => {
@@ -180,6 +196,12 @@ pub fn build(state: AppState) -> Router {
         .merge(scoped(api::status::routes(), &state, Scope::Read))
         .merge(scoped(api::targets::routes(), &state, Scope::Read))
         .merge(scoped(api::ops::admin_routes(), &state, Scope::Admin))
+        .merge(scoped(api::alerts::read_routes(), &state, Scope::Read))
+        .merge(scoped(api::alerts::admin_routes(), &state, Scope::Admin))
+        .merge(scoped(api::alertmanager::ingest_routes(), &state, Scope::Ingest))
+        .merge(scoped(api::alertmanager::read_routes(), &state, Scope::Read))
+        .merge(scoped(api::alertmanager::admin_routes(), &state, Scope::Admin))
+        .merge(scoped(api::kpis::routes(), &state, Scope::Read))
         .merge(api::ops::open_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -113,16 +113,23 @@ impl Queryable for Db {
                 by_labels.entry(s.labels).or_default().extend(s.points);
             }
         }
-        // Buckets no rollup block holds yet (the head, fresh blocks) come from raw data.
+        // Buckets no rollup block holds yet (the head, fresh blocks) come from raw data,
+        // read only over the gaps between rollup blocks.
         let covered = |t: Timestamp| blocks.iter().any(|b| rollup_covers(b.meta(), tier, t - step, t - 1));
         let raw_start = start.div_euclid(step) * step;
-        for s in self.select(matchers, raw_start, end)? {
-            let pts: Vec<RollupPoint> = rollup::downsample(&s.samples, tier)
-                .into_iter()
-                .filter(|p| p.t > start && p.t <= end.saturating_add(step) && !covered(p.t))
-                .collect();
-            if !pts.is_empty() {
-                by_labels.entry(s.labels).or_default().extend(pts);
+        let spans: Vec<(Timestamp, Timestamp)> = blocks.iter().map(|b| (b.meta().min_time - step, b.meta().max_time - 1)).collect();
+        for (lo, hi) in uncovered(raw_start, end, spans) {
+            // Whole buckets: from the start of the first bucket to the end of the last.
+            let lo = lo.div_euclid(step) * step;
+            let hi = (hi.div_euclid(step) + 1) * step - 1;
+            for s in self.select(matchers, lo, hi)? {
+                let pts: Vec<RollupPoint> = rollup::downsample(&s.samples, tier)
+                    .into_iter()
+                    .filter(|p| p.t > start && p.t <= end.saturating_add(step) && !covered(p.t))
+                    .collect();
+                if !pts.is_empty() {
+                    by_labels.entry(s.labels).or_default().extend(pts);
+                }
             }
         }
         Ok(by_labels
@@ -134,5 +141,45 @@ impl Queryable for Db {
             })
             .filter(|s| !s.points.is_empty())
             .collect())
+    }
+}
+
+/// Parts of `[start, end]` outside every span (inclusive bounds), in order.
+fn uncovered(start: Timestamp, end: Timestamp, mut spans: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> {
+    spans.sort_unstable();
+    let mut out = Vec::new();
+    let mut cur = start;
+    for (lo, hi) in spans {
+        if hi < cur {
+            continue;
+        }
+        if lo > end {
+            break;
+        }
+        if lo > cur {
+            out.push((cur, lo - 1));
+        }
+        cur = cur.max(hi.saturating_add(1));
+        if cur > end {
+            return out;
+        }
+    }
+    if cur <= end {
+        out.push((cur, end));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uncovered;
+
+    #[test]
+    fn gaps_between_spans() {
+        assert_eq!(uncovered(0, 100, vec![]), vec![(0, 100)]);
+        assert_eq!(uncovered(0, 100, vec![(10, 20), (15, 30), (50, 60)]), vec![(0, 9), (31, 49), (61, 100)]);
+        assert_eq!(uncovered(0, 100, vec![(-5, 200)]), vec![]);
+        assert_eq!(uncovered(0, 100, vec![(0, 49)]), vec![(50, 100)]);
+        assert_eq!(uncovered(0, 100, vec![(120, 130)]), vec![(0, 100)]);
     }
 }

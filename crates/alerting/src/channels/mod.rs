@@ -4,8 +4,9 @@
 //! Every channel implements [`Channel`]: one `send` per [`Notification`], bounded by the
 //! channel's timeout (default 10 s), returning a [`DeliveryReceipt`] or a
 //! [`DeliveryError`] that says whether a retry can help. [`retry::deliver`] adds
-//! exponential backoff with full jitter; [`ChannelSet::build`] turns receiver
-//! configurations into channels.
+//! exponential backoff with full jitter; [`ChannelSet::build`] turns routing's receiver
+//! configurations ([`crate::routing::config::ReceiverConfig`], the one set of config
+//! types) into channels, through the resolvers in [`config`].
 
 pub mod config;
 pub mod discord;
@@ -28,7 +29,6 @@ pub(crate) mod test_support;
 
 use async_trait::async_trait;
 
-pub use config::ReceiverConfig;
 pub use error::{
     excerpt, status_is_retryable, ChannelKind, ConfigError, DeliveryError, DeliveryReceipt,
     ErrorKind, BODY_EXCERPT_LEN,

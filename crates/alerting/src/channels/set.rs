@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::config::ReceiverConfig;
+use super::config as conv;
 use super::discord::DiscordChannel;
 use super::email::EmailChannel;
 use super::error::{ChannelKind, ConfigError};
@@ -12,6 +12,7 @@ use super::sms::SmsChannel;
 use super::teams::TeamsChannel;
 use super::webhook::WebhookChannel;
 use super::{http, Channel};
+use crate::routing::config::{ReceiverConfig, RoutingConfig};
 
 /// Receiver name → its channels, in configuration order.
 #[derive(Debug, Default)]
@@ -20,7 +21,13 @@ pub struct ChannelSet {
 }
 
 impl ChannelSet {
-    /// Builds the channels of every receiver (sharing one HTTP connection pool). Fails on
+    /// The channels of every receiver of a validated routing configuration.
+    pub fn from_routing(config: &RoutingConfig) -> Result<ChannelSet, ConfigError> {
+        Self::build(&config.receivers)
+    }
+
+    /// Builds the channels of every receiver (sharing one HTTP connection pool) from
+    /// routing's receiver configuration (global defaults already filled in). Fails on
     /// the first invalid configuration, or on an empty or duplicate receiver name.
     pub fn build(receivers: &[ReceiverConfig]) -> Result<ChannelSet, ConfigError> {
         let client = http::build_client().map_err(|e| ConfigError {
@@ -53,36 +60,44 @@ impl ChannelSet {
             }
             let mut chans: Vec<Box<dyn Channel>> = Vec::new();
             for (i, c) in r.webhook_configs.iter().enumerate() {
-                let ch = WebhookChannel::new(c.clone(), client.clone())
+                let ch = conv::webhook(c)
+                    .and_then(|c| WebhookChannel::new(c, client.clone()))
                     .map_err(|m| err(ChannelKind::Webhook, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.slack_configs.iter().enumerate() {
-                let ch = SlackChannel::new(c.clone(), client.clone())
+                let ch = conv::slack(c)
+                    .and_then(|c| SlackChannel::new(c, client.clone()))
                     .map_err(|m| err(ChannelKind::Slack, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.pagerduty_configs.iter().enumerate() {
-                let ch = PagerDutyChannel::new(c.clone(), client.clone())
+                let ch = conv::pagerduty(c)
+                    .and_then(|c| PagerDutyChannel::new(c, client.clone()))
                     .map_err(|m| err(ChannelKind::PagerDuty, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.email_configs.iter().enumerate() {
-                let ch = EmailChannel::new(c.clone()).map_err(|m| err(ChannelKind::Email, i, m))?;
+                let ch = conv::email(c)
+                    .and_then(EmailChannel::new)
+                    .map_err(|m| err(ChannelKind::Email, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.teams_configs.iter().enumerate() {
-                let ch = TeamsChannel::new(c.clone(), client.clone())
+                let ch = conv::teams(c)
+                    .and_then(|c| TeamsChannel::new(c, client.clone()))
                     .map_err(|m| err(ChannelKind::Teams, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.discord_configs.iter().enumerate() {
-                let ch = DiscordChannel::new(c.clone(), client.clone())
+                let ch = conv::discord(c)
+                    .and_then(|c| DiscordChannel::new(c, client.clone()))
                     .map_err(|m| err(ChannelKind::Discord, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.sms_configs.iter().enumerate() {
-                let ch = SmsChannel::new(c.clone(), client.clone())
+                let ch = conv::sms(c)
+                    .and_then(|c| SmsChannel::new(c, client.clone()))
                     .map_err(|m| err(ChannelKind::Sms, i, m))?;
                 chans.push(Box::new(ch));
             }
@@ -119,6 +134,13 @@ mod tests {
     use super::*;
     use crate::channels::test_support::{sample_notification, MockServer, Reply};
 
+    fn receivers(yaml: &str) -> Vec<ReceiverConfig> {
+        let text = format!("route: {{receiver: blackhole}}\nreceivers:\n{yaml}");
+        crate::routing::config::AlertmanagerConfig::load(&text)
+            .unwrap()
+            .receivers
+    }
+
     const YAML: &str = r##"
 - name: team-api
   webhook_configs:
@@ -133,13 +155,13 @@ mod tests {
     - smarthost: 127.0.0.1:25
       from: strix@example.com
       to: a@example.com
-      tls: none
-  msteams_configs:
+      require_tls: false
+  teams_configs:
     - webhook_url: http://127.0.0.1:9/teams
   discord_configs:
     - webhook_url: http://127.0.0.1:9/discord
   sms_configs:
-    - base_url: http://127.0.0.1:9
+    - api_url: http://127.0.0.1:9
       account_sid: AC1
       auth_token: t
       from: "+1"
@@ -149,7 +171,7 @@ mod tests {
 
     #[test]
     fn builds_every_channel_kind() {
-        let receivers: Vec<ReceiverConfig> = serde_yaml::from_str(YAML).unwrap();
+        let receivers = receivers(YAML);
         let set = ChannelSet::build(&receivers).unwrap();
         assert_eq!(set.len(), 2);
         let kinds: Vec<ChannelKind> = set
@@ -187,13 +209,17 @@ mod tests {
         assert!(e.message.contains("duplicate"), "{e}");
         let mut bad = r;
         bad.webhook_configs
-            .push(crate::channels::webhook::WebhookConfig::new("gopher://x"));
+            .push(crate::routing::config::WebhookConfig {
+                url: Some(crate::routing::config::Secret::new("gopher://x")),
+                ..Default::default()
+            });
         let e = ChannelSet::build(&[bad]).unwrap_err();
         assert_eq!(e.channel, ChannelKind::Webhook);
         assert_eq!(e.index, 0);
         assert!(e.to_string().contains("receiver \"a\""), "{e}");
-        let unknown: Result<Vec<ReceiverConfig>, _> =
-            serde_yaml::from_str("- name: x\n  pushover_configs: []\n");
+        let unknown = crate::routing::config::AlertmanagerConfig::load(
+            "route: {receiver: x}\nreceivers:\n- name: x\n  pushover_configs: [{}]\n",
+        );
         assert!(unknown.is_err());
     }
 
@@ -201,10 +227,10 @@ mod tests {
     async fn channels_from_set_deliver() {
         let srv = MockServer::start(vec![Reply::status(200, "ok")]).await;
         let yaml = format!(
-            "- name: team-api\n  webhook_configs:\n    - url: {}\n",
+            "- name: team-api\n  webhook_configs:\n    - url: {}\n- name: blackhole\n",
             srv.url("/hook")
         );
-        let receivers: Vec<ReceiverConfig> = serde_yaml::from_str(&yaml).unwrap();
+        let receivers = receivers(&yaml);
         let set = ChannelSet::build(&receivers).unwrap();
         for ch in set.get("team-api").unwrap() {
             ch.send(&sample_notification()).await.unwrap();

@@ -774,8 +774,6 @@ fn url_path(url: &str) -> String {
 
 /// Go-style (RE2) regular expressions, unanchored as Go's `regexp` package matches.
 mod regex {
-    //! `match` and `reReplaceAll`: unanchored patterns, as Go's `regexp` treats them.
-
     use regex::Regex;
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};

@@ -1,4 +1,7 @@
 //! Route groups. Each module has `routes()` returning its part of the router.
+pub mod alertmanager;
+pub mod alerts;
+pub mod kpis;
 pub mod ops;
 pub mod otlp;
 pub mod params;

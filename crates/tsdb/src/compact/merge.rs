@@ -238,7 +238,7 @@ mod tests {
             ]
         );
         assert!(strix_core::is_stale_nan(all[1].samples[2].v));
-        // One dense chunk per series.
+        // Dense chunks of at most MAX_BLOCK_CHUNK_SAMPLES.
         let sel = out
             .select(
                 &[Matcher::new(MatchOp::Equal, "instance", "a").expect("m")],
@@ -246,10 +246,14 @@ mod tests {
                 i64::MAX,
             )
             .expect("select");
-        assert_eq!(sel[0].chunks.len(), 1);
-        let bytes = out.chunk(&sel[0].chunks[0]).expect("chunk");
-        assert_eq!(bytes[0], crate::chunk::Encoding::Dense as u8);
-        assert_eq!(crate::chunk::sample_count(bytes).expect("count"), 301);
+        assert_eq!(sel[0].chunks.len(), 301_usize.div_ceil(crate::block::MAX_BLOCK_CHUNK_SAMPLES));
+        let mut total = 0;
+        for r in &sel[0].chunks {
+            let bytes = out.chunk(r).expect("chunk");
+            assert_eq!(bytes[0], crate::chunk::Encoding::Dense as u8);
+            total += crate::chunk::sample_count(bytes).expect("count");
+        }
+        assert_eq!(total, 301);
     }
 
     #[test]

@@ -1,0 +1,239 @@
+//! Building channel notifications and outbox entries from routing's notifications.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use strix_core::Labels;
+use strix_state::OutboxItem;
+
+use crate::channels::{self, AlertStatus, ChannelKind, LabelSet};
+use crate::routing::group::{self, AlertInput};
+
+/// What an outbox entry's payload holds: the notification and which of the receiver's
+/// channels (index in configuration order) it is for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Payload {
+    pub channel_index: usize,
+    pub notification: channels::Notification,
+}
+
+pub(crate) fn label_map(l: &Labels) -> LabelSet {
+    l.iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect()
+}
+
+pub(crate) fn time(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+}
+
+pub(crate) fn fingerprint_hex(fp: u64) -> String {
+    format!("{fp:016x}")
+}
+
+/// A routing alert as a channel alert.
+pub(crate) fn channel_alert(a: &AlertInput) -> channels::Alert {
+    let status = match a.status {
+        group::AlertStatus::Firing => AlertStatus::Firing,
+        group::AlertStatus::Resolved => AlertStatus::Resolved,
+    };
+    channels::Alert {
+        status,
+        labels: label_map(&a.labels),
+        annotations: a.annotations.clone(),
+        starts_at: time(a.starts_at),
+        ends_at: match status {
+            AlertStatus::Firing => None,
+            AlertStatus::Resolved => a.ends_at.and_then(time),
+        },
+        generator_url: a.generator_url.clone(),
+        fingerprint: fingerprint_hex(a.fingerprint),
+    }
+}
+
+fn common(sets: &[&LabelSet]) -> LabelSet {
+    let Some((first, rest)) = sets.split_first() else {
+        return LabelSet::new();
+    };
+    first
+        .iter()
+        .filter(|(k, v)| rest.iter().all(|s| s.get(*k) == Some(*v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Alert ids and acknowledgement, by fingerprint, for the notification's Strix fields.
+pub(crate) struct AlertInfo<'a> {
+    pub ids: &'a HashMap<u64, (String, bool)>,
+}
+
+/// The channel notification for one group notification.
+pub(crate) fn channel_notification(
+    n: &group::Notification,
+    external_url: &str,
+    info: &AlertInfo<'_>,
+    now: i64,
+) -> channels::Notification {
+    let alerts: Vec<channels::Alert> = n.alerts.iter().map(channel_alert).collect();
+    let labels: Vec<&LabelSet> = alerts.iter().map(|a| &a.labels).collect();
+    let annotations: Vec<&LabelSet> = alerts.iter().map(|a| &a.annotations).collect();
+    let mut alert_ids = Vec::new();
+    let mut acked = 0usize;
+    for a in &n.alerts {
+        if let Some((id, ack)) = info.ids.get(&a.fingerprint) {
+            alert_ids.push(id.clone());
+            if *ack && a.status == group::AlertStatus::Firing {
+                acked += 1;
+            }
+        }
+    }
+    let status = match n.status() {
+        group::AlertStatus::Firing => AlertStatus::Firing,
+        group::AlertStatus::Resolved => AlertStatus::Resolved,
+    };
+    let mut out = channels::Notification {
+        receiver: n.receiver.clone(),
+        status,
+        group_key: n.group_key.clone(),
+        group_labels: label_map(&n.group_labels),
+        common_labels: common(&labels),
+        common_annotations: common(&annotations),
+        external_url: external_url.to_string(),
+        alerts,
+        alert_ids,
+        severity: None,
+        escalation_level: 0,
+        acknowledged: n.firing > 0 && acked == n.firing,
+        idempotency_key: String::new(),
+    };
+    let extra = match n.trigger {
+        // A repeat has the content of the notification it repeats: tell them apart by
+        // the flush time.
+        group::Trigger::Repeat => format!("repeat@{now}"),
+        _ => String::new(),
+    };
+    out.idempotency_key = notification_key(&out, &n.alerts, &extra);
+    out
+}
+
+/// The notification's stable key: channels' content key (receiver, group, status,
+/// escalation level, each alert's fingerprint and status) plus each alert's start, so a
+/// new firing episode of the same labels gets a new key, and `extra`.
+pub(crate) fn notification_key(
+    n: &channels::Notification,
+    inputs: &[AlertInput],
+    extra: &str,
+) -> String {
+    let mut starts: Vec<(u64, i64)> = inputs
+        .iter()
+        .map(|a| (a.fingerprint, a.starts_at))
+        .collect();
+    starts.sort_unstable();
+    let mut h = Sha256::new();
+    h.update(n.compute_idempotency_key().as_bytes());
+    for (fp, s) in starts {
+        h.update(fp.to_be_bytes());
+        h.update(s.to_be_bytes());
+    }
+    h.update(extra.as_bytes());
+    h.update([u8::from(n.acknowledged)]);
+    hex::encode(h.finalize())
+}
+
+/// A one-alert notification (escalation pages, PagerDuty acknowledgements).
+pub(crate) fn single_alert_notification(
+    receiver: &str,
+    group_key: &str,
+    input: &AlertInput,
+    alert_id: &str,
+    external_url: &str,
+) -> channels::Notification {
+    let a = channel_alert(input);
+    let status = a.status;
+    channels::Notification {
+        receiver: receiver.to_string(),
+        status,
+        group_key: group_key.to_string(),
+        group_labels: BTreeMap::new(),
+        common_labels: a.labels.clone(),
+        common_annotations: a.annotations.clone(),
+        external_url: external_url.to_string(),
+        alerts: vec![a],
+        alert_ids: vec![alert_id.to_string()],
+        severity: None,
+        escalation_level: 0,
+        acknowledged: false,
+        idempotency_key: String::new(),
+    }
+}
+
+/// Outbox entries for `n`: one per channel of the receiver (optionally only channels of
+/// `only` kind), keyed `{key}:{index}`.
+pub(crate) fn outbox_items(
+    chans: &[Box<dyn channels::Channel>],
+    n: &channels::Notification,
+    key: &str,
+    only: Option<ChannelKind>,
+    now: i64,
+) -> Vec<OutboxItem> {
+    let mut out = Vec::new();
+    for (i, ch) in chans.iter().enumerate() {
+        if only.is_some_and(|k| k != ch.kind()) {
+            continue;
+        }
+        let payload = Payload {
+            channel_index: i,
+            notification: n.clone(),
+        };
+        let payload = match serde_json::to_value(&payload) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot encode a notification for the outbox.");
+                continue;
+            }
+        };
+        out.push(OutboxItem {
+            idempotency_key: format!("{key}:{i}"),
+            receiver: n.receiver.clone(),
+            channel: ch.kind().as_str().to_string(),
+            payload,
+            not_before: now,
+        });
+    }
+    out
+}
+
+/// The notification [`super::AlertPipeline::send_test`] sends.
+pub(crate) fn test_notification(
+    receiver: &str,
+    external_url: &str,
+    now: i64,
+) -> channels::Notification {
+    let labels = Labels::from_pairs([("alertname", "StrixTestNotification"), ("severity", "info")]);
+    let fp = group::fingerprint(&labels);
+    let input = AlertInput {
+        fingerprint: fp,
+        labels,
+        annotations: BTreeMap::from([(
+            "summary".to_string(),
+            format!("Test notification from Strix to receiver {receiver}"),
+        )]),
+        starts_at: now,
+        ends_at: None,
+        generator_url: external_url.to_string(),
+        status: group::AlertStatus::Firing,
+    };
+    let mut n = single_alert_notification(
+        receiver,
+        &format!("test:{receiver}"),
+        &input,
+        "test",
+        external_url,
+    );
+    n.group_labels =
+        BTreeMap::from([("alertname".to_string(), "StrixTestNotification".to_string())]);
+    n.idempotency_key = notification_key(&n, &[input], &format!("test@{now}"));
+    n
+}

@@ -1,0 +1,738 @@
+//! The dispatcher thread: ingest → state → grouping → outbox, plus escalation timers.
+//! All store I/O here is blocking, which is why this runs on its own thread.
+
+use std::collections::{BTreeSet, HashMap};
+
+use strix_core::Labels;
+use strix_state::{
+    AlertQuery, AlertRecord, AlertState, Escalation, OutboxItem, SilenceState, StateError,
+    StateStore, MAX_LIST_LIMIT, SYSTEM_ACTOR,
+};
+
+use super::build::{self, AlertInfo};
+use super::metrics::Metrics;
+use super::{lock, now_ms, AlertSource, IncomingAlert, Inner, PipelineError};
+use crate::channels::ChannelKind;
+use crate::routing::config::RoutingConfig;
+use crate::routing::escalation::EscalationState;
+use crate::routing::group::{self, AlertInput, AlertStatus, Dispatcher};
+use crate::routing::inhibit::Inhibitor;
+use crate::routing::silence::{self, SilenceSet};
+
+const SILENCE_RELOAD_MS: i64 = 10_000;
+const SWEEP_MS: i64 = 1_000;
+const ESCALATION_CHECK_MS: i64 = 1_000;
+/// Re-write an unchanged firing alert (value, `updated_at`) at most this often.
+const REWRITE_MS: i64 = 60_000;
+const FORGET_MS: i64 = 24 * 3_600_000;
+
+/// An open alert the pipeline knows.
+#[derive(Debug, Clone)]
+struct Active {
+    id: String,
+    state: AlertState,
+    input: AlertInput,
+    value: f64,
+    last_write: i64,
+}
+
+pub(crate) struct DispatchState {
+    dispatcher: Dispatcher,
+    alerts: HashMap<u64, Active>,
+    /// Ids of alerts that left `alerts` recently (for the resolved notification's ids).
+    recent: HashMap<u64, (String, i64)>,
+    /// Episodes (fingerprint → start) an operator resolved: re-sends are ignored.
+    operator_resolved: HashMap<u64, (i64, i64)>,
+    silences: SilenceSet,
+    silences_loaded_at: i64,
+    next_sweep: i64,
+    next_escalation_check: i64,
+    resolve_timeout_ms: i64,
+}
+
+fn labels_of(m: &std::collections::BTreeMap<String, String>) -> Labels {
+    Labels::from_pairs(
+        m.iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone())),
+    )
+}
+
+fn load_silences(store: &dyn StateStore, now: i64) -> Result<SilenceSet, StateError> {
+    let list = store.list_silences(&[SilenceState::Active, SilenceState::Pending], now)?;
+    let converted: Vec<silence::Silence> = list
+        .into_iter()
+        .map(|s| silence::Silence {
+            id: s.id,
+            matchers: s
+                .matchers
+                .into_iter()
+                .map(|m| silence::SilenceMatcher {
+                    name: m.name,
+                    value: m.value,
+                    is_regex: m.is_regex,
+                    is_equal: m.is_equal,
+                })
+                .collect(),
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            created_by: s.created_by,
+            comment: s.comment,
+        })
+        .collect();
+    let (set, bad) = SilenceSet::new(converted.iter());
+    for (id, e) in bad {
+        tracing::warn!(silence = %id, error = %e, "Ignoring an invalid silence.");
+    }
+    Ok(set)
+}
+
+impl DispatchState {
+    /// The state after a (re)start: silences loaded, open alerts back in their groups.
+    pub fn new(
+        config: &RoutingConfig,
+        store: &dyn StateStore,
+        metrics: &Metrics,
+        now: i64,
+    ) -> Result<Self, PipelineError> {
+        let mut st = DispatchState {
+            dispatcher: Dispatcher::new(config),
+            alerts: HashMap::new(),
+            recent: HashMap::new(),
+            operator_resolved: HashMap::new(),
+            silences: load_silences(store, now)?,
+            silences_loaded_at: now,
+            next_sweep: now,
+            next_escalation_check: now,
+            resolve_timeout_ms: config.global.resolve_timeout.millis(),
+        };
+        let mut offset = 0;
+        loop {
+            let q = AlertQuery {
+                states: vec![AlertState::Firing, AlertState::Acknowledged],
+                offset,
+                limit: MAX_LIST_LIMIT,
+                ..AlertQuery::default()
+            };
+            let (page, total) = store.list_alerts(&q)?;
+            let n = page.len();
+            for rec in page {
+                let labels = labels_of(&rec.labels);
+                let input = AlertInput {
+                    fingerprint: group::fingerprint(&labels),
+                    labels,
+                    annotations: rec.annotations.clone(),
+                    starts_at: rec.starts_at,
+                    ends_at: Some(now.saturating_add(st.resolve_timeout_ms)),
+                    generator_url: String::new(),
+                    status: AlertStatus::Firing,
+                };
+                st.dispatcher.insert(input.clone(), now);
+                st.alerts.insert(
+                    input.fingerprint,
+                    Active {
+                        id: rec.id,
+                        state: rec.state,
+                        input,
+                        value: rec.value,
+                        last_write: now,
+                    },
+                );
+            }
+            offset += n;
+            if n == 0 || offset as u64 >= total {
+                break;
+            }
+        }
+        if !st.alerts.is_empty() {
+            tracing::info!(
+                alerts = st.alerts.len(),
+                "Open alerts restored into their notification groups."
+            );
+        }
+        st.update_gauges(metrics);
+        Ok(st)
+    }
+
+    /// How long the thread may sleep.
+    fn wait_hint(&self, now: i64, tick: std::time::Duration) -> std::time::Duration {
+        match self.dispatcher.next_wakeup() {
+            Some(t) if t <= now => std::time::Duration::ZERO,
+            Some(t) => tick.min(std::time::Duration::from_millis(
+                u64::try_from(t - now).unwrap_or(0),
+            )),
+            None => tick,
+        }
+    }
+
+    fn update_gauges(&self, metrics: &Metrics) {
+        let firing = self
+            .alerts
+            .values()
+            .filter(|a| a.state == AlertState::Firing)
+            .count();
+        metrics.set_active("firing", firing);
+        metrics.set_active("acknowledged", self.alerts.len() - firing);
+    }
+
+    /// One pass; returns the number of outbox entries created.
+    fn step(
+        &mut self,
+        inner: &Inner,
+        batch: Vec<IncomingAlert>,
+        silences_changed: bool,
+        now: i64,
+    ) -> usize {
+        if silences_changed || now - self.silences_loaded_at >= SILENCE_RELOAD_MS {
+            match load_silences(inner.store.as_ref(), now) {
+                Ok(s) => self.silences = s,
+                Err(e) => tracing::warn!(error = %e, "Cannot reload silences."),
+            }
+            self.silences_loaded_at = now;
+        }
+        for a in batch {
+            self.process(inner, a, now);
+        }
+        let mut created = 0;
+        if now >= self.next_sweep {
+            self.sweep(inner, now);
+            self.next_sweep = now + SWEEP_MS;
+        }
+        if now >= self.next_escalation_check {
+            created += self.escalations(inner, now);
+            self.next_escalation_check = now + ESCALATION_CHECK_MS;
+        }
+        created += self.flush(inner, now);
+        self.update_gauges(&inner.metrics);
+        created
+    }
+
+    fn process(&mut self, inner: &Inner, a: IncomingAlert, now: i64) {
+        let store = inner.store.as_ref();
+        let labels = labels_of(&a.labels);
+        let fp = group::fingerprint(&labels);
+        let fp_hex = build::fingerprint_hex(fp);
+        let resolved = a.ends_at.is_some_and(|e| e <= now);
+        let mut input = AlertInput {
+            fingerprint: fp,
+            labels,
+            annotations: a.annotations.clone(),
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            generator_url: a.generator_url.clone(),
+            status: if resolved {
+                AlertStatus::Resolved
+            } else {
+                AlertStatus::Firing
+            },
+        };
+        if resolved {
+            let known = self.alerts.remove(&fp).map(|x| x.id).or_else(|| {
+                store
+                    .active_alert_by_fingerprint(&fp_hex)
+                    .ok()
+                    .flatten()
+                    .map(|r| r.id)
+            });
+            if let Some(id) = known {
+                match store.transition(&id, AlertState::Resolved, SYSTEM_ACTOR, "resolved", now) {
+                    Ok(_) | Err(StateError::Conflict(_)) | Err(StateError::NotFound { .. }) => {}
+                    Err(e) => {
+                        tracing::warn!(alert = %id, error = %e, "Cannot record an alert's resolution.")
+                    }
+                }
+                self.recent.insert(fp, (id, now));
+            }
+            self.dispatcher.insert(input, now);
+            return;
+        }
+        if let Some(&(start, _)) = self.operator_resolved.get(&fp) {
+            if start == a.starts_at {
+                return; // An operator closed this episode; its re-sends change nothing.
+            }
+            self.operator_resolved.remove(&fp);
+        }
+        if input.ends_at.is_none() {
+            input.ends_at = Some(now.saturating_add(self.resolve_timeout_ms));
+        }
+        let value = a.value.unwrap_or(0.0);
+        if let Some(act) = self.alerts.get_mut(&fp) {
+            let changed = act.input.annotations != input.annotations;
+            input.starts_at = act.input.starts_at;
+            act.input = input.clone();
+            let due = changed || now - act.last_write >= REWRITE_MS;
+            act.value = value;
+            if due {
+                let mut rec = AlertRecord::new(fp_hex.clone(), "", act.state, act.input.starts_at);
+                rec.id = act.id.clone();
+                fill_record(&mut rec, &a, value, now);
+                match store.upsert_alert(&rec, SYSTEM_ACTOR, "") {
+                    Ok(out) => {
+                        act.last_write = now;
+                        act.state = out.record.state;
+                    }
+                    Err(e) => {
+                        tracing::warn!(alert = %act.id, error = %e, "Cannot update an alert.")
+                    }
+                }
+            }
+            self.dispatcher.insert(input, now);
+            return;
+        }
+        // A new firing episode (or one the store knows and this process does not).
+        let existing = match store.active_alert_by_fingerprint(&fp_hex) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot look up an alert.");
+                None
+            }
+        };
+        let (id, state, start_escalation) = match existing {
+            Some(rec) => {
+                input.starts_at = rec.starts_at;
+                let mut up = rec.clone();
+                fill_record(&mut up, &a, value, now);
+                let to = if rec.state == AlertState::Pending {
+                    AlertState::Firing
+                } else {
+                    rec.state
+                };
+                up.state = to;
+                if let Err(e) = store.upsert_alert(&up, SYSTEM_ACTOR, "") {
+                    tracing::warn!(alert = %rec.id, error = %e, "Cannot update an alert.");
+                }
+                (rec.id, to, rec.state == AlertState::Pending)
+            }
+            None => {
+                let name = a.labels.get("alertname").cloned().unwrap_or_default();
+                let mut rec =
+                    AlertRecord::new(fp_hex.clone(), name, AlertState::Firing, a.starts_at);
+                fill_record(&mut rec, &a, value, now);
+                match store.upsert_alert(&rec, SYSTEM_ACTOR, "") {
+                    Ok(out) if out.record.state == AlertState::Resolved => {
+                        // This episode was closed (by an operator, before a restart).
+                        self.operator_resolved.insert(fp, (a.starts_at, now));
+                        return;
+                    }
+                    Ok(out) => (out.record.id, out.record.state, out.created),
+                    Err(StateError::Conflict(_)) => {
+                        self.operator_resolved.insert(fp, (a.starts_at, now));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Cannot record an alert; notifying anyway.");
+                        (rec.id, AlertState::Firing, false)
+                    }
+                }
+            }
+        };
+        if start_escalation && state == AlertState::Firing {
+            self.start_escalation(inner, &id, &input, now);
+        }
+        self.alerts.insert(
+            fp,
+            Active {
+                id,
+                state,
+                input: input.clone(),
+                value,
+                last_write: now,
+            },
+        );
+        self.dispatcher.insert(input, now);
+    }
+
+    fn start_escalation(&mut self, inner: &Inner, id: &str, input: &AlertInput, now: i64) {
+        let Some(sev) = input.labels.get("severity") else {
+            return;
+        };
+        let Some(policy) = inner.config.escalation.for_severity(sev) else {
+            return;
+        };
+        let Some(step) = policy.step(0, input.starts_at) else {
+            return;
+        };
+        let esc = Escalation {
+            alert_id: id.to_string(),
+            policy: sev.to_string(),
+            level: 0,
+            repeat: 0,
+            next_at: step.due_at,
+        };
+        match inner.store.upsert_escalation(&esc, now) {
+            Ok(()) => {
+                self.next_escalation_check = self.next_escalation_check.min(step.due_at);
+            }
+            Err(e) => tracing::warn!(alert = %id, error = %e, "Cannot persist an escalation."),
+        }
+    }
+
+    /// Alerts whose `ends_at` passed without a re-send resolve.
+    fn sweep(&mut self, inner: &Inner, now: i64) {
+        let expired: Vec<u64> = self
+            .alerts
+            .iter()
+            .filter(|(_, a)| a.input.ends_at.is_some_and(|e| e <= now))
+            .map(|(fp, _)| *fp)
+            .collect();
+        for fp in expired {
+            if let Some(a) = self.alerts.remove(&fp) {
+                match inner.store.transition(
+                    &a.id,
+                    AlertState::Resolved,
+                    SYSTEM_ACTOR,
+                    "not re-sent before its end time",
+                    now,
+                ) {
+                    Ok(_) | Err(StateError::Conflict(_)) | Err(StateError::NotFound { .. }) => {}
+                    Err(e) => tracing::warn!(alert = %a.id, error = %e, "Cannot resolve an alert."),
+                }
+                self.recent.insert(fp, (a.id, now));
+            }
+        }
+        self.recent.retain(|_, (_, at)| now - *at < 3_600_000);
+        self.operator_resolved
+            .retain(|_, (_, at)| now - *at < FORGET_MS);
+    }
+
+    fn ids(&self) -> HashMap<u64, (String, bool)> {
+        let mut m: HashMap<u64, (String, bool)> = self
+            .recent
+            .iter()
+            .map(|(fp, (id, _))| (*fp, (id.clone(), false)))
+            .collect();
+        for (fp, a) in &self.alerts {
+            m.insert(*fp, (a.id.clone(), a.state == AlertState::Acknowledged));
+        }
+        m
+    }
+
+    fn flush(&mut self, inner: &Inner, now: i64) -> usize {
+        if self.dispatcher.next_wakeup().is_none_or(|t| t > now) {
+            return 0;
+        }
+        let inhibitor = Inhibitor::new(
+            &inner.config.inhibit_rules,
+            self.alerts.values().map(|a| &a.input),
+            now,
+        );
+        let silences = &self.silences;
+        let due = self.dispatcher.due_filtered(now, |a| {
+            silences.is_silenced(&a.labels, now) || inhibitor.is_inhibited(a)
+        });
+        if due.is_empty() {
+            return 0;
+        }
+        let ids = self.ids();
+        let info = AlertInfo { ids: &ids };
+        let mut created = 0;
+        for n in &due {
+            let Some(chans) = inner.channels().get(&n.receiver) else {
+                tracing::warn!(receiver = %n.receiver, "Notification for an unknown receiver dropped.");
+                inner.metrics.dropped("unknown_receiver");
+                continue;
+            };
+            if chans.is_empty() {
+                continue;
+            }
+            if !rate_ok(inner, &n.receiver, chans.len(), now) {
+                continue;
+            }
+            let cn = build::channel_notification(n, &inner.opts.external_url, &info, now);
+            let items = build::outbox_items(chans, &cn, &cn.idempotency_key, None, now);
+            created += enqueue_all(inner, &items, now);
+        }
+        created
+    }
+
+    fn group_key_for(&self, receiver: &str, fp: u64) -> Option<String> {
+        self.dispatcher
+            .groups()
+            .find(|g| g.receiver == receiver && g.alerts.iter().any(|a| a.fingerprint == fp))
+            .map(|g| g.key.to_string())
+    }
+
+    fn find_by_id(&self, id: &str) -> Option<u64> {
+        self.alerts
+            .iter()
+            .find(|(_, a)| a.id == id)
+            .map(|(fp, _)| *fp)
+    }
+
+    /// Due escalation timers: page the level's receivers and move the timer, in one
+    /// transaction each.
+    fn escalations(&mut self, inner: &Inner, now: i64) -> usize {
+        let store = inner.store.as_ref();
+        let due = match store.due_escalations(now, 64) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot read escalation timers.");
+                return 0;
+            }
+        };
+        let mut created = 0;
+        for esc in due {
+            let active = self
+                .find_by_id(&esc.alert_id)
+                .and_then(|fp| self.alerts.get(&fp).map(|a| (fp, a.clone())));
+            let policy = inner.config.escalation.for_severity(&esc.policy);
+            let (Some((fp, act)), Some(policy)) = (active, policy) else {
+                let _ = store.cancel_escalation(&esc.alert_id);
+                continue;
+            };
+            if act.state != AlertState::Firing {
+                let _ = store.cancel_escalation(&esc.alert_id);
+                continue;
+            }
+            let steps_done = esc.level.saturating_add(esc.repeat);
+            let plan = policy.plan(
+                EscalationState {
+                    fired_at: act.input.starts_at,
+                    acknowledged: false,
+                    resolved: false,
+                    steps_done,
+                },
+                now,
+            );
+            let mut items: Vec<OutboxItem> = Vec::new();
+            if let Some(step) = &plan.due {
+                let receivers: Vec<String> = if !step.receivers.is_empty() {
+                    step.receivers.clone()
+                } else if step.step == 0 {
+                    // The routed notification itself is the first page.
+                    Vec::new()
+                } else {
+                    let set: BTreeSet<String> = inner
+                        .config
+                        .tree
+                        .receivers_for(&act.input.labels)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect();
+                    set.into_iter().collect()
+                };
+                for r in receivers {
+                    let Some(chans) = inner.channels().get(&r) else {
+                        continue;
+                    };
+                    if chans.is_empty() || !rate_ok(inner, &r, chans.len(), now) {
+                        continue;
+                    }
+                    let gk = self
+                        .group_key_for(&r, fp)
+                        .unwrap_or_else(|| format!("escalation:{}", act.id));
+                    let mut n = build::single_alert_notification(
+                        &r,
+                        &gk,
+                        &act.input,
+                        &act.id,
+                        &inner.opts.external_url,
+                    );
+                    n.escalation_level = step.step;
+                    n.idempotency_key = format!("esc:{}:{}:{}", act.id, step.step, r);
+                    let key = n.idempotency_key.clone();
+                    items.extend(build::outbox_items(chans, &n, &key, None, now));
+                }
+                if plan.skipped > 0 {
+                    tracing::info!(alert = %act.id, skipped = plan.skipped, "Overdue escalation levels merged into one page.");
+                }
+            }
+            let levels = u32::try_from(policy.levels.len())
+                .unwrap_or(u32::MAX)
+                .max(1);
+            let next = plan.next_at.map(|at| {
+                let level = plan.steps_done.min(levels - 1);
+                Escalation {
+                    alert_id: esc.alert_id.clone(),
+                    policy: esc.policy.clone(),
+                    level,
+                    repeat: plan.steps_done - level,
+                    next_at: at,
+                }
+            });
+            match store.advance_escalation(&esc, next.as_ref(), &items, now) {
+                Ok(res) => {
+                    let n = res.iter().filter(|e| e.created).count();
+                    inner
+                        .metrics
+                        .outbox_pending
+                        .inc_by(i64::try_from(n).unwrap_or(0));
+                    created += n;
+                    if let Some(nx) = &next {
+                        self.next_escalation_check = self.next_escalation_check.min(nx.next_at);
+                    }
+                }
+                Err(StateError::Conflict(_)) => {}
+                Err(e) => {
+                    tracing::warn!(alert = %esc.alert_id, error = %e, "Cannot advance an escalation.")
+                }
+            }
+        }
+        created
+    }
+
+    /// After an operator acknowledged `rec`: PagerDuty integrations get `acknowledge`.
+    pub fn acknowledged(&mut self, inner: &Inner, rec: &AlertRecord, now: i64) -> usize {
+        let Some(fp) = self.find_by_id(&rec.id) else {
+            return 0;
+        };
+        let Some(act) = self.alerts.get_mut(&fp) else {
+            return 0;
+        };
+        act.state = AlertState::Acknowledged;
+        let act = act.clone();
+        let receivers: BTreeSet<String> = inner
+            .config
+            .tree
+            .receivers_for(&act.input.labels)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let mut items = Vec::new();
+        for r in receivers {
+            let Some(chans) = inner.channels().get(&r) else {
+                continue;
+            };
+            if !chans.iter().any(|c| c.kind() == ChannelKind::PagerDuty) {
+                continue;
+            }
+            let gk = self
+                .group_key_for(&r, fp)
+                .unwrap_or_else(|| format!("escalation:{}", act.id));
+            let mut n = build::single_alert_notification(
+                &r,
+                &gk,
+                &act.input,
+                &act.id,
+                &inner.opts.external_url,
+            );
+            n.acknowledged = true;
+            n.idempotency_key = format!("ack:{}:{}", act.id, r);
+            let key = n.idempotency_key.clone();
+            items.extend(build::outbox_items(
+                chans,
+                &n,
+                &key,
+                Some(ChannelKind::PagerDuty),
+                now,
+            ));
+        }
+        enqueue_all(inner, &items, now)
+    }
+
+    /// After an operator resolved `rec`: its groups report it resolved at their next
+    /// flush; re-sends of the episode are ignored.
+    pub fn resolved_by_operator(&mut self, rec: &AlertRecord, now: i64) {
+        let Some(fp) = self.find_by_id(&rec.id) else {
+            return;
+        };
+        if let Some(a) = self.alerts.remove(&fp) {
+            self.operator_resolved.insert(fp, (a.input.starts_at, now));
+            self.recent.insert(fp, (a.id, now));
+            let mut input = a.input;
+            input.status = AlertStatus::Resolved;
+            input.ends_at = Some(now);
+            self.dispatcher.insert(input, now);
+        }
+    }
+}
+
+fn fill_record(rec: &mut AlertRecord, a: &IncomingAlert, value: f64, now: i64) {
+    rec.generator = match a.source {
+        AlertSource::Rule => strix_state::alert::generator::RULE,
+        AlertSource::External => strix_state::alert::generator::EXTERNAL,
+    }
+    .to_string();
+    if let Some(name) = a.labels.get("alertname") {
+        rec.rule = name.clone();
+    }
+    rec.labels = a.labels.clone();
+    rec.annotations = a.annotations.clone();
+    rec.severity = a.labels.get("severity").cloned().unwrap_or_default();
+    rec.value = value;
+    rec.updated_at = now;
+}
+
+/// Whether `receiver`'s rate limit lets one more notification through at `now`.
+fn rate_ok(inner: &Inner, receiver: &str, channels: usize, now: i64) -> bool {
+    let Some(rl) = inner.config.rate_limits.get(receiver) else {
+        return true;
+    };
+    let per = i64::try_from(rl.per.as_millis()).unwrap_or(i64::MAX);
+    let since = now.saturating_sub(per).saturating_add(1);
+    match inner.store.count_notifications(receiver, since) {
+        Ok(entries) => {
+            let sent = entries.div_ceil(channels.max(1) as u64);
+            if sent >= u64::from(rl.max) {
+                inner.metrics.rate_limited(receiver);
+                tracing::warn!(
+                    receiver,
+                    max = rl.max,
+                    per = %strix_core::duration::format(rl.per),
+                    "Notification refused by the receiver's rate limit."
+                );
+                false
+            } else {
+                true
+            }
+        }
+        Err(e) => {
+            tracing::warn!(receiver, error = %e, "Cannot check a rate limit; allowing.");
+            true
+        }
+    }
+}
+
+/// Enqueues `items`; returns how many were new.
+fn enqueue_all(inner: &Inner, items: &[OutboxItem], now: i64) -> usize {
+    let mut created = 0;
+    for it in items {
+        match inner.store.enqueue(it, now) {
+            Ok(e) if e.created => {
+                created += 1;
+                inner.metrics.outbox_pending.inc();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                inner.metrics.dropped("store_error");
+                tracing::error!(receiver = %it.receiver, error = %e, "Cannot enqueue a notification.");
+            }
+        }
+    }
+    created
+}
+
+/// The dispatcher thread's loop, until shutdown.
+pub(crate) fn run(inner: &Inner) {
+    loop {
+        let wait = {
+            let now = now_ms();
+            lock(&inner.dispatch).wait_hint(now, inner.opts.tick)
+        };
+        let (batch, silences_changed) = {
+            let mut inbox = lock(&inner.inbox);
+            if inbox.alerts.is_empty()
+                && !inbox.silences_changed
+                && !inbox.shutdown
+                && !wait.is_zero()
+            {
+                inbox = match inner.inbox_cv.wait_timeout(inbox, wait) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+            }
+            if inbox.shutdown {
+                return;
+            }
+            (
+                std::mem::take(&mut inbox.alerts),
+                std::mem::take(&mut inbox.silences_changed),
+            )
+        };
+        let now = now_ms();
+        let created = lock(&inner.dispatch).step(inner, batch, silences_changed, now);
+        if created > 0 {
+            inner.delivery_wake.notify_one();
+        }
+    }
+}

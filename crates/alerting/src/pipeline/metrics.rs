@@ -1,0 +1,117 @@
+//! The pipeline's Prometheus metrics.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type L = Vec<(String, String)>;
+
+fn l(pairs: &[(&str, &str)]) -> L {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    sent: Family<L, Counter>,
+    failed: Family<L, Counter>,
+    pub retries: Counter,
+    dropped: Family<L, Counter>,
+    rate_limited: Family<L, Counter>,
+    pub duration: Histogram,
+    pub outbox_pending: Gauge,
+    alerts_active: Family<L, Gauge>,
+}
+
+impl Metrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = Metrics {
+            sent: Family::default(),
+            failed: Family::default(),
+            retries: Counter::default(),
+            dropped: Family::default(),
+            rate_limited: Family::default(),
+            duration: Histogram::new(
+                [
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            ),
+            outbox_pending: Gauge::default(),
+            alerts_active: Family::default(),
+        };
+        registry.register(
+            "strix_notifications_sent",
+            "Notifications delivered, by receiver and channel.",
+            m.sent.clone(),
+        );
+        registry.register(
+            "strix_notifications_failed",
+            "Failed delivery attempts, by receiver and channel.",
+            m.failed.clone(),
+        );
+        registry.register(
+            "strix_notifications_retries",
+            "Delivery attempts rescheduled after a retryable failure.",
+            m.retries.clone(),
+        );
+        registry.register(
+            "strix_notifications_dropped",
+            "Notifications not delivered, by reason (rate_limited, permanent_error, retries_exhausted, unknown_receiver, invalid_payload).",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "strix_notifications_rate_limited",
+            "Notifications refused by a receiver's rate limit.",
+            m.rate_limited.clone(),
+        );
+        registry.register(
+            "strix_notification_delivery_duration_seconds",
+            "Duration of one delivery attempt.",
+            m.duration.clone(),
+        );
+        registry.register(
+            "strix_outbox_pending",
+            "Notifications in the durable outbox not yet delivered or abandoned.",
+            m.outbox_pending.clone(),
+        );
+        registry.register(
+            "strix_alerts_active",
+            "Open alerts known to the pipeline, by state.",
+            m.alerts_active.clone(),
+        );
+        m
+    }
+
+    pub fn sent(&self, receiver: &str, channel: &str) {
+        self.sent
+            .get_or_create(&l(&[("receiver", receiver), ("channel", channel)]))
+            .inc();
+    }
+
+    pub fn failed(&self, receiver: &str, channel: &str) {
+        self.failed
+            .get_or_create(&l(&[("receiver", receiver), ("channel", channel)]))
+            .inc();
+    }
+
+    pub fn dropped(&self, reason: &str) {
+        self.dropped.get_or_create(&l(&[("reason", reason)])).inc();
+    }
+
+    pub fn rate_limited(&self, receiver: &str) {
+        self.rate_limited
+            .get_or_create(&l(&[("receiver", receiver)]))
+            .inc();
+        self.dropped("rate_limited");
+    }
+
+    pub fn set_active(&self, state: &str, n: usize) {
+        self.alerts_active
+            .get_or_create(&l(&[("state", state)]))
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}

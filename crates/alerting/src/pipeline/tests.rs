@@ -1,0 +1,244 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strix_state::{SqliteStore, StateStore};
+
+use super::*;
+use crate::channels::test_support::{MockServer, Recorded, Reply};
+use crate::channels::webhook::{verify_signature, IDEMPOTENCY_HEADER};
+
+fn config(yaml: &str) -> RoutingConfig {
+    crate::routing::AlertmanagerConfig::load(yaml).unwrap()
+}
+
+fn pipeline(cfg: &str, store: Arc<dyn StateStore>) -> AlertPipeline {
+    let mut reg = prometheus_client::registry::Registry::default();
+    let p = AlertPipeline::new(
+        config(cfg),
+        store,
+        PipelineOptions {
+            external_url: "http://strix.test".into(),
+            ..PipelineOptions::default()
+        },
+        &mut reg,
+    )
+    .unwrap();
+    p.start(&tokio::runtime::Handle::current());
+    p
+}
+
+fn alert(name: &str, sev: &str, ends_at: Option<i64>) -> IncomingAlert {
+    IncomingAlert {
+        labels: BTreeMap::from([
+            ("alertname".to_string(), name.to_string()),
+            ("severity".to_string(), sev.to_string()),
+        ]),
+        annotations: BTreeMap::from([("summary".to_string(), format!("{name} fired"))]),
+        starts_at: 1_700_000_000_000,
+        ends_at,
+        generator_url: "http://strix.test/graph".into(),
+        value: Some(42.0),
+        source: AlertSource::Rule,
+    }
+}
+
+async fn wait_requests(srv: &MockServer, n: usize, within: Duration) -> Vec<Recorded> {
+    let start = Instant::now();
+    loop {
+        let r = srv.requests();
+        if r.len() >= n || start.elapsed() > within {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn store() -> (tempfile::TempDir, Arc<dyn StateStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let s: Arc<dyn StateStore> = Arc::new(SqliteStore::open(dir.path().join("state.db")).unwrap());
+    (dir, s)
+}
+
+fn cfg_for(url: &str, extra_receiver: &str, extra: &str) -> String {
+    format!(
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n\
+         receivers:\n  - name: hook\n    webhook_configs:\n      - url: {url}\n        signing_secret: s3cret\n{extra_receiver}{extra}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_and_resolved_reach_the_webhook_signed() {
+    let srv = MockServer::start(vec![Reply::status(200, "ok")]).await;
+    let (_d, st) = store();
+    let p = pipeline(&cfg_for(&srv.url("/hook"), "", ""), st.clone());
+    let t0 = Instant::now();
+    p.ingest(vec![alert("HighLatency", "warning", None)])
+        .unwrap();
+    let reqs = wait_requests(&srv, 1, Duration::from_secs(5)).await;
+    assert_eq!(reqs.len(), 1, "no webhook call");
+    assert!(
+        t0.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        t0.elapsed()
+    );
+    let body = reqs[0].json();
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "HighLatency");
+    let ts = reqs[0].header("x-strix-timestamp").unwrap();
+    let sig = reqs[0].header("x-strix-signature").unwrap();
+    verify_signature(b"s3cret", ts, &reqs[0].body, sig, Duration::from_secs(300)).unwrap();
+    assert!(reqs[0].header(IDEMPOTENCY_HEADER).is_some());
+    // The alert is recorded as firing.
+    let rec = st
+        .active_alert_by_fingerprint(body["alerts"][0]["fingerprint"].as_str().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.state, AlertState::Firing);
+    // Resolution.
+    p.ingest(vec![alert(
+        "HighLatency",
+        "warning",
+        Some(strix_core::now_millis() - 1),
+    )])
+    .unwrap();
+    let reqs = wait_requests(&srv, 2, Duration::from_secs(5)).await;
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[1].json()["status"], "resolved");
+    assert_eq!(
+        st.get_alert(&rec.id).unwrap().unwrap().state,
+        AlertState::Resolved
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_until_delivered_and_restart_does_not_resend() {
+    let srv = MockServer::start(vec![
+        Reply::status(500, "down"),
+        Reply::status(503, "down"),
+        Reply::status(200, "ok"),
+    ])
+    .await;
+    let (_d, st) = store();
+    let cfg = cfg_for(&srv.url("/hook"), "", "");
+    let p = pipeline(&cfg, st.clone());
+    p.ingest(vec![alert("Disk", "warning", None)]).unwrap();
+    let reqs = wait_requests(&srv, 3, Duration::from_secs(10)).await;
+    assert_eq!(reqs.len(), 3);
+    let keys: Vec<_> = reqs
+        .iter()
+        .map(|r| r.header(IDEMPOTENCY_HEADER).unwrap().to_string())
+        .collect();
+    assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
+    // Delivered: nothing pending.
+    let start = Instant::now();
+    while !st.due(i64::MAX, 10).unwrap().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(st.due(i64::MAX, 10).unwrap().is_empty());
+    p.shutdown().await;
+    // A restart rebuilds the group from the store and decides the same notification:
+    // its key is already in the outbox, so nothing is sent again.
+    let p = pipeline(&cfg, st.clone());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(srv.requests().len(), 3);
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_silence_and_escalation() {
+    let srv = MockServer::start(vec![Reply::status(200, "ok")]).await;
+    let lead = MockServer::start(vec![Reply::status(200, "ok")]).await;
+    let (_d, st) = store();
+    let extra_recv = format!(
+        "    rate_limit: {{max: 2, per: 1h}}\n  - name: lead\n    webhook_configs:\n      - url: {}\n",
+        lead.url("/lead")
+    );
+    let esc = "escalation_policies:\n  critical:\n    levels:\n      - delay: 0s\n      - delay: 1s\n        receivers: [lead]\n";
+    let p = pipeline(&cfg_for(&srv.url("/hook"), &extra_recv, esc), st.clone());
+    // Silence one alert.
+    st.upsert_silence(
+        &strix_state::SilenceInput {
+            id: None,
+            matchers: vec![strix_state::SilenceMatcher {
+                name: "alertname".into(),
+                value: "Muted".into(),
+                is_regex: false,
+                is_equal: true,
+            }],
+            starts_at: strix_core::now_millis(),
+            ends_at: strix_core::now_millis() + 3_600_000,
+            created_by: "t".into(),
+            comment: "".into(),
+        },
+        strix_core::now_millis(),
+    )
+    .unwrap();
+    p.silences_changed();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    p.ingest(vec![alert("Muted", "warning", None)]).unwrap();
+    p.ingest(vec![alert("Page", "critical", None)]).unwrap();
+    let reqs = wait_requests(&srv, 1, Duration::from_secs(5)).await;
+    // Escalation: the lead is paged after 1s.
+    let paged = wait_requests(&lead, 1, Duration::from_secs(5)).await;
+    assert_eq!(paged.len(), 1);
+    assert_eq!(paged[0].json()["alerts"][0]["labels"]["alertname"], "Page");
+    assert_eq!(reqs[0].json()["alerts"][0]["labels"]["alertname"], "Page");
+    // Acknowledging a second critical alert stops its escalation.
+    let mut a2 = alert("Page2", "critical", None);
+    a2.starts_at = strix_core::now_millis();
+    p.ingest(vec![a2]).unwrap();
+    let reqs = wait_requests(&srv, 2, Duration::from_secs(5)).await;
+    assert_eq!(reqs.len(), 2);
+    let fp = reqs[1].json()["alerts"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rec = st.active_alert_by_fingerprint(&fp).unwrap().unwrap();
+    p.acknowledge(&rec.id, "alice", "on it").unwrap();
+    // Rate limit: a third group is refused (max 2 per hour).
+    p.ingest(vec![alert("Third", "warning", None)]).unwrap();
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(lead.requests().len(), 1, "acknowledged alert escalated");
+    let names: Vec<String> = srv
+        .requests()
+        .iter()
+        .map(|r| {
+            r.json()["alerts"][0]["labels"]["alertname"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(!names.contains(&"Muted".to_string()), "{names:?}");
+    assert!(!names.contains(&"Third".to_string()), "{names:?}");
+    assert_eq!(
+        st.get_alert(&rec.id).unwrap().unwrap().state,
+        AlertState::Acknowledged
+    );
+    p.shutdown().await;
+}
+
+#[test]
+fn bad_alerts_are_refused_and_secrets_masked() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _g = rt.enter();
+    let (_d, st) = store();
+    let mut reg = prometheus_client::registry::Registry::default();
+    let cfg = cfg_for("http://127.0.0.1:9/x", "", "");
+    let p = AlertPipeline::new(config(&cfg), st, PipelineOptions::default(), &mut reg).unwrap();
+    let mut a = alert("X", "info", None);
+    a.labels.insert("bad-name".into(), "v".into());
+    let e = p.ingest(vec![a]).unwrap_err();
+    assert_eq!(e.class(), strix_core::ErrorClass::BadInput);
+    let mut a = alert("X", "info", None);
+    a.labels.clear();
+    assert!(p.ingest(vec![a]).is_err());
+    p.set_config_yaml(&cfg);
+    let y = p.config_yaml();
+    assert!(!y.contains("s3cret") && !y.contains("127.0.0.1:9"), "{y}");
+    assert_eq!(p.receivers(), vec!["hook".to_string()]);
+    assert!(default_routing_config().is_ok());
+}
