@@ -2,10 +2,6 @@
 
 mod config;
 
-/// mimalloc: the ingest path is allocation-heavy (per-series buffers, new label sets).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;

@@ -29,9 +29,10 @@ pub const MAX_SAMPLES_PER_CHUNK: usize = 120;
 /// up to this, so the integer streams and zstd have enough to work with, while a query
 /// for a short range decodes at most this many samples per series.
 /// Instant queries decode whole chunks, so block chunks stay short enough that a
-/// 5-minute window costs little to read (≈1h at 15s), while still giving the dense
+/// 5-minute window costs little to read (2h at 15s: one chunk per series per block),
+/// while still giving the dense
 /// encoding enough samples to pack well.
-pub const MAX_BLOCK_CHUNK_SAMPLES: usize = 240;
+pub const MAX_BLOCK_CHUNK_SAMPLES: usize = 480;
 
 /// Encodes sorted samples into dense chunks of at most `max_per_chunk` samples, split
 /// evenly (e.g. 5000 samples with a cap of 4096 make two chunks of 2500). Returns each
