@@ -637,5 +637,9 @@ mod tests {
         assert_eq!(raw.server.listen, "127.0.0.1:3003");
         assert_eq!(raw.storage.out_of_order_window, Duration::from_secs(600));
         assert_eq!(raw.auth.api_keys.len(), 1);
+        // And it validates (the example key comes from the environment).
+        std::env::set_var("STRIX_INGEST_KEY", "readme-example-key-0123456789");
+        let cfg = raw.validate().unwrap_or_else(|e| panic!("README reference does not validate: {e:#}"));
+        assert_eq!(cfg.server.kpis.len(), 1);
     }
 }
