@@ -70,6 +70,28 @@ pub async fn execute(
 }
 
 /// Convenience: [`execute`] and turn success into a receipt.
+/// Sends a chat-webhook notification (Slack, Discord, Teams): skips resolved-only
+/// notifications when the receiver does not want them, posts `payload` as JSON with the
+/// idempotency header, and classifies the answer like every HTTP channel.
+pub async fn post_chat_webhook<P: serde::Serialize>(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    kind: ChannelKind,
+    send_resolved: bool,
+    timeout: Duration,
+    n: &super::Notification,
+    payload: impl FnOnce(&super::Notification) -> P,
+) -> Result<DeliveryReceipt, DeliveryError> {
+    let Some(n) = n.filter_resolved(send_resolved) else {
+        return Ok(DeliveryReceipt::skipped(kind));
+    };
+    let req = client
+        .post(url.clone())
+        .header(super::webhook::IDEMPOTENCY_HEADER, n.idempotency_key())
+        .json(&payload(&n));
+    execute_receipt(kind, req, timeout).await
+}
+
 pub async fn execute_receipt(
     channel: ChannelKind,
     req: reqwest::RequestBuilder,

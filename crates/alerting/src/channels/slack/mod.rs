@@ -22,7 +22,7 @@ pub use config::SlackConfig;
 pub use payload::{build as build_payload, color, Attachment, Message as SlackMessage};
 
 use super::error::{ChannelKind, DeliveryError, DeliveryReceipt};
-use super::webhook::{http_url, IDEMPOTENCY_HEADER};
+use super::webhook::http_url;
 use super::{http, Channel, Notification};
 
 const KIND: ChannelKind = ChannelKind::Slack;
@@ -52,14 +52,6 @@ impl Channel for SlackChannel {
     }
 
     async fn send(&self, n: &Notification) -> Result<DeliveryReceipt, DeliveryError> {
-        let Some(n) = n.filter_resolved(self.config.send_resolved) else {
-            return Ok(DeliveryReceipt::skipped(KIND));
-        };
-        let req = self
-            .client
-            .post(self.url.clone())
-            .header(IDEMPOTENCY_HEADER, n.idempotency_key())
-            .json(&build_payload(&self.config, &n));
-        http::execute_receipt(KIND, req, self.config.timeout).await
+        http::post_chat_webhook(&self.client, &self.url, KIND, self.config.send_resolved, self.config.timeout, n, |n| build_payload(&self.config, n)).await
     }
 }

@@ -25,7 +25,7 @@ pub use config::{TeamsConfig, TeamsFormat};
 pub use payload::{build as build_payload, theme_color};
 
 use super::error::{ChannelKind, DeliveryError, DeliveryReceipt};
-use super::webhook::{http_url, IDEMPOTENCY_HEADER};
+use super::webhook::http_url;
 use super::{http, Channel, Notification};
 
 const KIND: ChannelKind = ChannelKind::Teams;
@@ -55,14 +55,6 @@ impl Channel for TeamsChannel {
     }
 
     async fn send(&self, n: &Notification) -> Result<DeliveryReceipt, DeliveryError> {
-        let Some(n) = n.filter_resolved(self.config.send_resolved) else {
-            return Ok(DeliveryReceipt::skipped(KIND));
-        };
-        let req = self
-            .client
-            .post(self.url.clone())
-            .header(IDEMPOTENCY_HEADER, n.idempotency_key())
-            .json(&build_payload(&self.config, &n));
-        http::execute_receipt(KIND, req, self.config.timeout).await
+        http::post_chat_webhook(&self.client, &self.url, KIND, self.config.send_resolved, self.config.timeout, n, |n| build_payload(&self.config, n)).await
     }
 }
