@@ -23,8 +23,16 @@ impl Label {
 ///
 /// Construct through [`LabelsBuilder`] or [`Labels::from_pairs`], which sort and drop
 /// empty values (an empty value means "label absent" in Prometheus).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Labels(Vec<Label>);
+
+impl std::hash::Hash for Labels {
+    /// One word per label set: hash maps keyed by labels (query grouping, head lookups)
+    /// hash 8 bytes instead of every name and value. Equal label sets hash equally.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.stable_hash());
+    }
+}
 
 impl Labels {
     /// Builds from pairs in any order; empty values are dropped. Duplicate names are kept

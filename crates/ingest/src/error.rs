@@ -17,9 +17,10 @@ pub enum DecodeError {
     #[error("line {line}: longer than the limit of {limit} bytes")]
     LineTooLong { line: usize, limit: usize },
     /// The `Content-Encoding` is not one this crate can decompress.
-    #[error("unsupported content encoding {0:?} (supported: identity, gzip, deflate, snappy, x-snappy-framed)")]
+    #[error("unsupported content encoding {0:?} (supported: identity, gzip, deflate, br, zstd, snappy, x-snappy-framed)")]
     UnsupportedEncoding(String),
-    /// The compressed stream is corrupt; `encoding` is "gzip", "deflate" or "snappy".
+    /// The compressed stream is corrupt; `encoding` is "gzip", "deflate", "br", "zstd" or
+    /// "snappy".
     #[error("{encoding}: {message}")]
     Decompress {
         encoding: &'static str,

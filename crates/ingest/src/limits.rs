@@ -37,6 +37,11 @@ pub enum ContentEncoding {
     /// zlib (RFC 1950) as HTTP specifies; raw deflate (RFC 1951) is accepted too, since
     /// some clients send that under this name.
     Deflate,
+    /// Brotli (RFC 7932), as Python `sentry-sdk` 2.x sends when the brotli package is
+    /// installed.
+    Brotli,
+    /// Zstandard (RFC 8878).
+    Zstd,
     /// Snappy block format, as Prometheus remote_write sends it.
     Snappy,
     /// Snappy framing format (`x-snappy-framed`).
@@ -57,6 +62,8 @@ impl ContentEncoding {
             ("gzip", ContentEncoding::Gzip),
             ("x-gzip", ContentEncoding::Gzip),
             ("deflate", ContentEncoding::Deflate),
+            ("br", ContentEncoding::Brotli),
+            ("zstd", ContentEncoding::Zstd),
             ("snappy", ContentEncoding::Snappy),
             ("x-snappy-framed", ContentEncoding::SnappyFramed),
             ("snappy-framed", ContentEncoding::SnappyFramed),
@@ -74,6 +81,8 @@ impl ContentEncoding {
             ContentEncoding::Identity => "identity",
             ContentEncoding::Gzip => "gzip",
             ContentEncoding::Deflate => "deflate",
+            ContentEncoding::Brotli => "br",
+            ContentEncoding::Zstd => "zstd",
             ContentEncoding::Snappy => "snappy",
             ContentEncoding::SnappyFramed => "x-snappy-framed",
         }
@@ -128,6 +137,21 @@ pub fn decompress<'a>(
                 )
             }
         }
+        ContentEncoding::Brotli => read_capped(
+            brotli::Decompressor::new(body, BROTLI_BUFFER_BYTES),
+            "br",
+            body.len(),
+            cap,
+        ),
+        ContentEncoding::Zstd => {
+            let zstd_err = |e: std::io::Error| DecodeError::Decompress {
+                encoding: "zstd",
+                message: e.to_string(),
+            };
+            let mut dec = zstd::stream::read::Decoder::new(body).map_err(zstd_err)?;
+            dec.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(zstd_err)?;
+            read_capped(dec, "zstd", body.len(), cap)
+        }
         ContentEncoding::Snappy => snappy_block(body, cap).map(Cow::Owned),
         ContentEncoding::SnappyFramed => read_capped(
             snap::read::FrameDecoder::new(body),
@@ -137,6 +161,15 @@ pub fn decompress<'a>(
         ),
     }
 }
+
+/// Internal buffer of the brotli reader; the decoder's window (up to 16 MiB for large-window
+/// streams) is allocated by the decoder as the stream declares it, independent of this.
+const BROTLI_BUFFER_BYTES: usize = 8 << 10;
+
+/// Largest zstd window accepted (2^24 = 16 MiB, like brotli's): levels 1–19 of the zstd
+/// tool use at most 8 MiB, so only `--ultra`/`--long` frames are refused, with a clear
+/// error, instead of letting one request reserve the decoder's 128 MiB default.
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 /// Snappy block format: the declared length is checked against `cap` before allocating.
 pub(crate) fn snappy_block(body: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
@@ -209,8 +242,13 @@ mod tests {
             ContentEncoding::parse(Some("x-snappy-framed")),
             Ok(ContentEncoding::SnappyFramed)
         );
-        let e = ContentEncoding::parse(Some("br")).unwrap_err();
-        assert!(e.to_string().contains("\"br\""), "{e}");
+        assert_eq!(ContentEncoding::parse(Some("br")), Ok(ContentEncoding::Brotli));
+        assert_eq!(
+            ContentEncoding::parse(Some("ZSTD")),
+            Ok(ContentEncoding::Zstd)
+        );
+        let e = ContentEncoding::parse(Some("compress")).unwrap_err();
+        assert!(e.to_string().contains("\"compress\""), "{e}");
     }
 
     #[test]
@@ -317,6 +355,77 @@ mod tests {
             decompress(ContentEncoding::SnappyFramed, &framed, &limits(1000, 999)).unwrap_err(),
             DecodeError::TooLarge { limit: 999 }
         );
+    }
+
+    fn brotli(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(data).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn brotli_round_trip_cap_and_corrupt() {
+        let body = brotli(b"brotli body");
+        assert_eq!(ContentEncoding::Brotli.as_str(), "br");
+        assert_eq!(
+            &*decompress(ContentEncoding::Brotli, &body, &limits(1000, 100)).unwrap(),
+            b"brotli body"
+        );
+        let body = brotli(&[7u8; 100]);
+        assert_eq!(
+            decompress(ContentEncoding::Brotli, &body, &limits(1000, 100))
+                .unwrap()
+                .len(),
+            100
+        );
+        assert_eq!(
+            decompress(ContentEncoding::Brotli, &body, &limits(1000, 99)).unwrap_err(),
+            DecodeError::TooLarge { limit: 99 }
+        );
+        let e = decompress(ContentEncoding::Brotli, &[0xff; 16], &limits(100, 100)).unwrap_err();
+        assert!(e.to_string().starts_with("br: "), "{e}");
+        assert_eq!(e.class(), strix_core::ErrorClass::BadInput);
+    }
+
+    #[test]
+    fn brotli_bomb_is_too_large() {
+        let body = brotli(&vec![0u8; 50 << 20]);
+        assert!(body.len() < 1 << 16, "compressed to {}", body.len());
+        let e = decompress(ContentEncoding::Brotli, &body, &limits(1 << 20, 1 << 20)).unwrap_err();
+        assert_eq!(e, DecodeError::TooLarge { limit: 1 << 20 });
+        assert_eq!(e.class(), strix_core::ErrorClass::Limit);
+    }
+
+    #[test]
+    fn zstd_round_trip_cap_bomb_and_corrupt() {
+        let body = zstd::encode_all(&b"zstd body"[..], 3).unwrap();
+        assert_eq!(ContentEncoding::Zstd.as_str(), "zstd");
+        assert_eq!(
+            &*decompress(ContentEncoding::Zstd, &body, &limits(1000, 100)).unwrap(),
+            b"zstd body"
+        );
+        // Two concatenated frames decode as one stream.
+        let mut two = zstd::encode_all(&b"ab"[..], 1).unwrap();
+        two.extend(zstd::encode_all(&b"cd"[..], 1).unwrap());
+        assert_eq!(
+            &*decompress(ContentEncoding::Zstd, &two, &limits(1000, 100)).unwrap(),
+            b"abcd"
+        );
+        let body = zstd::encode_all(&[7u8; 100][..], 3).unwrap();
+        assert_eq!(
+            decompress(ContentEncoding::Zstd, &body, &limits(1000, 99)).unwrap_err(),
+            DecodeError::TooLarge { limit: 99 }
+        );
+        let bomb = zstd::encode_all(&vec![0u8; 50 << 20][..], 3).unwrap();
+        assert!(bomb.len() < 1 << 16, "compressed to {}", bomb.len());
+        let e = decompress(ContentEncoding::Zstd, &bomb, &limits(1 << 20, 1 << 20)).unwrap_err();
+        assert_eq!(e, DecodeError::TooLarge { limit: 1 << 20 });
+        let e = decompress(ContentEncoding::Zstd, b"not zstd at all", &limits(100, 100)).unwrap_err();
+        assert!(e.to_string().starts_with("zstd: "), "{e}");
+        assert_eq!(e.class(), strix_core::ErrorClass::BadInput);
     }
 
     #[test]

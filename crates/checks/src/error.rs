@@ -1,0 +1,32 @@
+use strix_core::ErrorClass;
+
+use crate::config::ConfigError;
+
+/// Errors of the checks domain.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The check configuration is invalid; the message names the key.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No check with this name.
+    #[error("unknown check {0:?}")]
+    UnknownCheck(String),
+    /// No heartbeat with this token.
+    #[error("unknown heartbeat token")]
+    UnknownToken,
+    /// A probe could not be built (e.g. the HTTP client failed to initialise).
+    #[error("check {check:?}: cannot build probe: {message}")]
+    Build { check: String, message: String },
+}
+
+impl Error {
+    /// The transport-free class of this error.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Config(_) => ErrorClass::BadInput,
+            Error::UnknownCheck(_) | Error::UnknownToken => ErrorClass::NotFound,
+            Error::Build { .. } => ErrorClass::Internal,
+        }
+    }
+}

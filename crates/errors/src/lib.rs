@@ -1,0 +1,75 @@
+//! Strix error tracking, the pure core: what Sentry SDKs send, turned into scrubbed,
+//! grouped, categorised events. No HTTP and no storage here; `strix-server` feeds bodies
+//! in and a store keeps what comes out.
+//!
+//! The pipeline, in order:
+//!
+//! 1. [`auth`] finds the project key (`X-Sentry-Auth`, `sentry_key`, envelope `dsn`).
+//! 2. The body is decompressed with strix-ingest's capped
+//!    [`decompress`](strix_ingest::decompress) (gzip, deflate, br, zstd), then framed:
+//!    [`envelope::Envelope::parse`] for `/envelope/`, [`store::parse_store`] for `/store/`,
+//!    [`json_api::parse_json_api`] for the plain `POST /api/monitoring/errors` body.
+//!    Payloads stay raw [`serde_json::Value`]s: an unknown field or item type never drops
+//!    an event.
+//! 3. [`scrub::Scrubber::scrub_event`] removes secrets from the raw JSON — before anything
+//!    else looks at it, so nothing unscrubbed is ever stored.
+//! 4. [`normalize::normalize`] extracts what Strix uses ([`NormalizedEvent`]) and keeps
+//!    the scrubbed raw event, huge strings truncated with a marker.
+//! 5. [`fingerprint::group`] computes the issue hash, title and culprit.
+//! 6. [`categorize::Categorizer`] assigns severity, category, priority and team.
+//!
+//! [`process`] runs steps 3–6 on one raw event.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod categorize;
+pub mod envelope;
+pub mod error;
+pub mod fingerprint;
+pub mod json_api;
+pub mod limits;
+pub mod normalize;
+pub mod scrub;
+pub mod stacktrace;
+pub mod store;
+
+pub use auth::{AuthSource, Dsn, SentryAuth};
+pub use categorize::{Categorization, Categorizer, CategorizeConfig, Category, Priority, Severity};
+pub use envelope::{Envelope, Item, ItemType};
+pub use error::Error;
+pub use fingerprint::{group, Grouping};
+pub use json_api::parse_json_api;
+pub use limits::PayloadLimits;
+pub use normalize::{normalize, Level, NormalizeOptions, NormalizedEvent};
+pub use scrub::{ScrubConfig, ScrubStats, Scrubber};
+pub use store::parse_store;
+
+/// One event through scrubbing, normalisation, grouping and categorisation.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub event: NormalizedEvent,
+    pub grouping: Grouping,
+    pub categorization: Categorization,
+    pub scrubbed: ScrubStats,
+}
+
+/// Runs steps 3–6 of the pipeline on one raw event (already parsed from an envelope item,
+/// a store body or the JSON API).
+pub fn process(
+    mut raw: serde_json::Value,
+    scrubber: &Scrubber,
+    categorizer: &Categorizer,
+    options: &NormalizeOptions,
+) -> Processed {
+    let scrubbed = scrubber.scrub_event(&mut raw);
+    let event = normalize(raw, options);
+    let grouping = group(&event);
+    let categorization = categorizer.categorize(&event);
+    Processed {
+        event,
+        grouping,
+        categorization,
+        scrubbed,
+    }
+}

@@ -1,0 +1,483 @@
+//! Scrubbing secrets and personal data out of an event before anything is stored.
+//!
+//! Two kinds of rules, both configurable ([`ScrubConfig`]):
+//!
+//! - **Keys**: an object member (or a `[key, value]` pair, as SDKs send headers, cookies
+//!   and query strings) whose key matches one of the key patterns has its whole value
+//!   replaced. Keys are compared case-insensitively with `-` read as `_`, so the
+//!   `X-Api-Key` header matches `api_?key`. `key=value` pairs inside strings (query
+//!   strings, cookies, URLs, messages such as `login failed password=hunter2`) and JSON
+//!   documents inside strings (a raw request body) get the same treatment.
+//! - **Values**: patterns found anywhere in a string are replaced in place: credit-card
+//!   numbers (13–19 digits, spaces or dashes allowed, Luhn-checked, with a card-network
+//!   first digit so millisecond timestamps and ids are left alone), bearer tokens, JWTs,
+//!   AWS access key ids, PEM private keys, passwords in URLs, and e-mail addresses, which
+//!   get a stable masked form (`bob@example.com` → `b***@example.com`) so the same address
+//!   always reads the same.
+//!
+//! [`Scrubber::scrub_event`] walks the whole raw event (request headers, cookies and data,
+//! extra, contexts, breadcrumbs, frame variables, user, tags, exception values), skipping
+//! only members that hold SDK bookkeeping (`event_id`, `sdk`, `debug_meta`, …).
+
+use std::borrow::Cow;
+
+use regex::{Captures, Regex, RegexSet};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::limits::parse_json;
+use crate::Error;
+
+/// The default key patterns (case-insensitive, searched anywhere in the key, `-` read
+/// as `_`).
+pub const DEFAULT_KEYS: &[&str] = &[
+    "passw(or)?d",
+    "(^|_)pwd($|_)",
+    "secret",
+    "token",
+    "api_?key",
+    "access_?key",
+    "auth",
+    "credential",
+    "cookie",
+    "session",
+    "csrf",
+    "xsrf",
+    "credit_?card",
+    "card_?number",
+    "(^|_)cc_?num",
+    "(^|_)cv[cv]2?($|_)",
+    "private_?key",
+    "(^|_)ssn($|_)",
+];
+
+/// Top-level event members never scrubbed: identifiers and SDK bookkeeping that hold no
+/// user data and must survive intact for grouping and debugging.
+const SKIP_TOP_LEVEL: &[&str] = &[
+    "event_id",
+    "timestamp",
+    "start_timestamp",
+    "received",
+    "level",
+    "platform",
+    "type",
+    "sdk",
+    "debug_meta",
+    "modules",
+    "version",
+];
+
+/// JSON documents inside strings are scrubbed as JSON only up to this size.
+const MAX_EMBEDDED_JSON_BYTES: usize = 256 << 10;
+
+/// What to scrub. Every pattern is a regex (Rust `regex` syntax).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScrubConfig {
+    /// Scrub at all.
+    pub enabled: bool,
+    /// Key patterns; replaces the defaults ([`DEFAULT_KEYS`]) when set.
+    pub keys: Vec<String>,
+    /// Key patterns added to `keys`, to extend the defaults without restating them.
+    pub extra_keys: Vec<String>,
+    /// Keys never scrubbed by the key rule (exact, case-insensitive), e.g. `author`.
+    pub safe_keys: Vec<String>,
+    /// Luhn-checked card numbers.
+    pub credit_cards: bool,
+    /// `Bearer …` tokens.
+    pub bearer_tokens: bool,
+    /// JSON Web Tokens (`eyJ….eyJ….…`).
+    pub jwts: bool,
+    /// AWS access key ids (`AKIA…`, `ASIA…`).
+    pub aws_keys: bool,
+    /// PEM private key blocks.
+    pub private_keys: bool,
+    /// The password of `scheme://user:password@host` URLs.
+    pub url_passwords: bool,
+    /// E-mail addresses, masked to `b***@example.com`.
+    pub emails: bool,
+    /// IPv4 addresses (off by default: version strings look alike and IPs help debugging).
+    pub ip_addresses: bool,
+    /// Further value patterns; each match is replaced.
+    pub value_patterns: Vec<String>,
+    /// What replaces a scrubbed value.
+    pub replacement: String,
+}
+
+impl Default for ScrubConfig {
+    fn default() -> Self {
+        ScrubConfig {
+            enabled: true,
+            keys: DEFAULT_KEYS.iter().map(|s| (*s).to_owned()).collect(),
+            extra_keys: Vec::new(),
+            safe_keys: Vec::new(),
+            credit_cards: true,
+            bearer_tokens: true,
+            jwts: true,
+            aws_keys: true,
+            private_keys: true,
+            url_passwords: true,
+            emails: true,
+            ip_addresses: false,
+            value_patterns: Vec::new(),
+            replacement: "[Filtered]".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    PrivateKey,
+    UrlPassword,
+    Jwt,
+    Bearer,
+    AwsKey,
+    CreditCard,
+    Email,
+    Ip,
+    Custom,
+}
+
+/// A compiled [`ScrubConfig`]. Cheap to share (`Arc`) across threads.
+#[derive(Debug, Clone)]
+pub struct Scrubber {
+    enabled: bool,
+    keys: Option<Regex>,
+    safe_keys: Vec<String>,
+    set: RegexSet,
+    patterns: Vec<(Kind, Regex)>,
+    key_value: Regex,
+    replacement: String,
+}
+
+/// How much one call scrubbed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScrubStats {
+    /// Values replaced because of their key.
+    pub keys: usize,
+    /// Pattern matches replaced inside values.
+    pub values: usize,
+}
+
+impl Scrubber {
+    /// Compiles `config`; a bad regex is an [`Error::Config`] naming it.
+    pub fn new(config: &ScrubConfig) -> Result<Self, Error> {
+        let bad = |p: &str, e: regex::Error| Error::Config(format!("scrub pattern {p:?}: {e}"));
+        let key_srcs: Vec<&String> = config.keys.iter().chain(&config.extra_keys).collect();
+        for p in &key_srcs {
+            Regex::new(p).map_err(|e| bad(p, e))?;
+        }
+        let keys = if key_srcs.is_empty() {
+            None
+        } else {
+            let alt = key_srcs
+                .iter()
+                .map(|p| format!("(?:{p})"))
+                .collect::<Vec<_>>()
+                .join("|");
+            Some(Regex::new(&format!("(?i){alt}")).map_err(|e| bad(&alt, e))?)
+        };
+        let mut srcs: Vec<(Kind, String)> = Vec::new();
+        if config.private_keys {
+            srcs.push((
+                Kind::PrivateKey,
+                r"-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|$)"
+                    .into(),
+            ));
+        }
+        if config.url_passwords {
+            srcs.push((
+                Kind::UrlPassword,
+                r"\b([a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]*:)([^/\s@]+)@".into(),
+            ));
+        }
+        if config.jwts {
+            srcs.push((
+                Kind::Jwt,
+                r"\beyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*".into(),
+            ));
+        }
+        if config.bearer_tokens {
+            srcs.push((
+                Kind::Bearer,
+                r"(?i)\b(bearer)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)".into(),
+            ));
+        }
+        if config.aws_keys {
+            srcs.push((Kind::AwsKey, r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b".into()));
+        }
+        if config.credit_cards {
+            srcs.push((Kind::CreditCard, r"\b(?:\d[ \-]?){12,18}\d\b".into()));
+        }
+        if config.emails {
+            srcs.push((
+                Kind::Email,
+                r"\b([A-Za-z0-9._%+\-]+)@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})\b"
+                    .into(),
+            ));
+        }
+        if config.ip_addresses {
+            srcs.push((
+                Kind::Ip,
+                r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b".into(),
+            ));
+        }
+        for p in &config.value_patterns {
+            srcs.push((Kind::Custom, p.clone()));
+        }
+        let mut patterns = Vec::with_capacity(srcs.len());
+        for (k, s) in &srcs {
+            patterns.push((*k, Regex::new(s).map_err(|e| bad(s, e))?));
+        }
+        let set = RegexSet::new(srcs.iter().map(|(_, s)| s.as_str()))
+            .map_err(|e| Error::Config(format!("scrub patterns: {e}")))?;
+        let key_value = Regex::new(r"([A-Za-z0-9_.\-\[\]]+)=([^&;\s,'\x22]*)")
+            .map_err(|e| bad("key=value", e))?;
+        Ok(Scrubber {
+            enabled: config.enabled,
+            keys,
+            safe_keys: config
+                .safe_keys
+                .iter()
+                .map(|k| k.to_ascii_lowercase())
+                .collect(),
+            set,
+            patterns,
+            key_value,
+            replacement: config.replacement.clone(),
+        })
+    }
+
+    /// Whether `key` names something secret.
+    pub fn is_sensitive_key(&self, key: &str) -> bool {
+        let Some(re) = &self.keys else { return false };
+        if self.safe_keys.iter().any(|s| s.eq_ignore_ascii_case(key)) {
+            return false;
+        }
+        if key.contains('-') {
+            re.is_match(&key.replace('-', "_"))
+        } else {
+            re.is_match(key)
+        }
+    }
+
+    /// Scrubs a whole raw event in place, leaving SDK bookkeeping members alone.
+    pub fn scrub_event(&self, event: &mut Value) -> ScrubStats {
+        let mut stats = ScrubStats::default();
+        if !self.enabled {
+            return stats;
+        }
+        match event {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    if SKIP_TOP_LEVEL.contains(&k.as_str()) {
+                        continue;
+                    }
+                    self.member(k, v, &mut stats);
+                }
+            }
+            other => self.walk(other, &mut stats),
+        }
+        stats
+    }
+
+    /// Scrubs any JSON value in place (every member, no exceptions).
+    pub fn scrub_value(&self, v: &mut Value) -> ScrubStats {
+        let mut stats = ScrubStats::default();
+        if self.enabled {
+            self.walk(v, &mut stats);
+        }
+        stats
+    }
+
+    /// Scrubs one string, returning the new text if anything changed.
+    pub fn scrub_str(&self, s: &str) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        let mut stats = ScrubStats::default();
+        self.string(s, &mut stats)
+    }
+
+    fn member(&self, key: &str, v: &mut Value, stats: &mut ScrubStats) {
+        if self.is_sensitive_key(key) {
+            if !is_blank(v) {
+                *v = Value::String(self.replacement.clone());
+                stats.keys += 1;
+            }
+        } else {
+            self.walk(v, stats);
+        }
+    }
+
+    fn walk(&self, v: &mut Value, stats: &mut ScrubStats) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    self.member(k, v, stats);
+                }
+            }
+            Value::Array(items) => {
+                let pairs = !items.is_empty()
+                    && items.iter().all(|i| {
+                        matches!(i, Value::Array(p) if p.len() == 2 && p[0].is_string())
+                    });
+                for item in items.iter_mut() {
+                    match item {
+                        Value::Array(p) if pairs => {
+                            let key = p[0].as_str().unwrap_or_default().to_owned();
+                            self.walk(&mut p[0], stats);
+                            self.member(&key, &mut p[1], stats);
+                        }
+                        other => self.walk(other, stats),
+                    }
+                }
+            }
+            Value::String(s) => {
+                if let Some(new) = self.string(s, stats) {
+                    *s = new;
+                }
+            }
+            Value::Number(n) => {
+                if self.patterns.iter().any(|(k, _)| *k == Kind::CreditCard)
+                    && n.as_u64().is_some_and(|u| is_card(&u.to_string()))
+                {
+                    *v = Value::String(self.replacement.clone());
+                    stats.values += 1;
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
+    fn string(&self, s: &str, stats: &mut ScrubStats) -> Option<String> {
+        let t = s.trim_start();
+        if (t.starts_with('{') || t.starts_with('[')) && s.len() <= MAX_EMBEDDED_JSON_BYTES {
+            if let Ok(mut doc) = parse_json(s.as_bytes(), "embedded", 32) {
+                let before = *stats;
+                self.walk(&mut doc, stats);
+                if *stats == before {
+                    return None;
+                }
+                return serde_json::to_string(&doc).ok();
+            }
+        }
+        let mut cur: Cow<'_, str> = Cow::Borrowed(s);
+        if cur.contains('=') && self.keys.is_some() {
+            let mut n = 0;
+            let new = self.key_value.replace_all(&cur, |c: &Captures<'_>| {
+                let (k, v) = (&c[1], &c[2]);
+                if !v.is_empty() && v != self.replacement && self.is_sensitive_key(k) {
+                    n += 1;
+                    format!("{k}={}", self.replacement)
+                } else {
+                    c[0].to_owned()
+                }
+            });
+            if n > 0 {
+                stats.values += n;
+                cur = Cow::Owned(new.into_owned());
+            }
+        }
+        let hits = self.set.matches(&cur);
+        if hits.matched_any() {
+            for (i, (kind, re)) in self.patterns.iter().enumerate() {
+                if !hits.matched(i) {
+                    continue;
+                }
+                let mut n = 0;
+                let new = re.replace_all(&cur, |c: &Captures<'_>| {
+                    match self.replace(*kind, c) {
+                        Some(r) => {
+                            n += 1;
+                            r
+                        }
+                        None => c[0].to_owned(),
+                    }
+                });
+                if n > 0 {
+                    stats.values += n;
+                    let new = new.into_owned();
+                    cur = Cow::Owned(new);
+                }
+            }
+        }
+        match cur {
+            Cow::Owned(o) => Some(o),
+            Cow::Borrowed(_) => None,
+        }
+    }
+
+    /// The replacement for one match, `None` to keep it (a Luhn failure).
+    fn replace(&self, kind: Kind, c: &Captures<'_>) -> Option<String> {
+        let r = &self.replacement;
+        match kind {
+            Kind::CreditCard => is_card(&c[0]).then(|| r.clone()),
+            Kind::UrlPassword => Some(format!("{}{r}@", &c[1])),
+            // A token has a digit or symbol, or is long: "the bearer certificates" is prose.
+            Kind::Bearer => {
+                let t = &c[3];
+                let tokenish = t.len() >= 20 || t.bytes().any(|b| !b.is_ascii_alphabetic());
+                (tokenish && t != r).then(|| format!("{}{}{r}", &c[1], &c[2]))
+            }
+            Kind::Email => Some(mask_email(&c[1], &c[2])),
+            Kind::PrivateKey | Kind::Jwt | Kind::AwsKey | Kind::Ip | Kind::Custom => {
+                (c[0] != **r).then(|| r.clone())
+            }
+        }
+    }
+}
+
+fn is_blank(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// `bob.smith@example.com` → `b***@example.com`: the domain stays (useful when debugging),
+/// the mailbox does not, and the same address always gives the same text.
+pub fn mask_email(local: &str, domain: &str) -> String {
+    let first = local.chars().next().unwrap_or('*');
+    format!("{first}***@{}", domain.to_ascii_lowercase())
+}
+
+/// Whether `s` (digits with optional spaces/dashes) looks like a payment card number:
+/// 13–19 digits, a card-network first digit (2–6), not all one digit, Luhn-valid.
+pub fn is_card(s: &str) -> bool {
+    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) || !(2..=6).contains(&digits[0]) {
+        return false;
+    }
+    if digits.iter().all(|d| *d == digits[0]) {
+        return false;
+    }
+    luhn(&digits)
+}
+
+/// The Luhn checksum over decimal digits.
+pub fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+#[path = "scrub_tests.rs"]
+mod tests;
