@@ -45,13 +45,22 @@ impl Default for BreakerConfig {
 impl BreakerConfig {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if self.failure_threshold == 0 {
-            return Err(ConfigError::new(format!("{key}.failure_threshold"), "must be at least 1"));
+            return Err(ConfigError::new(
+                format!("{key}.failure_threshold"),
+                "must be at least 1",
+            ));
         }
         if self.success_threshold == 0 {
-            return Err(ConfigError::new(format!("{key}.success_threshold"), "must be at least 1"));
+            return Err(ConfigError::new(
+                format!("{key}.success_threshold"),
+                "must be at least 1",
+            ));
         }
         if self.cool_down.is_zero() {
-            return Err(ConfigError::new(format!("{key}.cool_down"), "must be positive"));
+            return Err(ConfigError::new(
+                format!("{key}.cool_down"),
+                "must be positive",
+            ));
         }
         Ok(())
     }
@@ -279,7 +288,10 @@ mod tests {
         assert_eq!(b.on_failure(t0 + 3000), None);
         assert_eq!(b.on_failure(t0 + 4000), None);
         let t = b.on_failure(t0 + 5000).unwrap();
-        assert_eq!((t.from, t.to, t.at), (BreakerState::Closed, BreakerState::Open, t0 + 5000));
+        assert_eq!(
+            (t.from, t.to, t.at),
+            (BreakerState::Closed, BreakerState::Open, t0 + 5000)
+        );
         assert!(!b.allow(t0 + 5000 + 29_999));
         assert_eq!(b.state(t0 + 5000 + 29_999), BreakerState::Open);
         assert_eq!(b.retry_at(), Some(t0 + 35_000));
@@ -291,7 +303,10 @@ mod tests {
         assert!(b.allow(t0 + 35_000));
         assert_eq!(b.on_success(t0 + 36_000), None);
         let t = b.on_success(t0 + 37_000).unwrap();
-        assert_eq!((t.from, t.to), (BreakerState::HalfOpen, BreakerState::Closed));
+        assert_eq!(
+            (t.from, t.to),
+            (BreakerState::HalfOpen, BreakerState::Closed)
+        );
         assert_eq!(b.state(t0 + 37_000), BreakerState::Closed);
     }
 
@@ -328,7 +343,10 @@ mod tests {
 
     #[test]
     fn serde_names() {
-        assert_eq!(serde_json::to_string(&BreakerState::HalfOpen).unwrap(), "\"half-open\"");
+        assert_eq!(
+            serde_json::to_string(&BreakerState::HalfOpen).unwrap(),
+            "\"half-open\""
+        );
         let c: BreakerConfig = serde_json::from_str(r#"{"cool_down": "1m"}"#).unwrap();
         assert_eq!(c.cool_down, Duration::from_secs(60));
         assert_eq!(c.failure_threshold, 3);

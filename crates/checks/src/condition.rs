@@ -100,7 +100,8 @@ impl JsonCondition {
                 if rhs.is_empty() {
                     return Err(format!("missing value after {:?}", op.as_str()));
                 }
-                let value = serde_json::from_str::<Value>(rhs).unwrap_or_else(|_| Value::String(rhs.to_string()));
+                let value = serde_json::from_str::<Value>(rhs)
+                    .unwrap_or_else(|_| Value::String(rhs.to_string()));
                 (lhs, Some((op, value)))
             }
         };
@@ -208,7 +209,8 @@ mod tests {
 
     #[test]
     fn paths_and_operators() {
-        let doc = json!({"status": "ok", "data": {"items": [{"n": 3}, {"n": 7}]}, "up": true, "v": null});
+        let doc =
+            json!({"status": "ok", "data": {"items": [{"n": 3}, {"n": 7}]}, "up": true, "v": null});
         assert!(holds("status == \"ok\"", &doc));
         assert!(holds("status == ok", &doc));
         assert!(holds("$.status != \"down\"", &doc));

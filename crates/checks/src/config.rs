@@ -32,13 +32,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
-use regex::Regex;
-use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::BreakerConfig;
-use crate::condition::JsonCondition;
+
+mod check;
+mod kinds;
+pub use check::{
+    Check, CheckKind, DnsCheck, HeartbeatCheck, HeartbeatExpect, HttpCheck, StatusMatch, TcpCheck,
+    TlsCheck,
+};
 
 /// Default probe interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -149,7 +152,9 @@ mod opt_duration {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),
-            Some(s) => strix_core::duration::parse(&s).map(Some).map_err(D::Error::custom),
+            Some(s) => strix_core::duration::parse(&s)
+                .map(Some)
+                .map_err(D::Error::custom),
         }
     }
 }
@@ -164,10 +169,18 @@ pub struct CheckConfig {
     #[serde(rename = "type")]
     pub kind: CheckType,
     /// How often the probe runs (default 30s).
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval: Option<Duration>,
     /// Time allowed for one probe (default 10s, at most the interval).
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout: Option<Duration>,
     /// Consecutive failures before the check turns unhealthy (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,7 +221,11 @@ pub struct CheckConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json_condition: Option<String>,
     /// http: a successful probe slower than this is `degraded`.
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub degraded_above: Option<Duration>,
     /// http: follow redirects (default true, at most 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -258,14 +275,22 @@ pub struct CheckConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// heartbeat: expected time between pings.
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub period: Option<Duration>,
     /// heartbeat: cron schedule (5 fields, or 6 with seconds; UTC) instead of `period`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
     /// heartbeat: extra time after the expected ping, or the longest run after `/start`
     /// (default 1m).
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub grace: Option<Duration>,
 }
 
@@ -288,123 +313,11 @@ mod opt_bytes {
         match Option::<Raw>::deserialize(d)? {
             None => Ok(None),
             Some(Raw::N(n)) => Ok(Some(n)),
-            Some(Raw::S(s)) => strix_core::bytesize::parse(&s).map(Some).map_err(D::Error::custom),
+            Some(Raw::S(s)) => strix_core::bytesize::parse(&s)
+                .map(Some)
+                .map_err(D::Error::custom),
         }
     }
-}
-
-/// A validated check.
-#[derive(Debug, Clone)]
-pub struct Check {
-    pub name: String,
-    pub interval: Duration,
-    pub timeout: Duration,
-    /// Consecutive failures before unhealthy; at least 1.
-    pub retries: u32,
-    pub labels: BTreeMap<String, String>,
-    pub public: bool,
-    /// Percent, in (0, 100].
-    pub sla_target: f64,
-    pub breaker: BreakerConfig,
-    pub kind: CheckKind,
-}
-
-impl Check {
-    pub fn check_type(&self) -> CheckType {
-        match &self.kind {
-            CheckKind::Http(_) => CheckType::Http,
-            CheckKind::Tcp(_) => CheckType::Tcp,
-            CheckKind::Dns(_) => CheckType::Dns,
-            CheckKind::Tls(_) => CheckType::Tls,
-            CheckKind::Heartbeat(_) => CheckType::Heartbeat,
-        }
-    }
-}
-
-/// Per-kind settings of a validated check.
-#[derive(Debug, Clone)]
-pub enum CheckKind {
-    Http(HttpCheck),
-    Tcp(TcpCheck),
-    Dns(DnsCheck),
-    Tls(TlsCheck),
-    Heartbeat(HeartbeatCheck),
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpCheck {
-    pub url: Url,
-    pub method: Method,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub body: Option<String>,
-    /// Accepted statuses; never empty.
-    pub expect_status: Vec<StatusMatch>,
-    pub body_regex: Option<Regex>,
-    pub json_condition: Option<JsonCondition>,
-    pub degraded_above: Option<Duration>,
-    pub follow_redirects: bool,
-    pub tls_verify: bool,
-    pub max_body_bytes: u64,
-}
-
-/// A validated `expect_status` entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusMatch {
-    Code(u16),
-    /// The hundreds digit: 2 for `2xx`.
-    Class(u16),
-}
-
-impl StatusMatch {
-    pub fn matches(self, code: u16) -> bool {
-        match self {
-            StatusMatch::Code(c) => c == code,
-            StatusMatch::Class(c) => code / 100 == c,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TcpCheck {
-    pub host: String,
-    pub port: u16,
-    pub send: Option<String>,
-    pub expect: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct DnsCheck {
-    /// The name queried.
-    pub query: String,
-    pub record: DnsRecord,
-    /// Answers that must all be present (normalised: no trailing dot, lowercase names).
-    pub expect: Vec<String>,
-    /// `None`: the system resolvers.
-    pub server: Option<SocketAddr>,
-}
-
-#[derive(Debug, Clone)]
-pub struct TlsCheck {
-    pub host: String,
-    pub port: u16,
-    pub warn_days: u32,
-    pub critical_days: u32,
-    pub tls_verify: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct HeartbeatCheck {
-    pub token: String,
-    pub expect: HeartbeatExpect,
-    pub grace: Duration,
-}
-
-/// When a heartbeat is expected.
-#[derive(Debug, Clone)]
-pub enum HeartbeatExpect {
-    Period(Duration),
-    /// A cron schedule in UTC; `source` is what was written.
-    Cron { schedule: Box<cron::Schedule>, source: String },
 }
 
 /// Validates the whole `checks:` list: each entry, unique names and unique heartbeat tokens.
@@ -423,7 +336,10 @@ pub fn validate_checks(list: &[CheckConfig]) -> Result<Vec<Check>, ConfigError> 
         }
         if let CheckKind::Heartbeat(hb) = &check.kind {
             if !tokens.insert(hb.token.clone()) {
-                return Err(ConfigError::new(format!("{key}.token"), "duplicate heartbeat token"));
+                return Err(ConfigError::new(
+                    format!("{key}.token"),
+                    "duplicate heartbeat token",
+                ));
             }
         }
         out.push(check);
@@ -445,17 +361,34 @@ pub async fn check_hosts_resolve(checks: &[Check], timeout: Duration) -> Result<
             CheckKind::Tls(t) => ("host", t.host.clone(), t.port),
             _ => continue,
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let key = format!("checks[{i}].{key}");
-        let res = tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port))).await;
+        let res =
+            tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port))).await;
         match res {
             Ok(Ok(addrs)) => {
                 if addrs.count() == 0 {
-                    return Err(ConfigError::new(key, format!("host {host:?} has no addresses")));
+                    return Err(ConfigError::new(
+                        key,
+                        format!("host {host:?} has no addresses"),
+                    ));
                 }
             }
-            Ok(Err(e)) => return Err(ConfigError::new(key, format!("host {host:?} does not resolve: {e}"))),
-            Err(_) => return Err(ConfigError::new(key, format!("host {host:?}: resolution timed out"))),
+            Ok(Err(e)) => {
+                return Err(ConfigError::new(
+                    key,
+                    format!("host {host:?} does not resolve: {e}"),
+                ))
+            }
+            Err(_) => {
+                return Err(ConfigError::new(
+                    key,
+                    format!("host {host:?}: resolution timed out"),
+                ))
+            }
         }
     }
     Ok(())
@@ -464,7 +397,8 @@ pub async fn check_hosts_resolve(checks: &[Check], timeout: Duration) -> Result<
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
 fn valid_host(s: &str) -> bool {
@@ -495,9 +429,14 @@ impl CheckConfig {
             return Err(ConfigError::new(k("interval"), "must be positive"));
         }
         let timeout = match self.timeout {
-            Some(t) if t.is_zero() => return Err(ConfigError::new(k("timeout"), "must be positive")),
+            Some(t) if t.is_zero() => {
+                return Err(ConfigError::new(k("timeout"), "must be positive"))
+            }
             Some(t) if t > interval => {
-                return Err(ConfigError::new(k("timeout"), "must not exceed the interval"))
+                return Err(ConfigError::new(
+                    k("timeout"),
+                    "must not exceed the interval",
+                ))
             }
             Some(t) => t,
             None => DEFAULT_TIMEOUT.min(interval),
@@ -508,7 +447,10 @@ impl CheckConfig {
         }
         let sla_target = self.sla_target.unwrap_or(DEFAULT_SLA_TARGET);
         if !(sla_target > 0.0 && sla_target <= 100.0) {
-            return Err(ConfigError::new(k("sla_target"), "must be a percentage in (0, 100]"));
+            return Err(ConfigError::new(
+                k("sla_target"),
+                "must be a percentage in (0, 100]",
+            ));
         }
         for name in self.labels.keys() {
             if !valid_label_name(name) || matches!(name.as_str(), "check" | "type") {
@@ -518,11 +460,11 @@ impl CheckConfig {
                 ));
             }
         }
-        let breaker = self.circuit_breaker.clone().unwrap_or_default();
+        let breaker = self.circuit_breaker.unwrap_or_default();
         breaker.validate(&k("circuit_breaker"))?;
 
         let kind = match self.kind {
-            CheckType::Http => CheckKind::Http(self.http(key)?),
+            CheckType::Http => CheckKind::Http(Box::new(self.http(key)?)),
             CheckType::Tcp => CheckKind::Tcp(self.tcp(key)?),
             CheckType::Dns => CheckKind::Dns(self.dns(key)?),
             CheckType::Tls => CheckKind::Tls(self.tls(key)?),
@@ -563,10 +505,17 @@ impl CheckConfig {
             ("query", self.query.is_some(), &[Dns]),
             ("record", self.record.is_some(), &[Dns]),
             ("server", self.server.is_some(), &[Dns]),
-            ("warn_days", self.warn_days.is_some() || self.critical_days.is_some(), &[Tls]),
+            (
+                "warn_days",
+                self.warn_days.is_some() || self.critical_days.is_some(),
+                &[Tls],
+            ),
             (
                 "token",
-                self.token.is_some() || self.period.is_some() || self.schedule.is_some() || self.grace.is_some(),
+                self.token.is_some()
+                    || self.period.is_some()
+                    || self.schedule.is_some()
+                    || self.grace.is_some(),
                 &[Heartbeat],
             ),
         ];
@@ -593,218 +542,6 @@ impl CheckConfig {
         }
         Ok(())
     }
-
-    fn http(&self, key: &str) -> Result<HttpCheck, ConfigError> {
-        let k = |f: &str| format!("{key}.{f}");
-        let raw = self.url.as_deref().ok_or_else(|| ConfigError::new(k("url"), "required for type http"))?;
-        let url = Url::parse(raw).map_err(|e| ConfigError::new(k("url"), format!("invalid URL {raw:?}: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ConfigError::new(k("url"), "scheme must be http or https"));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(ConfigError::new(k("url"), "must have a host"));
-        }
-        let method = match self.method.as_deref() {
-            None => Method::GET,
-            Some(m) => {
-                let upper = m.to_ascii_uppercase();
-                match upper.as_str() {
-                    "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => {
-                        Method::from_str(&upper).map_err(|e| ConfigError::new(k("method"), e.to_string()))?
-                    }
-                    _ => return Err(ConfigError::new(k("method"), format!("unsupported method {m:?}"))),
-                }
-            }
-        };
-        let mut headers = Vec::with_capacity(self.headers.len());
-        for (name, value) in &self.headers {
-            let hk = format!("{key}.headers.{name}");
-            let n = HeaderName::from_str(name).map_err(|e| ConfigError::new(hk.clone(), e.to_string()))?;
-            let v = HeaderValue::from_str(value).map_err(|e| ConfigError::new(hk, e.to_string()))?;
-            headers.push((n, v));
-        }
-        let expect_status = match &self.expect_status {
-            None => vec![StatusMatch::Class(2)],
-            Some(list) if list.is_empty() => {
-                return Err(ConfigError::new(k("expect_status"), "must not be empty"))
-            }
-            Some(list) => list
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let ik = format!("{key}.expect_status[{i}]");
-                    match p {
-                        StatusPattern::Code(c) if (100..=599).contains(c) => Ok(StatusMatch::Code(*c)),
-                        StatusPattern::Code(c) => Err(ConfigError::new(ik, format!("{c} is not an HTTP status"))),
-                        StatusPattern::Class(s) => {
-                            let b = s.as_bytes();
-                            if b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && s[1..].eq_ignore_ascii_case("xx") {
-                                Ok(StatusMatch::Class(u16::from(b[0] - b'0')))
-                            } else if let Ok(c) = s.parse::<u16>() {
-                                if (100..=599).contains(&c) {
-                                    Ok(StatusMatch::Code(c))
-                                } else {
-                                    Err(ConfigError::new(ik, format!("{c} is not an HTTP status")))
-                                }
-                            } else {
-                                Err(ConfigError::new(ik, format!("{s:?}: expected a code like 204 or a class like \"2xx\"")))
-                            }
-                        }
-                    }
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let body_regex = match &self.body_regex {
-            None => None,
-            Some(r) => Some(Regex::new(r).map_err(|e| ConfigError::new(k("body_regex"), e.to_string()))?),
-        };
-        let json_condition = match &self.json_condition {
-            None => None,
-            Some(c) => Some(JsonCondition::parse(c).map_err(|e| ConfigError::new(k("json_condition"), e))?),
-        };
-        if matches!(self.degraded_above, Some(d) if d.is_zero()) {
-            return Err(ConfigError::new(k("degraded_above"), "must be positive"));
-        }
-        let max_body_bytes = self.max_body.unwrap_or(DEFAULT_MAX_BODY_BYTES);
-        if max_body_bytes == 0 {
-            return Err(ConfigError::new(k("max_body"), "must be positive"));
-        }
-        Ok(HttpCheck {
-            url,
-            method,
-            headers,
-            body: self.body.clone(),
-            expect_status,
-            body_regex,
-            json_condition,
-            degraded_above: self.degraded_above,
-            follow_redirects: self.follow_redirects.unwrap_or(true),
-            tls_verify: self.tls_verify.unwrap_or(true),
-            max_body_bytes,
-        })
-    }
-
-    fn host_port(&self, key: &str, default_port: Option<u16>) -> Result<(String, u16), ConfigError> {
-        let k = |f: &str| format!("{key}.{f}");
-        let host = self
-            .host
-            .clone()
-            .ok_or_else(|| ConfigError::new(k("host"), format!("required for type {}", self.kind.as_str())))?;
-        if !valid_host(&host) {
-            return Err(ConfigError::new(k("host"), format!("invalid host {host:?}")));
-        }
-        let port = self
-            .port
-            .or(default_port)
-            .ok_or_else(|| ConfigError::new(k("port"), format!("required for type {}", self.kind.as_str())))?;
-        if port == 0 {
-            return Err(ConfigError::new(k("port"), "must be 1-65535"));
-        }
-        Ok((host, port))
-    }
-
-    fn tcp(&self, key: &str) -> Result<TcpCheck, ConfigError> {
-        let (host, port) = self.host_port(key, None)?;
-        let expect = match &self.expect {
-            None => None,
-            Some(OneOrMany::One(s)) if !s.is_empty() => Some(s.clone()),
-            Some(OneOrMany::One(_)) => return Err(ConfigError::new(format!("{key}.expect"), "must not be empty")),
-            Some(OneOrMany::Many(_)) => {
-                return Err(ConfigError::new(format!("{key}.expect"), "must be a string for type tcp"))
-            }
-        };
-        Ok(TcpCheck {
-            host,
-            port,
-            send: self.send.clone(),
-            expect,
-        })
-    }
-
-    fn dns(&self, key: &str) -> Result<DnsCheck, ConfigError> {
-        let k = |f: &str| format!("{key}.{f}");
-        let query = self.query.clone().unwrap_or_else(|| self.name.clone());
-        let qkey = if self.query.is_some() { k("query") } else { k("name") };
-        if query.is_empty() || query.len() > 253 || hickory_resolver::Name::from_str(&query).is_err() {
-            return Err(ConfigError::new(qkey, format!("{query:?} is not a valid DNS name")));
-        }
-        let record = self.record.unwrap_or_default();
-        let expect: Vec<String> = self.expect.clone().map(OneOrMany::into_vec).unwrap_or_default();
-        for (i, e) in expect.iter().enumerate() {
-            let ek = format!("{key}.expect[{i}]");
-            let bad = match record {
-                DnsRecord::A => e.parse::<std::net::Ipv4Addr>().is_err(),
-                DnsRecord::Aaaa => e.parse::<std::net::Ipv6Addr>().is_err(),
-                _ => e.trim().is_empty(),
-            };
-            if bad {
-                return Err(ConfigError::new(ek, format!("{e:?} is not a valid {record:?} answer")));
-            }
-        }
-        let expect = expect.iter().map(|e| crate::probe::dns::normalize_expected(record, e)).collect();
-        let server = match self.server.as_deref() {
-            None | Some("") | Some("system") => None,
-            Some(s) => Some(parse_server(s).ok_or_else(|| {
-                ConfigError::new(k("server"), format!("{s:?}: expected an IP address, optionally with :port"))
-            })?),
-        };
-        Ok(DnsCheck {
-            query,
-            record,
-            expect,
-            server,
-        })
-    }
-
-    fn tls(&self, key: &str) -> Result<TlsCheck, ConfigError> {
-        let (host, port) = self.host_port(key, Some(443))?;
-        let warn_days = self.warn_days.unwrap_or(30);
-        let critical_days = self.critical_days.unwrap_or(7);
-        if critical_days > warn_days {
-            return Err(ConfigError::new(
-                format!("{key}.critical_days"),
-                "must not exceed warn_days",
-            ));
-        }
-        Ok(TlsCheck {
-            host,
-            port,
-            warn_days,
-            critical_days,
-            tls_verify: self.tls_verify.unwrap_or(true),
-        })
-    }
-
-    fn heartbeat(&self, key: &str) -> Result<HeartbeatCheck, ConfigError> {
-        let k = |f: &str| format!("{key}.{f}");
-        let token = self
-            .token
-            .clone()
-            .ok_or_else(|| ConfigError::new(k("token"), "required for type heartbeat"))?;
-        if token.is_empty()
-            || token.len() > 128
-            || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(ConfigError::new(k("token"), "must be 1-128 characters of letters, digits, '-' or '_'"));
-        }
-        let expect = match (self.period, &self.schedule) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(k("schedule"), "give either period or schedule, not both"))
-            }
-            (None, None) => return Err(ConfigError::new(k("period"), "period or schedule is required for type heartbeat")),
-            (Some(p), None) if p.is_zero() => return Err(ConfigError::new(k("period"), "must be positive")),
-            (Some(p), None) => HeartbeatExpect::Period(p),
-            (None, Some(s)) => HeartbeatExpect::Cron {
-                schedule: Box::new(parse_cron(s).map_err(|e| ConfigError::new(k("schedule"), e))?),
-                source: s.clone(),
-            },
-        };
-        Ok(HeartbeatCheck {
-            token,
-            expect,
-            grace: self.grace.unwrap_or(DEFAULT_GRACE),
-        })
-    }
 }
 
 /// Parses a cron expression: 5 fields (minute hour day month weekday) or 6/7 with seconds
@@ -823,7 +560,11 @@ fn parse_server(s: &str) -> Option<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Some(a);
     }
-    let ip: IpAddr = s.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    let ip: IpAddr = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
     Some(SocketAddr::new(ip, 53))
 }
 

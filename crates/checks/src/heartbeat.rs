@@ -47,7 +47,9 @@ impl FromStr for PingKind {
             "" | "success" => Ok(PingKind::Success),
             "start" => Ok(PingKind::Start),
             "fail" => Ok(PingKind::Fail),
-            other => Err(format!("unknown ping kind {other:?} (expected start or fail)")),
+            other => Err(format!(
+                "unknown ping kind {other:?} (expected start or fail)"
+            )),
         }
     }
 }
@@ -165,44 +167,70 @@ impl Heartbeat {
 
     /// The status at `now`.
     pub fn status(&self, now: Timestamp) -> HeartbeatStatus {
-        let mk = |state: HeartbeatState, next_change, deadline, reason: Option<String>| HeartbeatStatus {
-            state,
-            status: state.status(),
-            next_change,
-            deadline,
-            last_ping: self.last_ping.map(|(_, t)| t),
-            last_ping_kind: self.last_ping.map(|(k, _)| k),
-            reason,
+        let mk = |state: HeartbeatState, next_change, deadline, reason: Option<String>| {
+            HeartbeatStatus {
+                state,
+                status: state.status(),
+                next_change,
+                deadline,
+                last_ping: self.last_ping.map(|(_, t)| t),
+                last_ping_kind: self.last_ping.map(|(k, _)| k),
+                reason,
+            }
         };
         if let Some(at) = self.failed_at {
-            return mk(HeartbeatState::Failed, None, None, Some(format!("job reported failure at {at}")));
+            return mk(
+                HeartbeatState::Failed,
+                None,
+                None,
+                Some(format!("job reported failure at {at}")),
+            );
         }
         if let Some(start) = self.run_started {
             let deadline = start.saturating_add(self.grace_ms);
             return if now <= deadline {
-                mk(HeartbeatState::Running, Some(deadline + 1), Some(deadline), None)
+                mk(
+                    HeartbeatState::Running,
+                    Some(deadline + 1),
+                    Some(deadline),
+                    None,
+                )
             } else {
                 mk(
                     HeartbeatState::Down,
                     None,
                     Some(deadline),
-                    Some(format!("run started at {start} did not finish within the grace time")),
+                    Some(format!(
+                        "run started at {start} did not finish within the grace time"
+                    )),
                 )
             };
         }
         let reference = self.last_success.unwrap_or(self.created_at);
         let never = self.last_success.is_none();
         let Some(due) = self.due_after(reference) else {
-            let state = if never { HeartbeatState::New } else { HeartbeatState::Up };
+            let state = if never {
+                HeartbeatState::New
+            } else {
+                HeartbeatState::Up
+            };
             return mk(state, None, None, None);
         };
         let deadline = due.saturating_add(self.grace_ms);
         if now <= due {
-            let state = if never { HeartbeatState::New } else { HeartbeatState::Up };
+            let state = if never {
+                HeartbeatState::New
+            } else {
+                HeartbeatState::Up
+            };
             let next = if never { deadline + 1 } else { due + 1 };
             mk(state, Some(next), Some(deadline), None)
         } else if now <= deadline {
-            let state = if never { HeartbeatState::New } else { HeartbeatState::Late };
+            let state = if never {
+                HeartbeatState::New
+            } else {
+                HeartbeatState::Late
+            };
             mk(state, Some(deadline + 1), Some(deadline), None)
         } else {
             let why = if never {
@@ -220,7 +248,9 @@ impl Heartbeat {
         let result = match st.state {
             HeartbeatState::Down | HeartbeatState::Failed => ProbeResult::failure(
                 Duration::ZERO,
-                st.reason.clone().unwrap_or_else(|| "heartbeat missed".into()),
+                st.reason
+                    .clone()
+                    .unwrap_or_else(|| "heartbeat missed".into()),
                 ProbeDetail::default(),
             ),
             HeartbeatState::Late => ProbeResult {
@@ -263,18 +293,30 @@ mod tests {
     fn period_and_grace_deadlines() {
         let mut hb = Heartbeat::new(&period(60, 30), T0);
         let s = hb.status(T0 + 60 * S);
-        assert_eq!((s.state, s.status, s.deadline), (HeartbeatState::New, CheckStatus::Unknown, Some(T0 + 90 * S)));
+        assert_eq!(
+            (s.state, s.status, s.deadline),
+            (HeartbeatState::New, CheckStatus::Unknown, Some(T0 + 90 * S))
+        );
         assert_eq!(hb.status(T0 + 90 * S).state, HeartbeatState::New);
         // Never pinged: down after the first deadline.
         assert_eq!(hb.status(T0 + 90 * S + 1).state, HeartbeatState::Down);
         hb.ping(PingKind::Success, T0 + 100 * S);
         let s = hb.status(T0 + 160 * S);
-        assert_eq!((s.state, s.next_change), (HeartbeatState::Up, Some(T0 + 160 * S + 1)));
+        assert_eq!(
+            (s.state, s.next_change),
+            (HeartbeatState::Up, Some(T0 + 160 * S + 1))
+        );
         let s = hb.status(T0 + 160 * S + 1);
-        assert_eq!((s.state, s.status), (HeartbeatState::Late, CheckStatus::Degraded));
+        assert_eq!(
+            (s.state, s.status),
+            (HeartbeatState::Late, CheckStatus::Degraded)
+        );
         assert_eq!(hb.status(T0 + 190 * S).state, HeartbeatState::Late);
         let s = hb.status(T0 + 190 * S + 1);
-        assert_eq!((s.state, s.status), (HeartbeatState::Down, CheckStatus::Unhealthy));
+        assert_eq!(
+            (s.state, s.status),
+            (HeartbeatState::Down, CheckStatus::Unhealthy)
+        );
         assert!(s.reason.is_some());
         // A ping brings it back up at once.
         hb.ping(PingKind::Success, T0 + 200 * S);
@@ -289,14 +331,20 @@ mod tests {
         hb.ping(PingKind::Success, T0);
         hb.ping(PingKind::Start, T0 + 10 * MIN);
         let s = hb.status(T0 + 12 * MIN);
-        assert_eq!((s.state, s.deadline), (HeartbeatState::Running, Some(T0 + 15 * MIN)));
+        assert_eq!(
+            (s.state, s.deadline),
+            (HeartbeatState::Running, Some(T0 + 15 * MIN))
+        );
         assert_eq!(s.status, CheckStatus::Healthy);
         assert_eq!(hb.status(T0 + 15 * MIN + 1).state, HeartbeatState::Down);
         hb.ping(PingKind::Success, T0 + 16 * MIN);
         assert_eq!(hb.status(T0 + 17 * MIN).state, HeartbeatState::Up);
         hb.ping(PingKind::Fail, T0 + 20 * MIN);
         let s = hb.status(T0 + 20 * MIN);
-        assert_eq!((s.state, s.status), (HeartbeatState::Failed, CheckStatus::Unhealthy));
+        assert_eq!(
+            (s.state, s.status),
+            (HeartbeatState::Failed, CheckStatus::Unhealthy)
+        );
         assert_eq!(s.last_ping_kind, Some(PingKind::Fail));
         hb.ping(PingKind::Start, T0 + 21 * MIN);
         assert_eq!(hb.status(T0 + 21 * MIN).state, HeartbeatState::Running);
@@ -318,13 +366,19 @@ mod tests {
         let mut hb = Heartbeat::new(&hb_cfg, T0);
         // Created at midnight: due 03:00, down after 03:30.
         let s = hb.status(T0 + 3 * 60 * MIN);
-        assert_eq!((s.state, s.deadline), (HeartbeatState::New, Some(T0 + 210 * MIN)));
+        assert_eq!(
+            (s.state, s.deadline),
+            (HeartbeatState::New, Some(T0 + 210 * MIN))
+        );
         assert_eq!(hb.status(T0 + 210 * MIN + 1).state, HeartbeatState::Down);
         hb.ping(PingKind::Success, T0 + 181 * MIN);
         // Next due the following day at 03:00.
         let day = 24 * 60 * MIN;
         let s = hb.status(T0 + day);
-        assert_eq!((s.state, s.deadline), (HeartbeatState::Up, Some(T0 + day + 210 * MIN)));
+        assert_eq!(
+            (s.state, s.deadline),
+            (HeartbeatState::Up, Some(T0 + day + 210 * MIN))
+        );
         assert_eq!(hb.status(T0 + day + 200 * MIN).state, HeartbeatState::Late);
         assert_eq!(hb.status(T0 + day + 211 * MIN).state, HeartbeatState::Down);
     }

@@ -31,7 +31,11 @@ pub const CHECK_CIRCUIT_BREAKER_STATE: &str = "strix_check_circuit_breaker_state
 pub const CHECKS_TOTAL: &str = "strix_checks_total";
 pub const CHECK_SCHEDULE_DRIFT_SECONDS: &str = "strix_check_schedule_drift_seconds";
 
-pub(crate) fn labels(name: &str, extra: &[(&str, &str)], check_labels: &BTreeMap<String, String>) -> Labels {
+pub(crate) fn labels(
+    name: &str,
+    extra: &[(&str, &str)],
+    check_labels: &BTreeMap<String, String>,
+) -> Labels {
     let mut b = LabelsBuilder::new();
     for (k, v) in check_labels {
         b.set(k.as_str(), v.as_str());
@@ -43,7 +47,13 @@ pub(crate) fn labels(name: &str, extra: &[(&str, &str)], check_labels: &BTreeMap
     b.build()
 }
 
-fn one(name: &str, extra: &[(&str, &str)], check_labels: &BTreeMap<String, String>, now: Timestamp, v: f64) -> TimeSeries {
+fn one(
+    name: &str,
+    extra: &[(&str, &str)],
+    check_labels: &BTreeMap<String, String>,
+    now: Timestamp,
+    v: f64,
+) -> TimeSeries {
     TimeSeries {
         labels: labels(name, extra, check_labels),
         samples: vec![Sample::new(now, v)],
@@ -61,13 +71,31 @@ pub fn to_series(
 ) -> Vec<TimeSeries> {
     let extra = [("check", check), ("type", check_type.as_str())];
     let mut out = vec![
-        one(CHECK_UP, &extra, check_labels, now, if result.ok { 1.0 } else { 0.0 }),
-        one(CHECK_DURATION_SECONDS, &extra, check_labels, now, result.latency.as_secs_f64()),
+        one(
+            CHECK_UP,
+            &extra,
+            check_labels,
+            now,
+            if result.ok { 1.0 } else { 0.0 },
+        ),
+        one(
+            CHECK_DURATION_SECONDS,
+            &extra,
+            check_labels,
+            now,
+            result.latency.as_secs_f64(),
+        ),
         one(CHECK_STATUS, &extra, check_labels, now, status.as_metric()),
     ];
     if let Some(not_after) = result.detail.cert_not_after {
         let secs = (not_after - now) as f64 / 1000.0;
-        out.push(one(CHECK_TLS_EXPIRY_SECONDS, &extra, check_labels, now, secs));
+        out.push(one(
+            CHECK_TLS_EXPIRY_SECONDS,
+            &extra,
+            check_labels,
+            now,
+            secs,
+        ));
     }
     out
 }
@@ -79,7 +107,13 @@ pub fn breaker_series(
     check_labels: &BTreeMap<String, String>,
     now: Timestamp,
 ) -> TimeSeries {
-    one(CHECK_CIRCUIT_BREAKER_STATE, &[("check", check)], check_labels, now, state.as_metric())
+    one(
+        CHECK_CIRCUIT_BREAKER_STATE,
+        &[("check", check)],
+        check_labels,
+        now,
+        state.as_metric(),
+    )
 }
 
 #[cfg(test)]
@@ -98,15 +132,29 @@ mod tests {
             },
         );
         let labels = BTreeMap::from([("team".to_string(), "core".to_string())]);
-        let s = to_series("api", CheckType::Tls, &r, CheckStatus::Healthy, &labels, 10_000);
+        let s = to_series(
+            "api",
+            CheckType::Tls,
+            &r,
+            CheckStatus::Healthy,
+            &labels,
+            10_000,
+        );
         assert_eq!(s.len(), 4);
-        let get = |n: &str| s.iter().find(|t| t.labels.metric_name() == Some(n)).unwrap();
+        let get = |n: &str| {
+            s.iter()
+                .find(|t| t.labels.metric_name() == Some(n))
+                .unwrap()
+        };
         assert_eq!(get(CHECK_UP).samples[0].v, 1.0);
         assert_eq!(get(CHECK_DURATION_SECONDS).samples[0].v, 0.25);
         assert_eq!(get(CHECK_STATUS).samples[0].v, 1.0);
         assert_eq!(get(CHECK_TLS_EXPIRY_SECONDS).samples[0].v, 86_400.0);
         let l = &get(CHECK_UP).labels;
-        assert_eq!((l.get("check"), l.get("type"), l.get("team")), (Some("api"), Some("tls"), Some("core")));
+        assert_eq!(
+            (l.get("check"), l.get("type"), l.get("team")),
+            (Some("api"), Some("tls"), Some("core"))
+        );
         assert_eq!(get(CHECK_UP).samples[0].t, 10_000);
         let b = breaker_series("api", BreakerState::Open, &labels, 5);
         assert_eq!(b.samples[0].v, 2.0);

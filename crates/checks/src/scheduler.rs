@@ -65,7 +65,9 @@ pub struct ProbeOutcome {
 }
 
 /// Upper bounds (seconds) of the drift histogram buckets.
-pub const DRIFT_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+pub const DRIFT_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 struct CheckMeta {
     name: Arc<str>,
@@ -140,7 +142,12 @@ impl SchedulerMetrics {
         }
         let rank = (q.clamp(0.0, 1.0) * total as f64).ceil() as u64;
         for (i, le) in DRIFT_BUCKETS.iter().enumerate() {
-            if self.drift_buckets.get(i).map_or(0, |b| b.load(Ordering::Relaxed)) >= rank {
+            if self
+                .drift_buckets
+                .get(i)
+                .map_or(0, |b| b.load(Ordering::Relaxed))
+                >= rank
+            {
                 return Some(*le);
             }
         }
@@ -149,9 +156,12 @@ impl SchedulerMetrics {
 
     /// Probes run by a check: (successes, failures).
     pub fn totals(&self, index: usize) -> Option<(u64, u64)> {
-        self.checks
-            .get(index)
-            .map(|c| (c.success.load(Ordering::Relaxed), c.failure.load(Ordering::Relaxed)))
+        self.checks.get(index).map(|c| {
+            (
+                c.success.load(Ordering::Relaxed),
+                c.failure.load(Ordering::Relaxed),
+            )
+        })
     }
 
     /// `strix_checks_total{check,type,result}` and the drift histogram, stamped `now`.
@@ -162,7 +172,11 @@ impl SchedulerMetrics {
                 out.push(TimeSeries {
                     labels: labels(
                         CHECKS_TOTAL,
-                        &[("check", &c.name), ("type", c.check_type.as_str()), ("result", result)],
+                        &[
+                            ("check", &c.name),
+                            ("type", c.check_type.as_str()),
+                            ("result", result),
+                        ],
                         &c.labels,
                     ),
                     samples: vec![Sample::new(now, ctr.load(Ordering::Relaxed) as f64)],
@@ -172,7 +186,9 @@ impl SchedulerMetrics {
         let empty = BTreeMap::new();
         let bucket_name = format!("{CHECK_SCHEDULE_DRIFT_SECONDS}_bucket");
         for (i, b) in self.drift_buckets.iter().enumerate() {
-            let le = DRIFT_BUCKETS.get(i).map_or_else(|| "+Inf".to_string(), |v| v.to_string());
+            let le = DRIFT_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), |v| v.to_string());
             out.push(TimeSeries {
                 labels: labels(&bucket_name, &[("le", &le)], &empty),
                 samples: vec![Sample::new(now, b.load(Ordering::Relaxed) as f64)],
@@ -181,7 +197,11 @@ impl SchedulerMetrics {
         let sum = self.drift_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         for (suffix, v) in [("_sum", sum), ("_count", self.drift_count() as f64)] {
             out.push(TimeSeries {
-                labels: labels(&format!("{CHECK_SCHEDULE_DRIFT_SECONDS}{suffix}"), &[], &empty),
+                labels: labels(
+                    &format!("{CHECK_SCHEDULE_DRIFT_SECONDS}{suffix}"),
+                    &[],
+                    &empty,
+                ),
                 samples: vec![Sample::new(now, v)],
             });
         }
@@ -240,7 +260,9 @@ fn fnv1a(s: &str) -> u64 {
 
 /// The start offset of a check inside its interval.
 pub fn start_offset(name: &str, interval: Duration) -> Duration {
-    let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
+    let ms = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     Duration::from_millis(fnv1a(name) % ms)
 }
 
@@ -290,7 +312,11 @@ impl Scheduler {
             };
             tasks.push(tokio::spawn(task.run()));
         }
-        tracing::info!(checks = tasks.len(), concurrency = opts.concurrency, "Check scheduler started.");
+        tracing::info!(
+            checks = tasks.len(),
+            concurrency = opts.concurrency,
+            "Check scheduler started."
+        );
         Ok(SchedulerHandle { tasks, metrics })
     }
 }
@@ -364,8 +390,8 @@ mod tests {
         assert_eq!(m.drift_quantile(0.5), Some(0.0025));
         assert_eq!(m.drift_quantile(0.99), Some(0.05));
         let s = m.to_series(7);
-        assert!(s
-            .iter()
-            .any(|t| t.labels.metric_name() == Some("strix_check_schedule_drift_seconds_count") && t.samples[0].v == 5.0));
+        assert!(s.iter().any(|t| t.labels.metric_name()
+            == Some("strix_check_schedule_drift_seconds_count")
+            && t.samples[0].v == 5.0));
     }
 }

@@ -22,8 +22,8 @@ use strix_core::Timestamp;
 use crate::probe::ProbeResult;
 
 pub use crate::uptime::{
-    error_budget, history_from_changes, incidents, incidents_between, mttr, uptime, uptime_buckets, ErrorBudget,
-    Incident, Uptime, UptimeSample, UptimeWindow,
+    error_budget, history_from_changes, incidents, incidents_between, mttr, uptime, uptime_buckets,
+    ErrorBudget, Incident, Uptime, UptimeSample, UptimeWindow,
 };
 
 /// The status of a check, or of Strix overall.
@@ -164,7 +164,12 @@ impl CheckState {
     }
 
     /// Applies one probe result taken at `at`; returns the change, if any.
-    pub fn observe(&mut self, check: &str, result: &ProbeResult, at: Timestamp) -> Option<StateChange> {
+    pub fn observe(
+        &mut self,
+        check: &str,
+        result: &ProbeResult,
+        at: Timestamp,
+    ) -> Option<StateChange> {
         self.last_check = Some(at);
         self.last_latency = Some(result.latency);
         self.last_error = result.error.clone();
@@ -189,7 +194,13 @@ impl CheckState {
     }
 
     /// Sets a status directly (heartbeats, which have their own rules); returns the change.
-    pub fn set(&mut self, check: &str, to: CheckStatus, at: Timestamp, cause: Option<String>) -> Option<StateChange> {
+    pub fn set(
+        &mut self,
+        check: &str,
+        to: CheckStatus,
+        at: Timestamp,
+        cause: Option<String>,
+    ) -> Option<StateChange> {
         if to == self.status {
             return None;
         }
@@ -201,7 +212,11 @@ impl CheckState {
             from,
             to,
             at,
-            cause: if to == CheckStatus::Healthy { None } else { cause },
+            cause: if to == CheckStatus::Healthy {
+                None
+            } else {
+                cause
+            },
         })
     }
 }
@@ -229,16 +244,25 @@ mod tests {
     fn retries_before_unhealthy_and_one_success_recovers() {
         let mut s = CheckState::new(3);
         let c = s.observe("a", &ok(), 1000).unwrap();
-        assert_eq!((c.from, c.to, c.at), (CheckStatus::Unknown, CheckStatus::Healthy, 1000));
+        assert_eq!(
+            (c.from, c.to, c.at),
+            (CheckStatus::Unknown, CheckStatus::Healthy, 1000)
+        );
         assert_eq!(s.observe("a", &fail(), 2000), None);
         assert_eq!(s.observe("a", &fail(), 3000), None);
         assert_eq!(s.status(), CheckStatus::Healthy);
         let c = s.observe("a", &fail(), 4000).unwrap();
-        assert_eq!((c.to, c.at, c.cause.as_deref()), (CheckStatus::Unhealthy, 4000, Some("boom")));
+        assert_eq!(
+            (c.to, c.at, c.cause.as_deref()),
+            (CheckStatus::Unhealthy, 4000, Some("boom"))
+        );
         assert_eq!(s.since(), Some(4000));
         assert_eq!(s.observe("a", &fail(), 5000), None);
         let c = s.observe("a", &ok(), 6000).unwrap();
-        assert_eq!((c.from, c.to, c.cause), (CheckStatus::Unhealthy, CheckStatus::Healthy, None));
+        assert_eq!(
+            (c.from, c.to, c.cause),
+            (CheckStatus::Unhealthy, CheckStatus::Healthy, None)
+        );
         // A failure streak interrupted by a success starts over.
         s.observe("a", &fail(), 7000);
         s.observe("a", &fail(), 8000);
@@ -253,7 +277,10 @@ mod tests {
         let mut s = CheckState::new(2);
         assert_eq!(s.observe("a", &fail(), 1), None);
         assert_eq!(s.status(), CheckStatus::Unknown);
-        assert_eq!(s.observe("a", &fail(), 2).map(|c| c.to), Some(CheckStatus::Unhealthy));
+        assert_eq!(
+            s.observe("a", &fail(), 2).map(|c| c.to),
+            Some(CheckStatus::Unhealthy)
+        );
     }
 
     #[test]
@@ -261,10 +288,19 @@ mod tests {
         let mut s = CheckState::new(1);
         s.observe("a", &ok(), 1);
         let c = s.observe("a", &slow(), 2).unwrap();
-        assert_eq!((c.to, c.cause.as_deref()), (CheckStatus::Degraded, Some("slow")));
+        assert_eq!(
+            (c.to, c.cause.as_deref()),
+            (CheckStatus::Degraded, Some("slow"))
+        );
         assert_eq!(CheckStatus::Degraded.is_up(), Some(true));
-        assert_eq!(s.observe("a", &ok(), 3).map(|c| c.to), Some(CheckStatus::Healthy));
-        assert_eq!(s.observe("a", &fail(), 4).map(|c| c.to), Some(CheckStatus::Unhealthy));
+        assert_eq!(
+            s.observe("a", &ok(), 3).map(|c| c.to),
+            Some(CheckStatus::Healthy)
+        );
+        assert_eq!(
+            s.observe("a", &fail(), 4).map(|c| c.to),
+            Some(CheckStatus::Unhealthy)
+        );
     }
 
     #[test]

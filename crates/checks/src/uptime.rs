@@ -126,7 +126,12 @@ fn add(u: &mut Uptime, state: Option<bool>, ms: i64) {
 }
 
 /// `n` consecutive buckets of `step` starting at `from` (the status page's daily bars).
-pub fn uptime_buckets(history: &[UptimeSample], from: Timestamp, step: Duration, n: usize) -> Vec<Uptime> {
+pub fn uptime_buckets(
+    history: &[UptimeSample],
+    from: Timestamp,
+    step: Duration,
+    n: usize,
+) -> Vec<Uptime> {
     let step = i64::try_from(step.as_millis()).unwrap_or(i64::MAX).max(1);
     (0..n as i64)
         .map(|i| {
@@ -150,7 +155,12 @@ pub enum UptimeWindow {
 }
 
 impl UptimeWindow {
-    pub const ALL: [UptimeWindow; 4] = [UptimeWindow::Day, UptimeWindow::Week, UptimeWindow::Month, UptimeWindow::Quarter];
+    pub const ALL: [UptimeWindow; 4] = [
+        UptimeWindow::Day,
+        UptimeWindow::Week,
+        UptimeWindow::Month,
+        UptimeWindow::Quarter,
+    ];
 
     pub fn millis(self) -> i64 {
         match self {
@@ -194,7 +204,9 @@ pub struct ErrorBudget {
 
 /// The error budget of `sla_target` percent over `u`.
 pub fn error_budget(u: &Uptime, sla_target: f64) -> ErrorBudget {
-    let allowed = (u.known_ms() as f64 * (100.0 - sla_target) / 100.0).round().max(0.0) as i64;
+    let allowed = (u.known_ms() as f64 * (100.0 - sla_target) / 100.0)
+        .round()
+        .max(0.0) as i64;
     let used = u.down_ms;
     let remaining = allowed - used;
     let remaining_ratio = if allowed > 0 {
@@ -274,7 +286,10 @@ pub fn incidents_between(list: &[Incident], from: Timestamp, to: Timestamp) -> V
 
 /// Mean time to recovery over the ended incidents; `None` without any.
 pub fn mttr(list: &[Incident]) -> Option<Duration> {
-    let ended: Vec<i64> = list.iter().filter_map(|i| i.end.map(|e| e - i.start)).collect();
+    let ended: Vec<i64> = list
+        .iter()
+        .filter_map(|i| i.end.map(|e| e - i.start))
+        .collect();
     if ended.is_empty() {
         return None;
     }
@@ -327,7 +342,10 @@ mod tests {
         assert!(inc[2].is_open());
         assert_eq!(inc[2].duration(T0 + DAY_MS), Duration::from_secs(60));
         assert_eq!(mttr(&inc), Some(Duration::from_secs(60)));
-        assert_eq!(incidents_between(&inc, T0 + 2 * HOUR_MS, T0 + 4 * HOUR_MS).len(), 1);
+        assert_eq!(
+            incidents_between(&inc, T0 + 2 * HOUR_MS, T0 + 4 * HOUR_MS).len(),
+            1
+        );
         assert_eq!(incidents_between(&inc, T0, T0 + HOUR_MS).len(), 0);
         assert_eq!(mttr(&[]), None);
     }
@@ -359,8 +377,14 @@ mod tests {
     #[test]
     fn unsorted_history_is_sorted() {
         let h = vec![
-            UptimeSample { at: 10 * S, up: Some(false) },
-            UptimeSample { at: 0, up: Some(true) },
+            UptimeSample {
+                at: 10 * S,
+                up: Some(false),
+            },
+            UptimeSample {
+                at: 0,
+                up: Some(true),
+            },
         ];
         let u = uptime(&h, 0, 20 * S);
         assert_eq!((u.up_ms, u.down_ms), (10 * S, 10 * S));
@@ -380,7 +404,14 @@ mod tests {
         assert_eq!(b.allowed_down_ms, 864_000);
         assert_eq!(b.remaining_ms, 684_000);
         assert!((b.remaining_ratio - 684.0 / 864.0).abs() < 1e-12);
-        let perfect = uptime(&[UptimeSample { at: 0, up: Some(true) }], 0, DAY_MS);
+        let perfect = uptime(
+            &[UptimeSample {
+                at: 0,
+                up: Some(true),
+            }],
+            0,
+            DAY_MS,
+        );
         assert_eq!(error_budget(&perfect, 100.0).remaining_ratio, 1.0);
     }
 

@@ -35,21 +35,31 @@ fn full_example_parses_with_defaults() {
     assert_eq!(api.retries, 3);
     assert_eq!(api.sla_target, 99.9);
     assert!(api.public);
-    let CheckKind::Http(h) = &api.kind else { panic!() };
+    let CheckKind::Http(h) = &api.kind else {
+        panic!()
+    };
     assert!(h.expect_status.iter().any(|m| m.matches(200)));
     assert!(h.expect_status.iter().any(|m| m.matches(302)));
     assert!(!h.expect_status.iter().any(|m| m.matches(204)));
     assert!(h.follow_redirects && h.tls_verify);
     assert_eq!(h.degraded_above, Some(Duration::from_millis(800)));
-    let CheckKind::Dns(d) = &checks[2].kind else { panic!() };
+    let CheckKind::Dns(d) = &checks[2].kind else {
+        panic!()
+    };
     assert_eq!(d.query, "example.test");
     assert_eq!(d.expect, vec!["10 mail.example.test".to_string()]);
     assert_eq!(d.server, Some("127.0.0.1:5353".parse().unwrap()));
-    let CheckKind::Tls(t) = &checks[3].kind else { panic!() };
+    let CheckKind::Tls(t) = &checks[3].kind else {
+        panic!()
+    };
     assert_eq!((t.port, t.warn_days, t.critical_days), (443, 20, 5));
-    let CheckKind::Heartbeat(hb) = &checks[4].kind else { panic!() };
+    let CheckKind::Heartbeat(hb) = &checks[4].kind else {
+        panic!()
+    };
     assert_eq!(hb.grace, Duration::from_secs(1800));
-    let CheckKind::Heartbeat(hb) = &checks[5].kind else { panic!() };
+    let CheckKind::Heartbeat(hb) = &checks[5].kind else {
+        panic!()
+    };
     assert!(matches!(hb.expect, HeartbeatExpect::Period(p) if p == Duration::from_secs(300)));
     assert_eq!(hb.grace, DEFAULT_GRACE);
 }
@@ -58,7 +68,9 @@ fn full_example_parses_with_defaults() {
 fn default_http_expects_2xx_and_short_interval_caps_timeout() {
     let c = parse("- {name: a, type: http, url: 'http://x', interval: 5s}").unwrap();
     assert_eq!(c[0].timeout, Duration::from_secs(5));
-    let CheckKind::Http(h) = &c[0].kind else { panic!() };
+    let CheckKind::Http(h) = &c[0].kind else {
+        panic!()
+    };
     assert_eq!(h.expect_status, vec![StatusMatch::Class(2)]);
 }
 
@@ -91,7 +103,10 @@ fn errors_name_the_key() {
     ];
     for (yaml, want) in cases {
         let err = parse(yaml).expect_err(yaml);
-        assert!(err.starts_with(want), "{yaml}\n  got:  {err}\n  want: {want}");
+        assert!(
+            err.starts_with(want),
+            "{yaml}\n  got:  {err}\n  want: {want}"
+        );
     }
 }
 
@@ -107,8 +122,10 @@ fn serde_rejects_unknown_type_keys_and_negative_durations() {
 
 #[test]
 fn serialises_back() {
-    let list: Vec<CheckConfig> =
-        serde_yaml::from_str("- {name: a, type: http, url: 'http://x', interval: 1m30s, max_body: 64KiB}").unwrap();
+    let list: Vec<CheckConfig> = serde_yaml::from_str(
+        "- {name: a, type: http, url: 'http://x', interval: 1m30s, max_body: 64KiB}",
+    )
+    .unwrap();
     assert_eq!(list[0].max_body, Some(64 * 1024));
     let s = serde_yaml::to_string(&list).unwrap();
     let back: Vec<CheckConfig> = serde_yaml::from_str(&s).unwrap();
@@ -118,6 +135,8 @@ fn serialises_back() {
 #[tokio::test]
 async fn unresolvable_host_is_named() {
     let checks = parse("- {name: a, type: tcp, host: 127.0.0.1, port: 1}\n- {name: b, type: tcp, host: nonexistent.invalid, port: 1}").unwrap();
-    let e = check_hosts_resolve(&checks, Duration::from_secs(5)).await.unwrap_err();
+    let e = check_hosts_resolve(&checks, Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert_eq!(e.key, "checks[1].host");
 }

@@ -42,7 +42,10 @@ fn norm_name(s: &str) -> String {
 /// Normalises an `expect` entry the same way answers are.
 pub(crate) fn normalize_expected(record: DnsRecord, e: &str) -> String {
     match record {
-        DnsRecord::A | DnsRecord::Aaaa => e.trim().parse::<IpAddr>().map_or_else(|_| e.trim().to_string(), |ip| ip.to_string()),
+        DnsRecord::A | DnsRecord::Aaaa => e
+            .trim()
+            .parse::<IpAddr>()
+            .map_or_else(|_| e.trim().to_string(), |ip| ip.to_string()),
         DnsRecord::Cname | DnsRecord::Ns => norm_name(e),
         DnsRecord::Mx => {
             let mut parts = e.split_whitespace();
@@ -62,8 +65,16 @@ fn answer(r: &RData) -> Option<String> {
         RData::AAAA(a) => a.0.to_string(),
         RData::CNAME(n) => norm_name(&n.0.to_ascii()),
         RData::NS(n) => norm_name(&n.0.to_ascii()),
-        RData::MX(mx) => format!("{} {}", mx.preference(), norm_name(&mx.exchange().to_ascii())),
-        RData::TXT(t) => t.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().concat(),
+        RData::MX(mx) => format!(
+            "{} {}",
+            mx.preference(),
+            norm_name(&mx.exchange().to_ascii())
+        ),
+        RData::TXT(t) => t
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect::<Vec<_>>()
+            .concat(),
         _ => return None,
     })
 }
@@ -75,16 +86,19 @@ impl DnsProbe {
         } else {
             format!("{}.", check.query)
         };
-        let name = Name::from_ascii(&fq).map_err(|e| format!("invalid DNS name {:?}: {e}", check.query))?;
+        let name = Name::from_ascii(&fq)
+            .map_err(|e| format!("invalid DNS name {:?}: {e}", check.query))?;
         let mut builder = match check.server {
             Some(addr) => {
                 let group = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
                 let config = ResolverConfig::from_parts(None, vec![], group);
-                let mut b = TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
+                let mut b =
+                    TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
                 b.options_mut().use_hosts_file = ResolveHosts::Never;
                 b
             }
-            None => TokioResolver::builder_tokio().map_err(|e| format!("system resolver configuration: {e}"))?,
+            None => TokioResolver::builder_tokio()
+                .map_err(|e| format!("system resolver configuration: {e}"))?,
         };
         let opts: &mut ResolverOpts = builder.options_mut();
         opts.timeout = timeout;
@@ -106,7 +120,11 @@ impl DnsProbe {
             Err(e) => {
                 return ProbeResult::failure(
                     start.elapsed(),
-                    format!("{rtype} {}: {}", self.check.query, truncate(&e.to_string(), 300)),
+                    format!(
+                        "{rtype} {}: {}",
+                        self.check.query,
+                        truncate(&e.to_string(), 300)
+                    ),
                     detail,
                 )
             }
@@ -120,7 +138,11 @@ impl DnsProbe {
         detail.answers.sort();
         detail.answers.dedup();
         if detail.answers.is_empty() {
-            return ProbeResult::failure(start.elapsed(), format!("no {rtype} answer for {}", self.check.query), detail);
+            return ProbeResult::failure(
+                start.elapsed(),
+                format!("no {rtype} answer for {}", self.check.query),
+                detail,
+            );
         }
         let missing: Vec<&str> = self
             .check

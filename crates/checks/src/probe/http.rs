@@ -61,7 +61,11 @@ impl HttpProbe {
         detail.status_code = Some(status);
         detail.remote_addr = resp.remote_addr().map(|a| a.to_string());
         if !c.expect_status.iter().any(|m| m.matches(status)) {
-            return ProbeResult::failure(start.elapsed(), format!("unexpected status {status}"), detail);
+            return ProbeResult::failure(
+                start.elapsed(),
+                format!("unexpected status {status}"),
+                detail,
+            );
         }
         if c.body_regex.is_some() || c.json_condition.is_some() {
             let mut body = Vec::new();
@@ -79,7 +83,11 @@ impl HttpProbe {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        return ProbeResult::failure(start.elapsed(), format!("reading body: {}", describe(&e)), detail)
+                        return ProbeResult::failure(
+                            start.elapsed(),
+                            format!("reading body: {}", describe(&e)),
+                            detail,
+                        )
                     }
                 }
             }
@@ -96,7 +104,13 @@ impl HttpProbe {
             if let Some(cond) = &c.json_condition {
                 let doc: serde_json::Value = match serde_json::from_slice(&body) {
                     Ok(v) => v,
-                    Err(e) => return ProbeResult::failure(start.elapsed(), format!("body is not JSON: {e}"), detail),
+                    Err(e) => {
+                        return ProbeResult::failure(
+                            start.elapsed(),
+                            format!("body is not JSON: {e}"),
+                            detail,
+                        )
+                    }
                 };
                 if let Err(why) = cond.eval(&doc) {
                     return ProbeResult::failure(start.elapsed(), why, detail);
@@ -148,4 +162,3 @@ fn describe(e: &reqwest::Error) -> String {
     }
     format!("{kind} error: {}", truncate(&msg, 300))
 }
-

@@ -100,7 +100,12 @@ impl ProbeContext {
     /// Builds the HTTP clients; fails only if the TLS backend cannot initialise.
     pub fn new() -> Result<Self, Error> {
         let mk = |redirects: bool, verify: bool| http::client(redirects, verify);
-        let http = [mk(false, false)?, mk(false, true)?, mk(true, false)?, mk(true, true)?];
+        let http = [
+            mk(false, false)?,
+            mk(false, true)?,
+            mk(true, false)?,
+            mk(true, true)?,
+        ];
         Ok(ProbeContext {
             inner: Arc::new(ContextInner {
                 http,
@@ -139,17 +144,19 @@ impl Probe {
     pub fn build(check: &Check, ctx: &ProbeContext) -> Result<Option<Probe>, Error> {
         let kind = match &check.kind {
             CheckKind::Http(h) => ProbeKind::Http(Arc::new(http::HttpProbe::new(
-                h.clone(),
+                (**h).clone(),
                 ctx.http_client(h.follow_redirects, h.tls_verify),
             ))),
             CheckKind::Tcp(t) => ProbeKind::Tcp(Arc::new(tcp::TcpProbe::new(t.clone()))),
-            CheckKind::Dns(d) => ProbeKind::Dns(Arc::new(dns::DnsProbe::new(d.clone(), check.timeout).map_err(
-                |message| Error::Build {
+            CheckKind::Dns(d) => ProbeKind::Dns(Arc::new(
+                dns::DnsProbe::new(d.clone(), check.timeout).map_err(|message| Error::Build {
                     check: check.name.clone(),
                     message,
-                },
-            )?)),
-            CheckKind::Tls(t) => ProbeKind::Tls(Arc::new(tls::TlsProbe::new(t.clone(), ctx.crypto()))),
+                })?,
+            )),
+            CheckKind::Tls(t) => {
+                ProbeKind::Tls(Arc::new(tls::TlsProbe::new(t.clone(), ctx.crypto())))
+            }
             CheckKind::Heartbeat(_) => return Ok(None),
         };
         Ok(Some(Probe {
@@ -177,7 +184,10 @@ impl Probe {
             Ok(r) => r,
             Err(_) => ProbeResult::failure(
                 start.elapsed(),
-                format!("timed out after {}", strix_core::duration::format(self.timeout)),
+                format!(
+                    "timed out after {}",
+                    strix_core::duration::format(self.timeout)
+                ),
                 ProbeDetail::default(),
             ),
         }

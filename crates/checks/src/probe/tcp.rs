@@ -29,7 +29,9 @@ impl TcpProbe {
         let host = c.host.trim_start_matches('[').trim_end_matches(']');
         let mut stream = match TcpStream::connect((host, c.port)).await {
             Ok(s) => s,
-            Err(e) => return ProbeResult::failure(start.elapsed(), format!("connect error: {e}"), detail),
+            Err(e) => {
+                return ProbeResult::failure(start.elapsed(), format!("connect error: {e}"), detail)
+            }
         };
         detail.remote_addr = stream.peer_addr().ok().map(|a| a.to_string());
         if let Some(send) = &c.send {
@@ -63,7 +65,13 @@ impl TcpProbe {
                         )
                     }
                     Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                    Err(e) => return ProbeResult::failure(start.elapsed(), format!("read error: {e}"), detail),
+                    Err(e) => {
+                        return ProbeResult::failure(
+                            start.elapsed(),
+                            format!("read error: {e}"),
+                            detail,
+                        )
+                    }
                 }
             }
         }

@@ -52,7 +52,9 @@ impl ServerCertVerifier for Capture {
             *g = Some(end_entity.clone().into_owned());
         }
         match &self.inner {
-            Some(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            Some(v) => {
+                v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
             None => Ok(ServerCertVerified::assertion()),
         }
     }
@@ -63,7 +65,12 @@ impl ServerCertVerifier for Capture {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -72,11 +79,18 @@ impl ServerCertVerifier for Capture {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -90,7 +104,8 @@ pub struct CertInfo {
 
 /// Reads `notAfter` and the subject of a DER certificate.
 pub fn cert_info(der: &[u8]) -> Result<CertInfo, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("cannot parse certificate: {e}"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| format!("cannot parse certificate: {e}"))?;
     Ok(CertInfo {
         not_after: cert.validity().not_after.timestamp().saturating_mul(1000),
         subject: cert.subject().to_string(),
@@ -133,24 +148,46 @@ impl TlsProbe {
             provider: self.provider.clone(),
             leaf: Mutex::new(None),
         });
-        let config = match ClientConfig::builder_with_provider(self.provider.clone()).with_safe_default_protocol_versions() {
+        let config = match ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+        {
             Ok(b) => b
                 .dangerous()
                 .with_custom_certificate_verifier(capture.clone())
                 .with_no_client_auth(),
-            Err(e) => return ProbeResult::failure(start.elapsed(), format!("TLS configuration: {e}"), detail),
+            Err(e) => {
+                return ProbeResult::failure(
+                    start.elapsed(),
+                    format!("TLS configuration: {e}"),
+                    detail,
+                )
+            }
         };
-        let host = c.host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = c
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let server_name = match ServerName::try_from(host.clone()) {
             Ok(n) => n,
-            Err(e) => return ProbeResult::failure(start.elapsed(), format!("invalid server name {host:?}: {e}"), detail),
+            Err(e) => {
+                return ProbeResult::failure(
+                    start.elapsed(),
+                    format!("invalid server name {host:?}: {e}"),
+                    detail,
+                )
+            }
         };
         let tcp = match TcpStream::connect((host.as_str(), c.port)).await {
             Ok(s) => s,
-            Err(e) => return ProbeResult::failure(start.elapsed(), format!("connect error: {e}"), detail),
+            Err(e) => {
+                return ProbeResult::failure(start.elapsed(), format!("connect error: {e}"), detail)
+            }
         };
         detail.remote_addr = tcp.peer_addr().ok().map(|a| a.to_string());
-        let handshake = TlsConnector::from(Arc::new(config)).connect(server_name, tcp).await;
+        let handshake = TlsConnector::from(Arc::new(config))
+            .connect(server_name, tcp)
+            .await;
         let leaf = capture.leaf.lock().ok().and_then(|mut g| g.take());
         if let Some(der) = &leaf {
             match cert_info(der) {
@@ -164,7 +201,11 @@ impl TlsProbe {
         }
         let latency = start.elapsed();
         if let Err(e) = handshake {
-            return ProbeResult::failure(latency, format!("TLS handshake: {}", truncate(&e.to_string(), 300)), detail);
+            return ProbeResult::failure(
+                latency,
+                format!("TLS handshake: {}", truncate(&e.to_string(), 300)),
+                detail,
+            );
         }
         let Some(days_left) = detail.days_left else {
             return ProbeResult::failure(latency, "no certificate presented", detail);
@@ -182,7 +223,11 @@ pub fn judge(
     detail: ProbeDetail,
 ) -> ProbeResult {
     if days_left < 0.0 {
-        return ProbeResult::failure(latency, format!("certificate expired {:.1} days ago", -days_left), detail);
+        return ProbeResult::failure(
+            latency,
+            format!("certificate expired {:.1} days ago", -days_left),
+            detail,
+        );
     }
     if days_left < f64::from(critical_days) {
         return ProbeResult::failure(
@@ -194,7 +239,9 @@ pub fn judge(
     let mut r = ProbeResult::success(latency, detail);
     if days_left < f64::from(warn_days) {
         r.degraded = true;
-        r.error = Some(format!("certificate expires in {days_left:.1} days (warn_days {warn_days})"));
+        r.error = Some(format!(
+            "certificate expires in {days_left:.1} days (warn_days {warn_days})"
+        ));
     }
     r
 }
