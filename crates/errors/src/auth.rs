@@ -217,7 +217,10 @@ mod tests {
         let a = SentryAuth::from_header(&format!("sentry_key={KEY},sentry_secret=s")).unwrap();
         assert_eq!(a.secret_key.as_deref(), Some("s"));
         let e = SentryAuth::from_header("Sentry sentry_version=7").unwrap_err();
-        assert_eq!(e.to_string(), "authentication: X-Sentry-Auth: no sentry_key");
+        assert_eq!(
+            e.to_string(),
+            "authentication: X-Sentry-Auth: no sentry_key"
+        );
         assert!(SentryAuth::from_header("Sentry sentry_key=a b").is_err());
     }
 
@@ -243,17 +246,27 @@ mod tests {
 
     #[test]
     fn dsn_round_trip() {
-        let d: Dsn = format!("https://{KEY}@o1.ingest.example.com/42").parse().unwrap();
+        let d: Dsn = format!("https://{KEY}@o1.ingest.example.com/42")
+            .parse()
+            .unwrap();
         assert_eq!(d.project_id, 42);
         assert_eq!(d.public_key, KEY);
         assert_eq!(d.port, None);
-        assert_eq!(d.to_string(), format!("https://{KEY}@o1.ingest.example.com/42"));
+        assert_eq!(
+            d.to_string(),
+            format!("https://{KEY}@o1.ingest.example.com/42")
+        );
 
-        let d: Dsn = format!("http://{KEY}:secret@127.0.0.1:9090/sentry/7").parse().unwrap();
+        let d: Dsn = format!("http://{KEY}:secret@127.0.0.1:9090/sentry/7")
+            .parse()
+            .unwrap();
         assert_eq!(d.secret_key.as_deref(), Some("secret"));
         assert_eq!(d.path, "/sentry");
         assert_eq!(d.envelope_path(), "/sentry/api/7/envelope/");
-        assert_eq!(d.to_string(), format!("http://{KEY}@127.0.0.1:9090/sentry/7"));
+        assert_eq!(
+            d.to_string(),
+            format!("http://{KEY}@127.0.0.1:9090/sentry/7")
+        );
 
         let d = Dsn::new("localhost", 9090, 1, KEY);
         assert_eq!(d.to_string(), format!("http://{KEY}@localhost:9090/1"));
@@ -270,7 +283,10 @@ mod tests {
             &format!("ftp://{KEY}@example.com/1"),
         ] {
             let e = s.parse::<Dsn>().unwrap_err();
-            assert!(e.to_string().starts_with("authentication: dsn: "), "{s}: {e}");
+            assert!(
+                e.to_string().starts_with("authentication: dsn: "),
+                "{s}: {e}"
+            );
         }
     }
 }

@@ -410,22 +410,30 @@ line-terminated\n\
             e.to_string(),
             "envelope item 0: length 100 runs past the end of the envelope (8 bytes left): truncated envelope"
         );
-        let e = parse(b"{}\n{\"type\":\"event\"}\n{}\n{\"type\":\"event\",\"length\":5}\nab").unwrap_err();
+        let e = parse(b"{}\n{\"type\":\"event\"}\n{}\n{\"type\":\"event\",\"length\":5}\nab")
+            .unwrap_err();
         assert!(e.to_string().starts_with("envelope item 1: "), "{e}");
 
         let e = parse(b"{not json\n").unwrap_err();
-        assert!(e.to_string().starts_with("envelope header: invalid JSON"), "{e}");
+        assert!(
+            e.to_string().starts_with("envelope header: invalid JSON"),
+            "{e}"
+        );
         let e = parse(b"[1]\n").unwrap_err();
         assert!(e.to_string().contains("must be a JSON object"), "{e}");
         let e = parse(b"").unwrap_err();
         assert!(e.to_string().contains("empty envelope"), "{e}");
         let e = parse(b"{}\n{\"type\":\"event\"\n{}").unwrap_err();
         assert!(
-            e.to_string().starts_with("envelope item 0 header: invalid JSON"),
+            e.to_string()
+                .starts_with("envelope item 0 header: invalid JSON"),
             "{e}"
         );
         let e = parse(b"{}\n{\"length\":2}\n{}").unwrap_err();
-        assert_eq!(e.to_string(), "envelope item 0: item header has no \"type\"");
+        assert_eq!(
+            e.to_string(),
+            "envelope item 0: item header has no \"type\""
+        );
         let e = parse(b"{}\n{\"type\":\"event\",\"length\":-1}\n{}").unwrap_err();
         assert!(e.to_string().contains("non-negative integer"), "{e}");
         let e = parse(b"{}\n{\"type\":\"event\",\"length\":2}\n{}garbage").unwrap_err();
@@ -441,12 +449,18 @@ line-terminated\n\
             max_event_bytes: 5,
             max_depth: 3,
         };
-        let e = Envelope::parse(b"{}\n{\"type\":\"a\"}\n1\n{\"type\":\"a\"}\n2\n{\"type\":\"a\"}\n3\n", &limits)
-            .unwrap_err();
+        let e = Envelope::parse(
+            b"{}\n{\"type\":\"a\"}\n1\n{\"type\":\"a\"}\n2\n{\"type\":\"a\"}\n3\n",
+            &limits,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::TooLarge { limit: 2, .. }), "{e}");
         assert_eq!(e.class(), strix_core::ErrorClass::Limit);
-        let e = Envelope::parse(b"{}\n{\"type\":\"attachment\",\"length\":11}\n01234567890\n", &limits)
-            .unwrap_err();
+        let e = Envelope::parse(
+            b"{}\n{\"type\":\"attachment\",\"length\":11}\n01234567890\n",
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "envelope item 0 (attachment): larger than the limit of 10"

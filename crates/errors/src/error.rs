@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn messages_name_the_item() {
         let e = Error::envelope(Some(2), "length 10 runs past the end");
-        assert_eq!(e.to_string(), "envelope item 2: length 10 runs past the end");
+        assert_eq!(
+            e.to_string(),
+            "envelope item 2: length 10 runs past the end"
+        );
         assert_eq!(e.class(), ErrorClass::BadInput);
         let e = Error::TooDeep {
             what: "item 0 (event)".into(),

@@ -11,7 +11,9 @@
 //!    numbers are left out, so a deploy that shifts code does not split issues; an
 //!    exception without usable frames contributes its normalised value instead.
 //! 3. The message, normalised ([`normalize_message`]): numbers, hex, UUIDs, e-mail and
-//!    IP addresses, dates and quoted values become placeholders.
+//!    IP addresses, dates and quoted values become placeholders. A message event whose
+//!    only exception is *synthetic* (`mechanism.synthetic`, as `@sentry/node` sends for
+//!    `captureMessage`) counts as a message event.
 //!
 //! The hash is the first 128 bits of SHA-256 over a version tag and the components, in
 //! hex; changing the algorithm means a new tag, never reinterpreting old hashes.
@@ -89,7 +91,12 @@ pub fn hash(components: &[String]) -> String {
 /// The components used when the SDK sends no fingerprint.
 pub fn default_components(e: &NormalizedEvent) -> (Method, Vec<String>) {
     let mut out = Vec::new();
-    for ex in &e.exception {
+    let exceptions: &[_] = if e.is_message_event() {
+        &[]
+    } else {
+        &e.exception
+    };
+    for ex in exceptions {
         out.push(format!("type:{}", ex.ty.as_deref().unwrap_or("Error")));
         let before = out.len();
         push_frames(&ex.frames, &mut out);
@@ -173,7 +180,9 @@ fn expand(entry: &str, e: &NormalizedEvent, default: &[String], out: &mut Vec<St
             return;
         }
         Some("type" | "error.type") => main.and_then(|m| m.ty.clone()),
-        Some("value" | "error.value") => main.and_then(|m| m.value.as_deref().map(normalize_message)),
+        Some("value" | "error.value") => {
+            main.and_then(|m| m.value.as_deref().map(normalize_message))
+        }
         Some("function") => top.and_then(|f| f.function.clone()),
         Some("module") => top.and_then(|f| f.module.clone()),
         Some("transaction") => e.transaction.clone(),
@@ -196,9 +205,13 @@ fn top_in_app(frames: &[Frame]) -> Option<&Frame> {
 
 /// The issue title.
 pub fn title(e: &NormalizedEvent) -> String {
-    let t = match e.main_exception() {
+    let t = match e.main_exception().filter(|_| !e.is_message_event()) {
         Some(ex) => {
-            let value = ex.value.as_deref().map(first_line).filter(|v| !v.is_empty());
+            let value = ex
+                .value
+                .as_deref()
+                .map(first_line)
+                .filter(|v| !v.is_empty());
             match (ex.ty.as_deref(), value) {
                 (Some(ty), Some(v)) => format!("{ty}: {v}"),
                 (Some(ty), None) => ty.to_owned(),

@@ -34,7 +34,11 @@ fn same_error_twice_same_hash() {
     assert_eq!(a.culprit.as_deref(), Some("shop.cart in total"));
     assert_eq!(
         a.components,
-        ["type:KeyError", "frame:shop.views:checkout", "frame:shop.cart:total"]
+        [
+            "type:KeyError",
+            "frame:shop.views:checkout",
+            "frame:shop.cart:total"
+        ]
     );
 }
 
@@ -74,8 +78,16 @@ fn all_frames_when_none_in_app() {
 
 #[test]
 fn no_frames_uses_normalised_value() {
-    let a = group(&ev(exc("TimeoutError", "timed out after 30s on 10.0.0.5:5432", json!([]))));
-    let b = group(&ev(exc("TimeoutError", "timed out after 31s on 10.0.0.6:5432", json!([]))));
+    let a = group(&ev(exc(
+        "TimeoutError",
+        "timed out after 30s on 10.0.0.5:5432",
+        json!([]),
+    )));
+    let b = group(&ev(exc(
+        "TimeoutError",
+        "timed out after 31s on 10.0.0.6:5432",
+        json!([]),
+    )));
     assert_eq!(a.hash, b.hash);
     assert_eq!(
         a.components,
@@ -85,11 +97,18 @@ fn no_frames_uses_normalised_value() {
 
 #[test]
 fn message_events_group_by_normalised_message() {
-    let a = group(&ev(json!({"message": "Payment 1234 failed for \"bob\" (order 9f1c2e3d4a)"})));
-    let b = group(&ev(json!({"message": "Payment 99 failed for \"alice\" (order 0a1b2c3d4e)"})));
+    let a = group(&ev(
+        json!({"message": "Payment 1234 failed for \"bob\" (order 9f1c2e3d4a)"}),
+    ));
+    let b = group(&ev(
+        json!({"message": "Payment 99 failed for \"alice\" (order 0a1b2c3d4e)"}),
+    ));
     assert_eq!(a.hash, b.hash);
     assert_eq!(a.method, Method::Message);
-    assert_eq!(a.title, "Payment 1234 failed for \"bob\" (order 9f1c2e3d4a)");
+    assert_eq!(
+        a.title,
+        "Payment 1234 failed for \"bob\" (order 9f1c2e3d4a)"
+    );
     let c = group(&ev(json!({"message": "Refund 1 failed"})));
     assert_ne!(a.hash, c.hash);
 }
@@ -97,12 +116,21 @@ fn message_events_group_by_normalised_message() {
 #[test]
 fn message_normalisation_table() {
     for (input, want) in [
-        ("Error 42 at 0xdeadbeef for \"bob\"", "Error <int> at <hex> for <str>"),
+        (
+            "Error 42 at 0xdeadbeef for \"bob\"",
+            "Error <int> at <hex> for <str>",
+        ),
         ("user 'alice' not found", "user <str> not found"),
         ("can't connect to 'db-1'", "can't connect to <str>"),
-        ("id 123e4567-e89b-12d3-a456-426614174000 missing", "id <uuid> missing"),
+        (
+            "id 123e4567-e89b-12d3-a456-426614174000 missing",
+            "id <uuid> missing",
+        ),
         ("mail to bob@example.com bounced", "mail to <email> bounced"),
-        ("mail to b***@example.com bounced", "mail to <email> bounced"),
+        (
+            "mail to b***@example.com bounced",
+            "mail to <email> bounced",
+        ),
         ("connect 192.168.1.20:5432 refused", "connect <ip> refused"),
         ("from fe80::1ff:fe23:4567:890a", "from <ip>"),
         ("took 1.25s (limit 1s)", "took <float>s (limit <int>s)"),
@@ -126,7 +154,11 @@ fn custom_fingerprint() {
     assert_eq!(a.method, Method::Fingerprint);
     assert_eq!(a.components, ["fp:payments", "fp:KeyError"]);
     // Different frames, same fingerprint: same issue.
-    let mut raw2 = exc("KeyError", "y", json!([{"module": "m", "function": "other", "in_app": true}]));
+    let mut raw2 = exc(
+        "KeyError",
+        "y",
+        json!([{"module": "m", "function": "other", "in_app": true}]),
+    );
     raw2["fingerprint"] = json!(["payments", "{{type}}"]);
     assert_eq!(group(&ev(raw2)).hash, a.hash);
     // Title and culprit still come from the event.
@@ -138,7 +170,12 @@ fn custom_fingerprint() {
     let g = group(&ev(d));
     assert_eq!(
         g.components,
-        ["type:KeyError", "frame:shop.views:checkout", "frame:shop.cart:total", "fp:tenant-1"]
+        [
+            "type:KeyError",
+            "frame:shop.views:checkout",
+            "frame:shop.cart:total",
+            "fp:tenant-1"
+        ]
     );
     let mut d2 = exc("KeyError", "x", app_frames());
     d2["fingerprint"] = json!(["{{ default }}", "tenant-2"]);
@@ -146,10 +183,18 @@ fn custom_fingerprint() {
     // ["{{ default }}"] alone is the default grouping.
     let mut d3 = exc("KeyError", "x", app_frames());
     d3["fingerprint"] = json!(["{{ default }}"]);
-    assert_eq!(group(&ev(d3)).hash, group(&ev(exc("KeyError", "x", app_frames()))).hash);
+    assert_eq!(
+        group(&ev(d3)).hash,
+        group(&ev(exc("KeyError", "x", app_frames()))).hash
+    );
 
     let mut v = json!({"message": "m", "level": "warning", "transaction": "/a", "logger": "l"});
-    v["fingerprint"] = json!(["{{ level }}", "{{ transaction }}", "{{ logger }}", "{{ nope }}"]);
+    v["fingerprint"] = json!([
+        "{{ level }}",
+        "{{ transaction }}",
+        "{{ logger }}",
+        "{{ nope }}"
+    ]);
     assert_eq!(
         group(&ev(v)).components,
         ["fp:warning", "fp:/a", "fp:l", "fp:{{ nope }}"]
@@ -158,8 +203,13 @@ fn custom_fingerprint() {
 
 #[test]
 fn titles_and_culprits() {
-    let g = group(&ev(json!({"exception": [{"type": "TypeError", "value": "Cannot read properties of undefined (reading 'x')\n    at foo"}]})));
-    assert_eq!(g.title, "TypeError: Cannot read properties of undefined (reading 'x')");
+    let g = group(&ev(
+        json!({"exception": [{"type": "TypeError", "value": "Cannot read properties of undefined (reading 'x')\n    at foo"}]}),
+    ));
+    assert_eq!(
+        g.title,
+        "TypeError: Cannot read properties of undefined (reading 'x')"
+    );
     assert_eq!(g.culprit, None);
     let long = "x".repeat(500);
     let g = group(&ev(json!({"message": long})));
@@ -178,9 +228,36 @@ fn titles_and_culprits() {
 
 #[test]
 fn bundler_hashes_and_async_do_not_split() {
-    let f = |m: &str, func: &str| exc("E", "v", json!([{"module": m, "function": func, "in_app": true}]));
+    let f = |m: &str, func: &str| {
+        exc(
+            "E",
+            "v",
+            json!([{"module": m, "function": func, "in_app": true}]),
+        )
+    };
     assert_eq!(
         group(&ev(f("main.3f2a9c1b", "run"))).hash,
         group(&ev(f("main.77aa0b12", "async run"))).hash
     );
+}
+
+#[test]
+fn synthetic_exception_message_events_group_by_message() {
+    let mk = |m: &str, func: &str| {
+        ev(json!({"message": m, "exception": {"values": [{"value": m,
+            "mechanism": {"type": "generic", "synthetic": true},
+            "stacktrace": {"frames": [{"module": "send", "function": func, "in_app": true}]}}]}}))
+    };
+    let a = group(&mk("Disk 1 full", "a"));
+    let b = group(&mk("Disk 2 full", "b"));
+    assert_eq!(a.method, Method::Message);
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(a.title, "Disk 1 full");
+    assert_eq!(a.culprit.as_deref(), Some("send in a"));
+    // A real (non-synthetic) exception with a message still groups by the exception.
+    let c = group(&ev(
+        json!({"message": "m", "exception": [{"type": "E", "value": "v"}]}),
+    ));
+    assert_eq!(c.method, Method::Exception);
+    assert_eq!(c.title, "E: v");
 }

@@ -35,7 +35,7 @@ pub mod stacktrace;
 pub mod store;
 
 pub use auth::{AuthSource, Dsn, SentryAuth};
-pub use categorize::{Categorization, Categorizer, CategorizeConfig, Category, Priority, Severity};
+pub use categorize::{Categorization, CategorizeConfig, Categorizer, Category, Priority, Severity};
 pub use envelope::{Envelope, Item, ItemType};
 pub use error::Error;
 pub use fingerprint::{group, Grouping};

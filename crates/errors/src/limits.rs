@@ -111,14 +111,24 @@ mod tests {
         // Even a configured limit above serde_json's own gets our message.
         let deeper = format!("{}{}", "[".repeat(500), "]".repeat(500));
         let e = parse_json(deeper.as_bytes(), "x", 10_000).unwrap_err();
-        assert!(matches!(e, Error::TooDeep { limit: MAX_JSON_DEPTH, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::TooDeep {
+                    limit: MAX_JSON_DEPTH,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn invalid_json_names_document() {
         let e = parse_json(b"{\"a\":", "envelope item 1 (event)", 10).unwrap_err();
         assert!(
-            e.to_string().starts_with("envelope item 1 (event): invalid JSON: "),
+            e.to_string()
+                .starts_with("envelope item 1 (event): invalid JSON: "),
             "{e}"
         );
     }

@@ -149,6 +149,18 @@ pub struct Exception {
     pub frames: Vec<Frame>,
 }
 
+impl Exception {
+    /// `mechanism.synthetic`: the SDK made this exception up to carry a stack trace (as
+    /// `@sentry/node` does for `captureMessage`); its type and value say nothing.
+    pub fn is_synthetic(&self) -> bool {
+        self.mechanism
+            .as_ref()
+            .and_then(|m| m.get("synthetic"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: Option<String>,
@@ -224,6 +236,12 @@ impl NormalizedEvent {
         self.exception.last()
     }
 
+    /// A message event whose only exception is synthetic (made up by the SDK to carry
+    /// a stack trace): titled and grouped by its message.
+    pub fn is_message_event(&self) -> bool {
+        self.message.is_some() && self.exception.iter().all(Exception::is_synthetic)
+    }
+
     /// The frames of the main exception, else of the attached stack trace.
     pub fn frames(&self) -> &[Frame] {
         match self.main_exception() {
@@ -253,7 +271,6 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
     if !raw.is_object() {
         raw = Value::Object(Map::new());
     }
-    truncate_strings(&mut raw, lim.max_raw_string_bytes);
     cap_breadcrumbs(&mut raw, lim.max_breadcrumbs);
 
     let event_id = raw
@@ -268,7 +285,13 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
     let timestamp = raw
         .get("timestamp")
         .and_then(parse_timestamp_ms)
-        .map(|t| if t > received + 60_000 { received } else { t })
+        .map(|t| {
+            if received > 0 && t > received + 60_000 {
+                received
+            } else {
+                t
+            }
+        })
         .unwrap_or(received);
 
     let text = |k: &str| {
@@ -289,7 +312,7 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| thread_frames(&raw, lim));
 
-    NormalizedEvent {
+    let mut e = NormalizedEvent {
         event_id,
         timestamp,
         received,
@@ -305,16 +328,22 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
         stacktrace,
         user: user(raw.get("user"), opts.client_ip.as_deref()),
         tags: tags(raw.get("tags"), lim),
-        contexts: raw.get("contexts").cloned().unwrap_or(Value::Null),
-        breadcrumbs: breadcrumb_list(&raw).to_vec(),
+        contexts: Value::Null,
+        breadcrumbs: Vec::new(),
         request: request(raw.get("request")),
         fingerprint: fingerprint(raw.get("fingerprint")),
         sdk: raw.get("sdk").filter(|s| s.is_object()).map(|s| Sdk {
             name: s.get("name").and_then(str_of),
             version: s.get("version").and_then(str_of),
         }),
-        raw,
-    }
+        raw: Value::Null,
+    };
+    // Extracted text was cut to its own limit above; the raw copy gets the raw limit.
+    truncate_strings(&mut raw, lim.max_raw_string_bytes);
+    e.contexts = raw.get("contexts").cloned().unwrap_or(Value::Null);
+    e.breadcrumbs = breadcrumb_list(&raw).to_vec();
+    e.raw = raw;
+    e
 }
 
 /// Text of a scalar: strings as they are, numbers and booleans printed.
@@ -437,7 +466,10 @@ fn exceptions(raw: &Value, lim: &NormalizeLimits) -> Vec<Exception> {
                 .map(|s| truncate(&s, lim.max_text_bytes)),
             module: e.get("module").and_then(str_of),
             mechanism: e.get("mechanism").filter(|m| !m.is_null()).cloned(),
-            frames: e.get("stacktrace").map(|s| frames(s, lim)).unwrap_or_default(),
+            frames: e
+                .get("stacktrace")
+                .map(|s| frames(s, lim))
+                .unwrap_or_default(),
         })
         .filter(|e| e.ty.is_some() || e.value.is_some() || !e.frames.is_empty())
         .collect()
@@ -451,7 +483,11 @@ fn frames(stacktrace: &Value, lim: &NormalizeLimits) -> Vec<Frame> {
             _ => &[],
         },
     };
-    let keep = |i: usize| list.len() <= lim.max_frames || i < lim.max_frames / 2 || i >= list.len() - (lim.max_frames - lim.max_frames / 2);
+    let keep = |i: usize| {
+        list.len() <= lim.max_frames
+            || i < lim.max_frames / 2
+            || i >= list.len() - (lim.max_frames - lim.max_frames / 2)
+    };
     list.iter()
         .enumerate()
         .filter(|(i, f)| keep(*i) && f.is_object())
@@ -498,7 +534,11 @@ fn thread_frames(raw: &Value, lim: &NormalizeLimits) -> Vec<Frame> {
 /// `logentry.message` with its params applied.
 fn message(raw: &Value) -> Option<String> {
     fn from_entry(e: &Value) -> Option<String> {
-        if let Some(f) = e.get("formatted").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(f) = e
+            .get("formatted")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             return Some(f.to_owned());
         }
         let m = e.get("message").and_then(Value::as_str)?;
@@ -615,7 +655,12 @@ fn tags(v: Option<&Value>, lim: &NormalizeLimits) -> BTreeMap<String, String> {
         .into_iter()
         .filter(|(k, _)| !k.is_empty())
         .take(lim.max_tags)
-        .map(|(k, v)| (truncate(&k, lim.max_tag_bytes), truncate(&v, lim.max_tag_bytes)))
+        .map(|(k, v)| {
+            (
+                truncate(&k, lim.max_tag_bytes),
+                truncate(&v, lim.max_tag_bytes),
+            )
+        })
         .collect()
 }
 

@@ -58,12 +58,18 @@ fn python_style_event() {
     assert_eq!(main.value.as_deref(), Some("bad cart"));
     assert_eq!(main.mechanism.as_ref().unwrap()["handled"], true);
     assert_eq!(main.frames.len(), 2);
-    assert!(!main.frames[0].is_in_app(), "site-packages guessed as library");
+    assert!(
+        !main.frames[0].is_in_app(),
+        "site-packages guessed as library"
+    );
     let top = &main.frames[1];
     assert_eq!(top.lineno, Some(42));
     assert_eq!(top.colno, Some(3));
     assert_eq!(top.in_app, Some(true));
-    assert_eq!(top.context_line.as_deref(), Some("raise ValueError('bad cart')"));
+    assert_eq!(
+        top.context_line.as_deref(),
+        Some("raise ValueError('bad cart')")
+    );
     assert_eq!(e.exception[0].module, None);
     let u = e.user.as_ref().unwrap();
     assert_eq!(u.id.as_deref(), Some("42"));
@@ -76,7 +82,10 @@ fn python_style_event() {
     assert_eq!(r.method.as_deref(), Some("POST"));
     assert_eq!(r.headers["Accept"], "*/*");
     assert_eq!(r.query.as_deref(), Some("a=1"));
-    assert_eq!(e.fingerprint, Some(vec!["{{ default }}".into(), "7".into()]));
+    assert_eq!(
+        e.fingerprint,
+        Some(vec!["{{ default }}".into(), "7".into()])
+    );
     assert_eq!(e.sdk.as_ref().unwrap().version.as_deref(), Some("2.19.0"));
     assert_eq!(e.raw["debug_meta"]["images"][0]["type"], "sourcemap");
     assert_eq!(e.raw["unknown_future_field"]["anything"][1], 2);
@@ -113,15 +122,18 @@ fn messages_logentry_and_params() {
     let m = |raw: Value| normalize(raw, &opts()).message;
     assert_eq!(m(json!({"message": "plain"})).as_deref(), Some("plain"));
     assert_eq!(
-        m(json!({"logentry": {"message": "user %s failed %d times", "params": ["bob", 3]}})).as_deref(),
+        m(json!({"logentry": {"message": "user %s failed %d times", "params": ["bob", 3]}}))
+            .as_deref(),
         Some("user bob failed 3 times")
     );
     assert_eq!(
-        m(json!({"logentry": {"message": "x %s", "formatted": "x done"}, "message": "other"})).as_deref(),
+        m(json!({"logentry": {"message": "x %s", "formatted": "x done"}, "message": "other"}))
+            .as_deref(),
         Some("x done")
     );
     assert_eq!(
-        m(json!({"message": {"message": "%(who)s left, 100%% sure", "params": {"who": "amy"}}})).as_deref(),
+        m(json!({"message": {"message": "%(who)s left, 100%% sure", "params": {"who": "amy"}}}))
+            .as_deref(),
         Some("amy left, 100% sure")
     );
     assert_eq!(m(json!({"message": ""})), None);
@@ -136,7 +148,10 @@ fn timestamps() {
     assert_eq!(t(json!(1700000000)), Some(1_700_000_000_000));
     assert_eq!(t(json!("1700000000.25")), Some(1_700_000_000_250));
     assert_eq!(t(json!("2023-11-14T22:13:20Z")), Some(1_700_000_000_000));
-    assert_eq!(t(json!("2023-11-14T23:13:20+01:00")), Some(1_700_000_000_000));
+    assert_eq!(
+        t(json!("2023-11-14T23:13:20+01:00")),
+        Some(1_700_000_000_000)
+    );
     assert_eq!(t(json!("2023-11-14T22:13:20.5")), Some(1_700_000_000_500));
     assert_eq!(t(json!("yesterday")), None);
     assert_eq!(t(json!(-5)), None);
@@ -155,7 +170,9 @@ fn truncation_and_caps() {
     o.limits.max_breadcrumbs = 2;
     o.limits.max_frames = 4;
     o.limits.max_exceptions = 1;
-    let frames: Vec<Value> = (0..10).map(|i| json!({"function": format!("f{i}")})).collect();
+    let frames: Vec<Value> = (0..10)
+        .map(|i| json!({"function": format!("f{i}")}))
+        .collect();
     let raw = json!({
         "message": "é".repeat(20),
         "extra": {"blob": "x".repeat(100)},
@@ -164,11 +181,18 @@ fn truncation_and_caps() {
     });
     let e = normalize(raw, &o);
     assert_eq!(e.message.as_deref(), Some("ééééé…[truncated 30 bytes]"));
-    assert_eq!(e.raw["extra"]["blob"], format!("{}…[truncated 80 bytes]", "x".repeat(20)));
+    assert_eq!(
+        e.raw["extra"]["blob"],
+        format!("{}…[truncated 80 bytes]", "x".repeat(20))
+    );
     assert_eq!(e.breadcrumbs, vec![json!({"n": 2}), json!({"n": 3})]);
     assert_eq!(e.raw["breadcrumbs"].as_array().unwrap().len(), 2);
     assert_eq!(e.exception.len(), 1);
-    let names: Vec<_> = e.exception[0].frames.iter().map(|f| f.function.clone().unwrap()).collect();
+    let names: Vec<_> = e.exception[0]
+        .frames
+        .iter()
+        .map(|f| f.function.clone().unwrap())
+        .collect();
     assert_eq!(names, ["f0", "f1", "f8", "f9"]);
 }
 
@@ -185,7 +209,10 @@ fn odd_shapes_never_fail() {
         let e = normalize(raw.clone(), &opts());
         assert_eq!(e.level, Level::Error, "{raw}");
     }
-    let e = normalize(json!({"exception": {"type": "Solo", "value": {"nested": true}}}), &opts());
+    let e = normalize(
+        json!({"exception": {"type": "Solo", "value": {"nested": true}}}),
+        &opts(),
+    );
     assert_eq!(e.exception[0].value.as_deref(), Some("{\"nested\":true}"));
     let e = normalize(
         json!({"threads": {"values": [{"current": true, "stacktrace": {"frames": [{"function": "main"}]}}]}}),
@@ -221,5 +248,8 @@ fn levels() {
         assert_eq!(Level::parse(s), Some(l));
     }
     assert_eq!(Level::parse("loud"), None);
-    assert_eq!(serde_json::to_string(&Level::Warning).unwrap(), "\"warning\"");
+    assert_eq!(
+        serde_json::to_string(&Level::Warning).unwrap(),
+        "\"warning\""
+    );
 }

@@ -6,8 +6,10 @@
 //!   and query strings) whose key matches one of the key patterns has its whole value
 //!   replaced. Keys are compared case-insensitively with `-` read as `_`, so the
 //!   `X-Api-Key` header matches `api_?key`. `key=value` pairs inside strings (query
-//!   strings, cookies, URLs, messages such as `login failed password=hunter2`) and JSON
-//!   documents inside strings (a raw request body) get the same treatment.
+//!   strings, cookies, URLs, messages such as `login failed password=hunter2`), quoted
+//!   values (`"token": "abc"`, `password = 'x'` — log lines, and source lines SDKs send
+//!   as frame context) and JSON documents inside strings (a raw request body) get the
+//!   same treatment.
 //! - **Values**: patterns found anywhere in a string are replaced in place: credit-card
 //!   numbers (13–19 digits, spaces or dashes allowed, Luhn-checked, with a card-network
 //!   first digit so millisecond timestamps and ids are left alone), bearer tokens, JWTs,
@@ -147,6 +149,7 @@ pub struct Scrubber {
     set: RegexSet,
     patterns: Vec<(Kind, Regex)>,
     key_value: Regex,
+    quoted_value: Regex,
     replacement: String,
 }
 
@@ -233,6 +236,10 @@ impl Scrubber {
             .map_err(|e| Error::Config(format!("scrub patterns: {e}")))?;
         let key_value = Regex::new(r"([A-Za-z0-9_.\-\[\]]+)=([^&;\s,'\x22]*)")
             .map_err(|e| bad("key=value", e))?;
+        let quoted_value = Regex::new(
+            r#"(?:["']([A-Za-z0-9_.\-]+)["']|\b([A-Za-z0-9_.\-]+))\s*[:=]\s*["']([^"'\n]*)["']"#,
+        )
+        .map_err(|e| bad("quoted value", e))?;
         Ok(Scrubber {
             enabled: config.enabled,
             keys,
@@ -244,6 +251,7 @@ impl Scrubber {
             set,
             patterns,
             key_value,
+            quoted_value,
             replacement: config.replacement.clone(),
         })
     }
@@ -319,9 +327,9 @@ impl Scrubber {
             }
             Value::Array(items) => {
                 let pairs = !items.is_empty()
-                    && items.iter().all(|i| {
-                        matches!(i, Value::Array(p) if p.len() == 2 && p[0].is_string())
-                    });
+                    && items
+                        .iter()
+                        .all(|i| matches!(i, Value::Array(p) if p.len() == 2 && p[0].is_string()));
                 for item in items.iter_mut() {
                     match item {
                         Value::Array(p) if pairs => {
@@ -379,6 +387,29 @@ impl Scrubber {
                 cur = Cow::Owned(new.into_owned());
             }
         }
+        if (cur.contains('"') || cur.contains('\'')) && self.keys.is_some() {
+            let mut n = 0;
+            let new = self.quoted_value.replace_all(&cur, |c: &Captures<'_>| {
+                let whole = c.get(0).map_or("", |m| m.as_str());
+                let key = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
+                let (Some(m0), Some(v)) = (c.get(0), c.get(3)) else {
+                    return whole.to_owned();
+                };
+                if v.as_str().is_empty()
+                    || v.as_str() == self.replacement
+                    || !self.is_sensitive_key(key)
+                {
+                    return whole.to_owned();
+                }
+                n += 1;
+                let (vs, ve) = (v.start() - m0.start(), v.end() - m0.start());
+                format!("{}{}{}", &whole[..vs], self.replacement, &whole[ve..])
+            });
+            if n > 0 {
+                stats.values += n;
+                cur = Cow::Owned(new.into_owned());
+            }
+        }
         let hits = self.set.matches(&cur);
         if hits.matched_any() {
             for (i, (kind, re)) in self.patterns.iter().enumerate() {
@@ -386,14 +417,12 @@ impl Scrubber {
                     continue;
                 }
                 let mut n = 0;
-                let new = re.replace_all(&cur, |c: &Captures<'_>| {
-                    match self.replace(*kind, c) {
-                        Some(r) => {
-                            n += 1;
-                            r
-                        }
-                        None => c[0].to_owned(),
+                let new = re.replace_all(&cur, |c: &Captures<'_>| match self.replace(*kind, c) {
+                    Some(r) => {
+                        n += 1;
+                        r
                     }
+                    None => c[0].to_owned(),
                 });
                 if n > 0 {
                     stats.values += n;
@@ -475,7 +504,7 @@ pub fn luhn(digits: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ fn scrubber() -> Scrubber {
 }
 
 fn s(text: &str) -> String {
-    scrubber().scrub_str(text).unwrap_or_else(|| text.to_owned())
+    scrubber()
+        .scrub_str(text)
+        .unwrap_or_else(|| text.to_owned())
 }
 
 #[test]
@@ -62,9 +64,15 @@ fn pair_lists_as_sdks_send_headers_and_query() {
         "tags": [["session", "s1"], ["env", "prod"]],
     });
     scrubber().scrub_event(&mut ev);
-    assert_eq!(ev["request"]["headers"][0], json!(["Authorization", "[Filtered]"]));
+    assert_eq!(
+        ev["request"]["headers"][0],
+        json!(["Authorization", "[Filtered]"])
+    );
     assert_eq!(ev["request"]["headers"][1], json!(["Accept", "text/html"]));
-    assert_eq!(ev["request"]["query_string"][0], json!(["token", "[Filtered]"]));
+    assert_eq!(
+        ev["request"]["query_string"][0],
+        json!(["token", "[Filtered]"])
+    );
     assert_eq!(ev["request"]["query_string"][1], json!(["page", "2"]));
     assert_eq!(ev["tags"][0][1], "[Filtered]");
     assert_eq!(ev["tags"][1][1], "prod");
@@ -85,6 +93,21 @@ fn key_value_pairs_inside_strings() {
 }
 
 #[test]
+fn quoted_values_inside_strings() {
+    assert_eq!(
+        s(r#"    add_breadcrumb(data={"token": "tok-abc-123"}, x="y")"#),
+        r#"    add_breadcrumb(data={"token": "[Filtered]"}, x="y")"#
+    );
+    assert_eq!(s("password = 'hunter2'"), "password = '[Filtered]'");
+    assert_eq!(s("const apiKey: \"k-1\""), "const apiKey: \"[Filtered]\"");
+    assert_eq!(
+        s(r#"{name: "bob", 'secret':'s'"#),
+        r#"{name: "bob", 'secret':'[Filtered]'"#
+    );
+    assert_eq!(s(r#"user = "bob""#), r#"user = "bob""#);
+}
+
+#[test]
 fn json_inside_strings() {
     let mut ev = json!({"request": {"data": "{\"username\":\"bob\",\"password\":\"hunter2\"}"}});
     scrubber().scrub_event(&mut ev);
@@ -97,11 +120,17 @@ fn json_inside_strings() {
 #[test]
 fn credit_cards_luhn_checked() {
     for (input, want) in [
-        ("card 4111 1111 1111 1111 declined", "card [Filtered] declined"),
+        (
+            "card 4111 1111 1111 1111 declined",
+            "card [Filtered] declined",
+        ),
         ("card 4111-1111-1111-1111", "card [Filtered]"),
         ("4111111111111111", "[Filtered]"),
         ("amex 378282246310005.", "amex [Filtered]."),
-        ("mc 5555555555554444 and visa 4012888888881881", "mc [Filtered] and visa [Filtered]"),
+        (
+            "mc 5555555555554444 and visa 4012888888881881",
+            "mc [Filtered] and visa [Filtered]",
+        ),
         ("discover 6011111111111117", "discover [Filtered]"),
         // Luhn failures stay.
         ("order 4111111111111112", "order 4111111111111112"),
@@ -176,7 +205,8 @@ fn config_switches_safe_keys_and_custom_patterns() {
         ..ScrubConfig::default()
     };
     let sc = Scrubber::new(&cfg).unwrap();
-    let mut v = json!({"author": "bob", "auth": "x", "internal_id": 5, "note": "EMP-123456 at a@b.io"});
+    let mut v =
+        json!({"author": "bob", "auth": "x", "internal_id": 5, "note": "EMP-123456 at a@b.io"});
     sc.scrub_value(&mut v);
     assert_eq!(
         v,
@@ -195,13 +225,19 @@ fn config_switches_safe_keys_and_custom_patterns() {
         ..ScrubConfig::default()
     })
     .unwrap_err();
-    assert!(e.to_string().starts_with("config: scrub pattern \"(\""), "{e}");
+    assert!(
+        e.to_string().starts_with("config: scrub pattern \"(\""),
+        "{e}"
+    );
     let ip = Scrubber::new(&ScrubConfig {
         ip_addresses: true,
         ..ScrubConfig::default()
     })
     .unwrap();
-    assert_eq!(ip.scrub_str("from 10.1.2.3").as_deref(), Some("from [Filtered]"));
+    assert_eq!(
+        ip.scrub_str("from 10.1.2.3").as_deref(),
+        Some("from [Filtered]")
+    );
 }
 
 #[test]
@@ -216,12 +252,18 @@ fn frame_vars_breadcrumbs_and_contexts() {
     scrubber().scrub_event(&mut ev);
     let ex = &ev["exception"]["values"][0];
     assert_eq!(ex["value"], "bad password=[Filtered]");
-    assert_eq!(ex["stacktrace"]["frames"][0]["vars"]["password"], "[Filtered]");
+    assert_eq!(
+        ex["stacktrace"]["frames"][0]["vars"]["password"],
+        "[Filtered]"
+    );
     assert_eq!(ex["stacktrace"]["frames"][0]["vars"]["user"], "'bob'");
     let b = &ev["breadcrumbs"]["values"][0]["data"];
     assert_eq!(b["url"], "/login?secret=[Filtered]");
     assert_eq!(b["Authorization"], "[Filtered]");
-    assert_eq!(ev["contexts"]["db"]["dsn"], "mysql://root:[Filtered]@localhost/db");
+    assert_eq!(
+        ev["contexts"]["db"]["dsn"],
+        "mysql://root:[Filtered]@localhost/db"
+    );
     assert_eq!(ev["sdk"]["integrations"][0], "token_thing");
 }
 

@@ -4,8 +4,8 @@
 //! The crate is split the way VictoriaMetrics splits `lib/protoparser`:
 //!
 //! - **Limits** ([`limits`]): the one place that turns a request body into bytes a parser
-//!   may read. [`limits::decompress`] handles `identity`, `gzip`, `deflate`, `snappy` and
-//!   `x-snappy-framed` with [`DecodeLimits`] enforced: the received size is checked first,
+//!   may read. [`limits::decompress`] handles `identity`, `gzip`, `deflate`, `br`, `zstd`,
+//!   `snappy` and `x-snappy-framed` with [`DecodeLimits`] enforced: the received size is checked first,
 //!   and every decompressor stops one byte past `max_decompressed_bytes` (snappy block
 //!   checks the declared length before allocating), so a bomb is a
 //!   [`DecodeError::TooLarge`], not an out-of-memory.

@@ -242,7 +242,10 @@ mod tests {
             ContentEncoding::parse(Some("x-snappy-framed")),
             Ok(ContentEncoding::SnappyFramed)
         );
-        assert_eq!(ContentEncoding::parse(Some("br")), Ok(ContentEncoding::Brotli));
+        assert_eq!(
+            ContentEncoding::parse(Some("br")),
+            Ok(ContentEncoding::Brotli)
+        );
         assert_eq!(
             ContentEncoding::parse(Some("ZSTD")),
             Ok(ContentEncoding::Zstd)
@@ -423,7 +426,8 @@ mod tests {
         assert!(bomb.len() < 1 << 16, "compressed to {}", bomb.len());
         let e = decompress(ContentEncoding::Zstd, &bomb, &limits(1 << 20, 1 << 20)).unwrap_err();
         assert_eq!(e, DecodeError::TooLarge { limit: 1 << 20 });
-        let e = decompress(ContentEncoding::Zstd, b"not zstd at all", &limits(100, 100)).unwrap_err();
+        let e =
+            decompress(ContentEncoding::Zstd, b"not zstd at all", &limits(100, 100)).unwrap_err();
         assert!(e.to_string().starts_with("zstd: "), "{e}");
         assert_eq!(e.class(), strix_core::ErrorClass::BadInput);
     }
