@@ -21,7 +21,7 @@
 #        FLOOD_N (3000),
 #        FLOOD_BATCH (500), RULES (10000), RULE_GROUPS (10), SERIES (10000),
 #        RULE_INTERVAL (10, seconds), CPU_WINDOW (60, seconds), IDLE_WINDOW (20),
-#        PROFILE (0; 1 = perf-record Strix during the flood and the rule passes),
+#        PROFILE (0; 1 = perf-record Strix during a second flood and 6 rule intervals),
 #        UPDATE_README (1), KEEP_DATA (0), BUILD (1; 0 = use the built binaries),
 #        STRIX_BIN, PROMETHEUS_BIN, ALERTMANAGER_BIN.
 # Needs: cargo, curl, jq, awk; Debian packages prometheus and prometheus-alertmanager;
@@ -245,7 +245,7 @@ EOF
             kill -INT "$PERF_PID" 2>/dev/null || true
             wait "$PERF_PID" 2>/dev/null || true
             perf report -i "$WORK/perf.flood.data" --no-children --sort symbol --stdio 2>/dev/null |
-                grep -v '^$' | grep -E '^ +[0-9]' | head -60 >"$ROOT/bench/alerting/profile.flood.txt" || true
+                grep -v '^$' | grep -E '^ +[0-9.]+%' | sed 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' | head -60 >"$ROOT/bench/alerting/profile.flood.txt" || true
         fi
     fi
     {
@@ -341,10 +341,10 @@ cpu_phase() { # system
     if [[ $sys == strix ]]; then
         curl -fsS "$api/metrics" | grep -E '^strix_rule_' >"$WORK/cpu-strix/rule-metrics.txt" || true
         if [[ $PROFILE == 1 ]] && command -v perf >/dev/null; then
-            log "cpu/strix: perf record for $((2 * RULE_INTERVAL))s"
-            timeout $((4 * RULE_INTERVAL + 30)) perf record -F 999 -g -o "$WORK/perf.rules.data" -p "$pid" -- sleep $((2 * RULE_INTERVAL)) >/dev/null 2>&1 || true
+            log "cpu/strix: perf record for $((6 * RULE_INTERVAL))s"
+            timeout $((8 * RULE_INTERVAL + 30)) perf record -F 999 -g -o "$WORK/perf.rules.data" -p "$pid" -- sleep $((6 * RULE_INTERVAL)) >/dev/null 2>&1 || true
             perf report -i "$WORK/perf.rules.data" --no-children --sort symbol --stdio 2>/dev/null |
-                grep -v '^$' | grep -E '^ +[0-9]' | head -60 >"$ROOT/bench/alerting/profile.rules.txt" || true
+                grep -v '^$' | grep -E '^ +[0-9.]+%' | sed 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' | head -60 >"$ROOT/bench/alerting/profile.rules.txt" || true
         fi
     fi
     stop_pid "$pid"

@@ -47,19 +47,34 @@ impl MemIndex {
 
     /// Sorted refs of series that match every matcher. `labels_of` resolves a ref for
     /// matchers that accept the empty value (those cannot use postings alone).
+    ///
+    /// Postings are borrowed, and the intersection starts from the shortest list and
+    /// binary-searches the longer ones, so a selective matcher (`i="42"`) next to a broad
+    /// one (`__name__="x"` over 10k series) costs about the size of the short list.
     pub fn select<'a>(&self, matchers: &[Matcher], all: impl FnOnce() -> Vec<u64>, labels_of: impl Fn(u64) -> Option<&'a Labels>) -> Vec<u64> {
-        let mut candidates: Option<Vec<u64>> = None;
+        let mut lists: Vec<Postings<'_>> = Vec::new();
         for m in matchers.iter().filter(|m| !m.matches_empty()) {
-            let refs = self.matching_refs(m);
-            candidates = Some(match candidates {
-                None => refs,
-                Some(c) => intersect(&c, &refs),
-            });
-            if candidates.as_ref().is_some_and(Vec::is_empty) {
+            let p = self.matching_refs(m);
+            if p.as_slice().is_empty() {
                 return Vec::new();
             }
+            lists.push(p);
         }
-        let candidates = candidates.unwrap_or_else(all);
+        lists.sort_by_key(|p| p.as_slice().len());
+        let candidates = match lists.split_first() {
+            None => all(),
+            Some((first, rest)) => {
+                let mut c = first.as_slice().to_vec();
+                for other in rest {
+                    let other = other.as_slice();
+                    c.retain(|r| other.binary_search(r).is_ok());
+                    if c.is_empty() {
+                        return c;
+                    }
+                }
+                c
+            }
+        };
         let rest: Vec<&Matcher> = matchers.iter().filter(|m| m.matches_empty()).collect();
         if rest.is_empty() {
             return candidates;
@@ -71,21 +86,21 @@ impl MemIndex {
     }
 
     /// Union of postings of the values of `m.name` that `m` accepts.
-    fn matching_refs(&self, m: &Matcher) -> Vec<u64> {
-        let Some(values) = self.postings.get(m.name.as_str()) else { return Vec::new() };
+    fn matching_refs(&self, m: &Matcher) -> Postings<'_> {
+        let Some(values) = self.postings.get(m.name.as_str()) else { return Postings::Owned(Vec::new()) };
         let lists: Vec<&Vec<u64>> = match (m.op, m.set_matches()) {
             (MatchOp::Equal, _) => values.get(m.value.as_str()).into_iter().collect(),
             (_, Some(set)) => set.iter().filter_map(|v| values.get(v.as_str())).collect(),
             _ => values.iter().filter(|(v, _)| m.matches(v)).map(|(_, l)| l).collect(),
         };
         match lists.len() {
-            0 => Vec::new(),
-            1 => lists[0].clone(),
+            0 => Postings::Owned(Vec::new()),
+            1 => Postings::Borrowed(lists[0]),
             _ => {
                 let mut out: Vec<u64> = lists.into_iter().flatten().copied().collect();
                 out.sort_unstable();
                 out.dedup();
-                out
+                Postings::Owned(out)
             }
         }
     }
@@ -104,20 +119,19 @@ impl MemIndex {
     }
 }
 
-pub fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
+/// A postings list, borrowed from the index or built for a multi-value matcher.
+enum Postings<'a> {
+    Borrowed(&'a [u64]),
+    Owned(Vec<u64>),
+}
+
+impl Postings<'_> {
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Postings::Borrowed(s) => s,
+            Postings::Owned(v) => v,
         }
     }
-    out
 }
 
 #[cfg(test)]
