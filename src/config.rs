@@ -42,6 +42,32 @@ pub struct RawConfig {
     pub kpis: Vec<strix_rules::kpi::KpiConfig>,
     /// Adds the built-in KPI pack; `kpis:` entries with the same name replace its KPIs.
     pub kpis_builtin: bool,
+    /// Health checks and heartbeats (`name`, `type`, `interval`, `timeout`, `retries`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<strix_checks::CheckConfig>,
+    /// Error-tracking projects with fixed DSN keys (`id`, `slug`, `public_key`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<RawProject>,
+    /// Error tracking: scrubbing and categorisation rules.
+    pub errors: RawErrors,
+}
+
+/// One error-tracking project: the DSN is `http://<public_key>@host:port/<id>`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProject {
+    pub id: u64,
+    pub slug: String,
+    /// 32 hexadecimal digits.
+    pub public_key: String,
+}
+
+/// The `errors:` section.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawErrors {
+    pub scrub: strix_errors::ScrubConfig,
+    pub categorize: strix_errors::CategorizeConfig,
 }
 
 impl Default for RawConfig {
@@ -61,6 +87,9 @@ impl Default for RawConfig {
             alertmanager: None,
             kpis: Vec::new(),
             kpis_builtin: false,
+            checks: Vec::new(),
+            projects: Vec::new(),
+            errors: RawErrors::default(),
         }
     }
 }
@@ -132,7 +161,10 @@ pub struct RawHostMetrics {
 
 impl Default for RawHostMetrics {
     fn default() -> Self {
-        RawHostMetrics { enabled: true, interval: d("15s") }
+        RawHostMetrics {
+            enabled: true,
+            interval: d("15s"),
+        }
     }
 }
 
@@ -218,14 +250,23 @@ pub struct RawRollups {
     pub retention_5m: Duration,
     #[serde(with = "duration::serde_str")]
     pub retention_1h: Duration,
+    /// A raw block gets its 5m rollup once it is this old (reads stay complete before).
+    #[serde(with = "duration::serde_str")]
+    pub delay_5m: Duration,
+    /// A raw block gets its 1h rollup once it is this old.
+    #[serde(with = "duration::serde_str")]
+    pub delay_1h: Duration,
 }
 
 impl Default for RawRollups {
     fn default() -> Self {
+        let o = DbOptions::default();
         RawRollups {
             enabled: true,
             retention_5m: d("90d"),
             retention_1h: d("1y"),
+            delay_5m: o.rollup_delay_5m,
+            delay_1h: o.rollup_delay_1h,
         }
     }
 }
@@ -323,6 +364,77 @@ pub struct Config {
     /// The `alertmanager:` section validated, with its text (for `/api/v2/status`);
     /// `None` without the section.
     pub alertmanager: Option<(strix_alerting::routing::RoutingConfig, String)>,
+    /// The `checks:` section validated.
+    pub checks: Vec<strix_checks::Check>,
+    /// The `projects:` and `errors:` sections validated.
+    pub errors: ErrorsSection,
+}
+
+/// A validated error-tracking project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorProject {
+    pub id: u64,
+    pub slug: String,
+    /// 32 lowercase hexadecimal digits.
+    pub public_key: String,
+}
+
+/// Error tracking, validated: the projects and the compiled scrubbing and categorisation
+/// rules.
+#[derive(Debug, Clone)]
+pub struct ErrorsSection {
+    pub projects: Vec<ErrorProject>,
+    pub scrubber: strix_errors::Scrubber,
+    pub categorizer: strix_errors::Categorizer,
+}
+
+/// Validates `projects:` (ids > 0 and unique, slugs non-empty, unique and made of
+/// `a-z 0-9 - _`, keys 32 hex digits and unique) and compiles `errors:`.
+fn errors_section(projects: &[RawProject], errors: &RawErrors) -> anyhow::Result<ErrorsSection> {
+    let mut out: Vec<ErrorProject> = Vec::with_capacity(projects.len());
+    for (i, p) in projects.iter().enumerate() {
+        let at = format!("projects[{i}]");
+        if p.id == 0 {
+            bail!("key `{at}.id`: must be greater than 0");
+        }
+        if out.iter().any(|o| o.id == p.id) {
+            bail!("key `{at}.id`: project id {} is declared twice", p.id);
+        }
+        let slug_ok = !p.slug.is_empty()
+            && p.slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !slug_ok {
+            bail!(
+                "key `{at}.slug`: {:?} must be non-empty lowercase letters, digits, - or _",
+                p.slug
+            );
+        }
+        if out.iter().any(|o| o.slug == p.slug) {
+            bail!("key `{at}.slug`: slug {:?} is declared twice", p.slug);
+        }
+        let key = p.public_key.to_ascii_lowercase();
+        if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("key `{at}.public_key`: must be 32 hexadecimal digits");
+        }
+        if out.iter().any(|o| o.public_key == key) {
+            bail!("key `{at}.public_key`: the key is already used by another project");
+        }
+        out.push(ErrorProject {
+            id: p.id,
+            slug: p.slug.clone(),
+            public_key: key,
+        });
+    }
+    let scrubber = strix_errors::Scrubber::new(&errors.scrub)
+        .map_err(|e| anyhow::anyhow!("key `errors.scrub`: {e}"))?;
+    let categorizer = strix_errors::Categorizer::new(&errors.categorize)
+        .map_err(|e| anyhow::anyhow!("key `errors.categorize`: {e}"))?;
+    Ok(ErrorsSection {
+        projects: out,
+        scrubber,
+        categorizer,
+    })
 }
 
 /// The configuration as YAML with every secret (keys, passwords, tokens) replaced by
@@ -332,7 +444,17 @@ pub fn effective_yaml(raw: &RawConfig) -> String {
         match v {
             serde_yaml::Value::Mapping(m) => {
                 for (k, val) in m.iter_mut() {
-                    let secret = matches!(k.as_str(), Some("key" | "key_sha256" | "password" | "bearer_token" | "credentials"));
+                    let secret = matches!(
+                        k.as_str(),
+                        Some(
+                            "key"
+                                | "key_sha256"
+                                | "password"
+                                | "bearer_token"
+                                | "credentials"
+                                | "token"
+                        )
+                    );
                     if secret && !val.is_null() {
                         *val = serde_yaml::Value::String("<secret>".into());
                     } else {
@@ -365,7 +487,10 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<RawConfig> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let loc = inner.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
+        let loc = inner
+            .location()
+            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+            .unwrap_or_default();
         let msg = inner.to_string();
         // serde_yaml appends its own location; keep the message without it.
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
@@ -378,7 +503,8 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<RawConfig> {
 }
 
 pub fn load(path: &Path) -> anyhow::Result<RawConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
     parse(&text, &path.display().to_string())
 }
 
@@ -399,7 +525,9 @@ impl RawConfig {
                 }
                 FsyncPolicy::Interval(s.fsync_interval)
             }
-            other => bail!("key `storage.fsync`: unknown value {other:?}; expected always, interval or never"),
+            other => bail!(
+                "key `storage.fsync`: unknown value {other:?}; expected always, interval or never"
+            ),
         };
         let range_ms = s.block_range.as_millis() as i64;
         if range_ms < 60_000 || (range_ms % 3_600_000 != 0 && 3_600_000 % range_ms != 0) {
@@ -426,24 +554,42 @@ impl RawConfig {
             }
             let mut scopes = Vec::new();
             for sc in &k.scopes {
-                scopes.push(Scope::parse(sc).with_context(|| format!("key `{at}.scopes`: unknown scope {sc:?}; expected ingest, read or admin"))?);
+                scopes.push(Scope::parse(sc).with_context(|| {
+                    format!(
+                        "key `{at}.scopes`: unknown scope {sc:?}; expected ingest, read or admin"
+                    )
+                })?);
             }
             if scopes.is_empty() {
                 bail!("key `{at}.scopes`: give at least one of ingest, read, admin");
             }
-            let given = [k.key.is_some(), k.key_sha256.is_some(), k.key_env.is_some(), k.key_file.is_some()].iter().filter(|b| **b).count();
+            let given = [
+                k.key.is_some(),
+                k.key_sha256.is_some(),
+                k.key_env.is_some(),
+                k.key_file.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
             if given != 1 {
                 bail!("key `{at}`: give exactly one of key, key_sha256, key_env, key_file");
             }
             let sha = if let Some(h) = &k.key_sha256 {
-                auth::parse_sha256_hex(h).with_context(|| format!("key `{at}.key_sha256`: not a hex SHA-256 digest"))?
+                auth::parse_sha256_hex(h)
+                    .with_context(|| format!("key `{at}.key_sha256`: not a hex SHA-256 digest"))?
             } else {
                 let plain = if let Some(p) = k.key {
                     p
                 } else if let Some(var) = &k.key_env {
-                    std::env::var(var).with_context(|| format!("key `{at}.key_env`: environment variable {var} is not set"))?
+                    std::env::var(var).with_context(|| {
+                        format!("key `{at}.key_env`: environment variable {var} is not set")
+                    })?
                 } else if let Some(f) = &k.key_file {
-                    std::fs::read_to_string(f).with_context(|| format!("key `{at}.key_file`: reading {}", f.display()))?.trim().to_string()
+                    std::fs::read_to_string(f)
+                        .with_context(|| format!("key `{at}.key_file`: reading {}", f.display()))?
+                        .trim()
+                        .to_string()
                 } else {
                     bail!("key `{at}`: no key given");
                 };
@@ -452,7 +598,11 @@ impl RawConfig {
                 }
                 auth::hash(&plain)
             };
-            keys.push(ApiKey { name: k.name, sha256: sha, scopes });
+            keys.push(ApiKey {
+                name: k.name,
+                sha256: sha,
+                scopes,
+            });
         }
         let q = self.query;
         if q.lookback_delta.is_zero() {
@@ -480,7 +630,11 @@ impl RawConfig {
             None => None,
             Some(v) => Some(alertmanager_config(v)?),
         };
-        let kpis = strix_rules::kpi::from_config(&self.kpis, self.kpis_builtin).map_err(|e| anyhow::anyhow!("key `kpis`: {e}"))?;
+        let kpis = strix_rules::kpi::from_config(&self.kpis, self.kpis_builtin)
+            .map_err(|e| anyhow::anyhow!("key `kpis`: {e}"))?;
+        let checks = strix_checks::validate_checks(&self.checks)
+            .map_err(|e| anyhow::anyhow!("key `{}`: {}", e.key, e.message))?;
+        let errors = errors_section(&self.projects, &self.errors)?;
         let log_json = match self.log.format.as_str() {
             "json" => true,
             "text" => false,
@@ -491,7 +645,10 @@ impl RawConfig {
             self_scrape: self.self_scrape,
             rule_files: self.rule_files,
             evaluation_interval: self.global.evaluation_interval,
-            host_metrics_interval: self.host_metrics.enabled.then_some(self.host_metrics.interval),
+            host_metrics_interval: self
+                .host_metrics
+                .enabled
+                .then_some(self.host_metrics.interval),
             listen: self.server.listen,
             data_dir: self.server.data_dir,
             db: DbOptions {
@@ -514,6 +671,8 @@ impl RawConfig {
                 block_range_ms: range_ms,
                 compaction_interval: s.compaction_interval,
                 rollups: s.rollups.enabled,
+                rollup_delay_5m: s.rollups.delay_5m,
+                rollup_delay_1h: s.rollups.delay_1h,
                 ..DbOptions::default()
             },
             server: ServerOptions {
@@ -538,18 +697,26 @@ impl RawConfig {
             log_json,
             log_level: self.log.level,
             alertmanager,
+            checks,
+            errors,
         })
     }
 }
 
 /// Validates the `alertmanager:` section with Alertmanager's rules; every error names
 /// the key (`alertmanager.route.receiver`, ...).
-fn alertmanager_config(v: &serde_yaml::Value) -> anyhow::Result<(strix_alerting::routing::RoutingConfig, String)> {
+fn alertmanager_config(
+    v: &serde_yaml::Value,
+) -> anyhow::Result<(strix_alerting::routing::RoutingConfig, String)> {
     let text = serde_yaml::to_string(v).context("key `alertmanager`: cannot be rendered")?;
     match strix_alerting::routing::AlertmanagerConfig::load(&text) {
         Ok(c) => Ok((c, text)),
         Err(errs) => {
-            let lines: Vec<String> = errs.0.iter().map(|e| format!("key `{}`: {}", e.path, e.message)).collect();
+            let lines: Vec<String> = errs
+                .0
+                .iter()
+                .map(|e| format!("key `{}`: {}", e.path, e.message))
+                .collect();
             bail!("{}", lines.join("\n"))
         }
     }
@@ -578,31 +745,132 @@ mod tests {
         assert_eq!(c.db.retention.raw, Some(Duration::from_secs(30 * 86400)));
         assert_eq!(c.db.retention_size, 10 << 30);
         assert!(matches!(c.db.fsync, FsyncPolicy::Always));
-        let j = r#"{"storage": {"retention": "1d", "fsync": "never", "out_of_order_window": "30s"}}"#;
+        let j =
+            r#"{"storage": {"retention": "1d", "fsync": "never", "out_of_order_window": "30s"}}"#;
         let c = parse(j, "x").unwrap().validate().unwrap();
         assert!(matches!(c.db.fsync, FsyncPolicy::Never));
     }
 
     #[test]
     fn errors_name_key_and_line() {
-        let e = parse("storage:\n  retention: ten days\n", "strix.yaml").unwrap_err().to_string();
-        assert!(e.contains("storage.retention") && e.contains("line 2"), "{e}");
-        let e = parse("storage:\n  retnetion: 1d\n", "strix.yaml").unwrap_err().to_string();
+        let e = parse("storage:\n  retention: ten days\n", "strix.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("storage.retention") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = parse("storage:\n  retnetion: 1d\n", "strix.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("retnetion"), "{e}");
-        let e = parse("storage:\n  fsync: sometimes\n", "x").unwrap().validate().err().unwrap().to_string();
+        let e = parse("storage:\n  fsync: sometimes\n", "x")
+            .unwrap()
+            .validate()
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("storage.fsync"), "{e}");
-        let e = parse("auth:\n  api_keys:\n    - name: a\n      key: short\n      scopes: [read]\n", "x").unwrap().validate().err().unwrap().to_string();
+        let e = parse(
+            "auth:\n  api_keys:\n    - name: a\n      key: short\n      scopes: [read]\n",
+            "x",
+        )
+        .unwrap()
+        .validate()
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("auth.api_keys[0]"), "{e}");
+    }
+
+    #[test]
+    fn projects_and_errors_sections() {
+        let key = "0123456789abcdef0123456789ABCDEF";
+        let c = parse(&format!("projects:\n  - {{id: 1, slug: web, public_key: {key}}}\nerrors:\n  scrub:\n    extra_keys: [pin]\n"), "x").unwrap().validate().unwrap();
+        assert_eq!(
+            c.errors.projects,
+            vec![ErrorProject {
+                id: 1,
+                slug: "web".into(),
+                public_key: key.to_ascii_lowercase()
+            }]
+        );
+        let bad = |yaml: &str| {
+            parse(yaml, "x")
+                .unwrap()
+                .validate()
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        let e = bad("projects:\n  - {id: 1, slug: web, public_key: abc}\n");
+        assert!(e.contains("projects[0].public_key"), "{e}");
+        let e = bad(&format!("projects:\n  - {{id: 1, slug: web, public_key: {key}}}\n  - {{id: 1, slug: api, public_key: {}}}\n", "f".repeat(32)));
+        assert!(e.contains("projects[1].id"), "{e}");
+        let e = bad(&format!(
+            "projects:\n  - {{id: 2, slug: 'Web App', public_key: {key}}}\n"
+        ));
+        assert!(e.contains("projects[0].slug"), "{e}");
+        let e = bad(&format!(
+            "projects:\n  - {{id: 0, slug: web, public_key: {key}}}\n"
+        ));
+        assert!(e.contains("projects[0].id"), "{e}");
+        let e = bad("errors:\n  categorize:\n    rules:\n      - {name: r, message: '('}\n");
+        assert!(e.contains("errors.categorize"), "{e}");
+        let e = parse(
+            "projects:\n  - {id: 1, slug: web, public_key: x, secret: y}\n",
+            "x",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("secret"), "{e}");
+        assert!(parse("", "x")
+            .unwrap()
+            .validate()
+            .unwrap()
+            .errors
+            .projects
+            .is_empty());
     }
 
     #[test]
     fn effective_yaml_masks_secrets() {
         let raw = parse("auth:\n  api_keys:\n    - {name: a, key: super-secret-key-123, scopes: [read]}\nscrape_configs:\n  - job_name: j\n    basic_auth: {username: u, password: hunter2}\n    static_configs: [{targets: ['h:1']}]\n", "x").unwrap();
         let y = effective_yaml(&raw);
-        assert!(!y.contains("super-secret-key-123") && !y.contains("hunter2"), "{y}");
-        assert!(y.contains("<secret>") && y.contains("job_name: j") && y.contains("retention: 15d"), "{y}");
+        assert!(
+            !y.contains("super-secret-key-123") && !y.contains("hunter2"),
+            "{y}"
+        );
+        assert!(
+            y.contains("<secret>") && y.contains("job_name: j") && y.contains("retention: 15d"),
+            "{y}"
+        );
         // What is shown parses back.
         parse(&y.replace("<secret>", "0123456789abcdef0123"), "y").unwrap();
+    }
+
+    #[test]
+    fn checks_section() {
+        let y = "checks:\n  - {name: web, type: http, url: 'http://127.0.0.1:8080/', interval: 1s, retries: 2}\n  - {name: job, type: heartbeat, token: hb-secret-1, period: 2s, grace: 1s}\n";
+        let raw = parse(y, "x").unwrap();
+        let shown = effective_yaml(&raw);
+        assert!(!shown.contains("hb-secret-1"), "{shown}");
+        let c = raw.validate().unwrap();
+        assert_eq!(c.checks.len(), 2);
+        assert_eq!(c.checks[0].retries, 2);
+        let bad = "checks:\n  - {name: web, type: http, url: 'http://127.0.0.1:8080/'}\n  - {name: db, type: tcp, host: db, port: 5432, interval: 0s}\n";
+        let e = parse(bad, "x")
+            .unwrap()
+            .validate()
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("checks[1].interval"), "{e}");
+        let e = parse("checks:\n  - {name: x, type: smtp}\n", "x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("checks[0]"), "{e}");
     }
 
     #[test]
@@ -611,7 +879,12 @@ mod tests {
         let c = parse(y, "x").unwrap().validate().unwrap();
         assert_eq!(c.server.kpis.len(), 8);
         assert_eq!(c.server.kpis[7].name, "checkout_latency");
-        let e = parse("kpis:\n  - {name: x, expr: up, direction: above}\n", "x").unwrap().validate().err().unwrap().to_string();
+        let e = parse("kpis:\n  - {name: x, expr: up, direction: above}\n", "x")
+            .unwrap()
+            .validate()
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("key `kpis`: kpis[0]"), "{e}");
     }
 
@@ -620,26 +893,47 @@ mod tests {
         let y = "alertmanager:\n  route:\n    receiver: hook\n    group_wait: 0s\n  receivers:\n    - name: hook\n      webhook_configs:\n        - url: http://127.0.0.1:9/x\n          signing_secret: topsecret\n";
         let raw = parse(y, "x").unwrap();
         let shown = effective_yaml(&raw);
-        assert!(!shown.contains("topsecret") && !shown.contains("127.0.0.1:9"), "{shown}");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("127.0.0.1:9"),
+            "{shown}"
+        );
         let c = raw.validate().unwrap();
         let (rc, _) = c.alertmanager.unwrap();
         assert_eq!(rc.receivers.len(), 1);
-        let e = parse("alertmanager:\n  route:\n    receiver: nobody\n  receivers:\n    - name: hook\n", "x").unwrap().validate().err().unwrap().to_string();
+        let e = parse(
+            "alertmanager:\n  route:\n    receiver: nobody\n  receivers:\n    - name: hook\n",
+            "x",
+        )
+        .unwrap()
+        .validate()
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("key `alertmanager.route"), "{e}");
     }
 
     #[test]
     fn readme_configuration_reference_parses() {
         let readme = include_str!("../README.md");
-        let section = readme.split("## Configuration reference").nth(1).expect("section");
-        let yaml = section.split("```yaml").nth(1).and_then(|b| b.split("```").next()).expect("yaml block");
-        let raw = parse(yaml, "README.md").unwrap_or_else(|e| panic!("README reference does not parse: {e}"));
+        let section = readme
+            .split("## Configuration reference")
+            .nth(1)
+            .expect("section");
+        let yaml = section
+            .split("```yaml")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("yaml block");
+        let raw = parse(yaml, "README.md")
+            .unwrap_or_else(|e| panic!("README reference does not parse: {e}"));
         assert_eq!(raw.server.listen, "127.0.0.1:3003");
         assert_eq!(raw.storage.out_of_order_window, Duration::from_secs(600));
         assert_eq!(raw.auth.api_keys.len(), 1);
         // And it validates (the example key comes from the environment).
         std::env::set_var("STRIX_INGEST_KEY", "readme-example-key-0123456789");
-        let cfg = raw.validate().unwrap_or_else(|e| panic!("README reference does not validate: {e:#}"));
+        let cfg = raw
+            .validate()
+            .unwrap_or_else(|e| panic!("README reference does not validate: {e:#}"));
         assert_eq!(cfg.server.kpis.len(), 1);
     }
 }

@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use strix_core::storage::{AppendMode, Appendable, Queryable};
 
 #[derive(Parser)]
-#[command(name = "strix", version, about = "Production monitoring in one binary.")]
+#[command(
+    name = "strix",
+    version,
+    about = "Production monitoring in one binary."
+)]
 struct Cli {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, global = true)]
@@ -40,14 +44,24 @@ enum Command {
         insecure: bool,
     },
     /// Validate a configuration file and print errors naming the key.
-    CheckConfig {
-        file: PathBuf,
+    CheckConfig { file: PathBuf },
+    /// Print each error-tracking project's DSN (id, slug, DSN) for the listen address.
+    Projects {
+        /// Configuration file (YAML or JSON).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen address to put in the DSN (default: the configured one).
+        #[arg(long)]
+        listen: Option<String>,
     },
 }
 
 fn init_logging(json: bool, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRIX_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRIX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         b.json().init();
     } else {
@@ -58,11 +72,32 @@ fn init_logging(json: bool, level: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { file } => match config::load(&file).and_then(|raw| raw.validate()).and_then(|cfg| {
-            let base = file.parent().map(PathBuf::from).unwrap_or_default();
-            strix_rules::load_files(&cfg.rule_files, &base)?;
-            Ok(())
-        }) {
+        Command::Projects { config, listen } => match print_projects(config.as_deref(), listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::CheckConfig { file } => match config::load(&file)
+            .and_then(|raw| raw.validate())
+            .and_then(|cfg| {
+                let base = file.parent().map(PathBuf::from).unwrap_or_default();
+                strix_rules::load_files(&cfg.rule_files, &base)?;
+                if !cfg.checks.is_empty() {
+                    // Host names of probed checks must resolve (the error names the key).
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .context("starting the async runtime")?;
+                    rt.block_on(strix_checks::config::check_hosts_resolve(
+                        &cfg.checks,
+                        Duration::from_secs(5),
+                    ))
+                    .map_err(|e| anyhow::anyhow!("key `{}`: {}", e.key, e.message))?;
+                }
+                Ok(())
+            }) {
             Ok(()) => {
                 println!("{}: configuration is valid", file.display());
                 ExitCode::SUCCESS
@@ -101,7 +136,11 @@ fn main() -> ExitCode {
             if let Some(l) = listen {
                 cfg.listen = l;
             }
-            let config_dir = config.as_deref().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+            let config_dir = config
+                .as_deref()
+                .and_then(|p| p.parent())
+                .map(PathBuf::from)
+                .unwrap_or_default();
             match serve(cfg, &config_dir, insecure) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -114,16 +153,23 @@ fn main() -> ExitCode {
 }
 
 fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> anyhow::Result<()> {
-    let addr: SocketAddr = cfg.listen.parse().with_context(|| format!("invalid listen address {:?} (expected host:port)", cfg.listen))?;
+    let addr: SocketAddr = cfg.listen.parse().with_context(|| {
+        format!(
+            "invalid listen address {:?} (expected host:port)",
+            cfg.listen
+        )
+    })?;
     if !config::is_loopback(&addr) && cfg.server.api_keys.is_empty() && !insecure {
         anyhow::bail!(
             "refusing to listen on non-loopback address {addr} without API keys; configure auth.api_keys or pass --insecure"
         );
     }
     let mut registry = prometheus_client::registry::Registry::default();
-    let db = strix_tsdb::Db::open(&cfg.data_dir, cfg.db.clone(), &mut registry).with_context(|| format!("opening storage in {}", cfg.data_dir.display()))?;
+    let db = strix_tsdb::Db::open(&cfg.data_dir, cfg.db.clone(), &mut registry)
+        .with_context(|| format!("opening storage in {}", cfg.data_dir.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut rule_files = strix_rules::load_files(&cfg.rule_files, config_dir).context("loading rule files")?;
+    let mut rule_files =
+        strix_rules::load_files(&cfg.rule_files, config_dir).context("loading rule files")?;
     // KPI thresholds are alerting rules too (one group, on the default interval).
     if !cfg.server.kpis.is_empty() {
         rule_files.push(strix_rules::RuleFile {
@@ -134,14 +180,18 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     let store: Arc<dyn Queryable> = Arc::new(db.clone());
     let engine_sink: Arc<dyn Appendable> = Arc::new(db.clone());
     // Alerting: the state store, routing configuration and pipeline.
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let state_path = cfg.data_dir.join("state.db");
-    let state_store: Arc<dyn strix_state::StateStore> =
-        Arc::new(strix_state::SqliteStore::open(&state_path).with_context(|| format!("opening the state store {}", state_path.display()))?);
+    let state_store: Arc<dyn strix_state::StateStore> = Arc::new(
+        strix_state::SqliteStore::open(&state_path)
+            .with_context(|| format!("opening the state store {}", state_path.display()))?,
+    );
     let (routing, routing_text) = match cfg.alertmanager.clone() {
         Some((c, text)) => (c, text),
         None => (
-            strix_alerting::pipeline::default_routing_config().map_err(|e| anyhow::anyhow!("built-in alerting configuration: {e}"))?,
+            strix_alerting::pipeline::default_routing_config()
+                .map_err(|e| anyhow::anyhow!("built-in alerting configuration: {e}"))?,
             strix_alerting::pipeline::DEFAULT_CONFIG_YAML.to_string(),
         ),
     };
@@ -149,12 +199,19 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     let pipeline = strix_alerting::pipeline::AlertPipeline::new(
         routing,
         state_store,
-        strix_alerting::pipeline::PipelineOptions { external_url: external_url.clone(), ..Default::default() },
+        strix_alerting::pipeline::PipelineOptions {
+            external_url: external_url.clone(),
+            ..Default::default()
+        },
         &mut registry,
     )
     .context("starting the alerting pipeline")?;
     pipeline.set_config_yaml(&routing_text);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("strix-worker").build().context("starting the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("strix-worker")
+        .build()
+        .context("starting the async runtime")?;
     pipeline.start(rt.handle());
     let rules = Arc::new(strix_rules::RuleManager::new(
         strix_query::Engine::new(cfg.server.engine.clone()),
@@ -172,19 +229,47 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     rules.apply(rule_files);
     rules.start().context("starting rule evaluation")?;
     // Ingest writes wake the alerting rules that read what was written.
-    let sink: Arc<dyn Appendable> = Arc::new(strix_rules::TriggeringAppender::new(engine_sink, rules.clone()));
+    let sink: Arc<dyn Appendable> = Arc::new(strix_rules::TriggeringAppender::new(
+        engine_sink,
+        rules.clone(),
+    ));
     let host = match cfg.host_metrics_interval {
-        Some(every) => Some(spawn_host_collector(sink.clone(), every, &cfg.listen, stop.clone())?),
+        Some(every) => Some(spawn_host_collector(
+            sink.clone(),
+            every,
+            &cfg.listen,
+            stop.clone(),
+        )?),
         None => None,
     };
     let scrape = strix_scrape::ScrapeManager::new(sink.clone(), &mut registry);
+    // Health checks: probes and heartbeats, their series written through the ingest sink.
+    let checks = (!cfg.checks.is_empty()).then(|| {
+        strix_checks::CheckService::new(cfg.checks.clone(), sink.clone(), strix_core::now_millis())
+    });
+    let check_tasks = match &checks {
+        Some(svc) => {
+            let _rt = rt.enter();
+            Some(
+                svc.start(strix_checks::SchedulerOptions::default())
+                    .context("starting health checks")?,
+            )
+        }
+        None => None,
+    };
     let services = strix_server::Services {
         sink: Some(sink.clone()),
         rules: Some(rules.clone()),
         scrape: Some(scrape.clone()),
         alerts: Some(pipeline.clone()),
+        checks,
+        errors: Some(Arc::new(error_tracking(
+            pipeline.store().clone(),
+            &cfg.errors,
+        ))),
     };
-    let state = strix_server::AppState::with_services(db.clone(), cfg.server.clone(), registry, services);
+    let state =
+        strix_server::AppState::with_services(db.clone(), cfg.server.clone(), registry, services);
     let app = strix_server::build_router(state);
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -201,6 +286,9 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     });
     stop.store(true, Ordering::Release);
     rules.stop();
+    if let Some(t) = check_tasks {
+        rt.block_on(t.stop());
+    }
     tracing::info!("Stopping the alerting pipeline.");
     rt.block_on(pipeline.shutdown());
     if let Some(h) = host {
@@ -214,6 +302,60 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     result
 }
 
+/// `strix projects`: one line per project, `id<TAB>slug<TAB>DSN`. A wildcard listen host
+/// (`0.0.0.0`, `[::]`) is shown as `localhost`.
+fn print_projects(config: Option<&std::path::Path>, listen: Option<String>) -> anyhow::Result<()> {
+    let raw = config.map(config::load).transpose()?.unwrap_or_default();
+    let cfg = raw.validate()?;
+    let listen = listen.unwrap_or(cfg.listen);
+    let (host, port) = listen
+        .rsplit_once(':')
+        .with_context(|| format!("listen address {listen:?} has no port"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("listen address {listen:?}: invalid port"))?;
+    let host = match host.trim_start_matches('[').trim_end_matches(']') {
+        "" | "0.0.0.0" | "::" => "localhost",
+        h => h,
+    };
+    if cfg.errors.projects.is_empty() {
+        eprintln!(
+            "no projects configured (add `projects: [{{id, slug, public_key}}]` to strix.yaml)"
+        );
+    }
+    for p in &cfg.errors.projects {
+        println!(
+            "{}\t{}\t{}",
+            p.id,
+            p.slug,
+            strix_errors::Dsn::new(host, port, p.id, &p.public_key)
+        );
+    }
+    Ok(())
+}
+
+/// Error tracking over the state store, from the validated `projects:` and `errors:`.
+fn error_tracking(
+    store: Arc<dyn strix_state::StateStore>,
+    errors: &config::ErrorsSection,
+) -> strix_server::api::sentry::ErrorTracking {
+    let projects = errors
+        .projects
+        .iter()
+        .map(|p| strix_server::api::sentry::Project {
+            id: p.id,
+            slug: p.slug.clone(),
+            public_key: p.public_key.clone(),
+        })
+        .collect();
+    strix_server::api::sentry::ErrorTracking::new(
+        store,
+        projects,
+        errors.scrubber.clone(),
+        errors.categorizer.clone(),
+    )
+}
+
 /// Hands alerts from rule evaluation to the alerting pipeline (what Prometheus sends to
 /// Alertmanager): resolved alerts carry their end time, firing ones a future `ends_at`.
 struct PipelineNotifier(strix_alerting::pipeline::AlertPipeline);
@@ -224,7 +366,11 @@ impl strix_rules::AlertNotifier for PipelineNotifier {
         let incoming = alerts
             .into_iter()
             .map(|a| strix_alerting::pipeline::IncomingAlert {
-                ends_at: if a.resolved { Some(a.ends_at.unwrap_or(now).min(now)) } else { a.ends_at },
+                ends_at: if a.resolved {
+                    Some(a.ends_at.unwrap_or(now).min(now))
+                } else {
+                    a.ends_at
+                },
                 labels: a.labels,
                 annotations: a.annotations,
                 starts_at: a.starts_at,
@@ -240,7 +386,12 @@ impl strix_rules::AlertNotifier for PipelineNotifier {
 }
 
 /// Collects host and process metrics every `every` into the store, until `stop`.
-fn spawn_host_collector(db: Arc<dyn Appendable>, every: Duration, instance: &str, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
+fn spawn_host_collector(
+    db: Arc<dyn Appendable>,
+    every: Duration,
+    instance: &str,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let labels = strix_core::Labels::from_pairs([("job", "strix"), ("instance", instance)]);
     let mut collector = strix_host::HostCollector::new(labels);
     std::thread::Builder::new()
@@ -261,7 +412,10 @@ fn spawn_host_collector(db: Arc<dyn Appendable>, every: Duration, instance: &str
                         Err(e) => tracing::warn!(error = %e, "Storing host metrics failed."),
                     }
                 }
-                std::thread::sleep(tick.min(next.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)));
+                std::thread::sleep(
+                    tick.min(next.saturating_duration_since(Instant::now()))
+                        .max(Duration::from_millis(1)),
+                );
             }
         })
         .context("starting the host metrics collector")

@@ -38,7 +38,11 @@ fn run(args: &[&str], deadline: Duration) -> (ExitStatus, String, String) {
         Some(st) => st,
         None => {
             kill_child(&mut child);
-            panic!("`strix {}` still running after {deadline:?}; stderr:\n{}", args.join(" "), log_tail(&err_path, 4000));
+            panic!(
+                "`strix {}` still running after {deadline:?}; stderr:\n{}",
+                args.join(" "),
+                log_tail(&err_path, 4000)
+            );
         }
     };
     let out = std::fs::read_to_string(&out_path).unwrap_or_default();
@@ -47,7 +51,10 @@ fn run(args: &[&str], deadline: Duration) -> (ExitStatus, String, String) {
 }
 
 fn write_body(name: &str, t: i64, v: f64) -> Vec<u8> {
-    encode_write_request(&write_request(vec![series(&[("__name__", name)], &[(t, v)])]))
+    encode_write_request(&write_request(vec![series(
+        &[("__name__", name)],
+        &[(t, v)],
+    )]))
 }
 
 fn post_write(strix: &StrixProcess, body: &[u8], key: Option<&str>) -> (u16, String) {
@@ -61,8 +68,15 @@ fn post_write(strix: &StrixProcess, body: &[u8], key: Option<&str>) -> (u16, Str
 
 fn get_export(strix: &StrixProcess, selector: &str, key: Option<&str>) -> (u16, String) {
     let auth = key.map(bearer);
-    let h: Vec<(&str, &str)> = auth.as_deref().map(|a| ("Authorization", a)).into_iter().collect();
-    strix.get_with(&format!("/api/v1/export?match[]={}", urlencode(selector)), &h)
+    let h: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    strix.get_with(
+        &format!("/api/v1/export?match[]={}", urlencode(selector)),
+        &h,
+    )
 }
 
 #[test]
@@ -78,7 +92,10 @@ fn scopes_are_enforced() {
     assert_eq!(code, 401, "write with unknown key: {msg}");
     let (code, msg) = post_write(&strix, &body, Some(READ_KEY));
     assert_eq!(code, 403, "write with read key: {msg}");
-    assert!(msg.contains("ingest"), "403 should name the missing scope: {msg}");
+    assert!(
+        msg.contains("ingest"),
+        "403 should name the missing scope: {msg}"
+    );
     let (code, msg) = post_write(&strix, &body, Some(INGEST_KEY));
     assert_eq!(code, 204, "write with ingest key: {msg}");
 
@@ -114,17 +131,38 @@ fn non_loopback_without_keys_refuses_to_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let listen = format!("0.0.0.0:{}", free_port());
-    let (status, out, err) = run(&["serve", "--data-dir", data.to_str().expect("utf-8 path"), "--listen", &listen], Duration::from_secs(20));
-    assert!(!status.success(), "must refuse to start; stdout:\n{out}\nstderr:\n{err}");
+    let (status, out, err) = run(
+        &[
+            "serve",
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+            "--listen",
+            &listen,
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        !status.success(),
+        "must refuse to start; stdout:\n{out}\nstderr:\n{err}"
+    );
     let all = format!("{out}{err}");
-    assert!(all.contains("--insecure"), "the refusal should point at --insecure:\n{all}");
-    assert!(all.contains("api_keys"), "the refusal should point at auth.api_keys:\n{all}");
+    assert!(
+        all.contains("--insecure"),
+        "the refusal should point at --insecure:\n{all}"
+    );
+    assert!(
+        all.contains("api_keys"),
+        "the refusal should point at auth.api_keys:\n{all}"
+    );
 }
 
 #[test]
 fn non_loopback_with_insecure_starts() {
     let strix = StrixProcess::start_on("0.0.0.0", &["--insecure"], None);
-    let (code, body) = strix.remote_write(&write_request(vec![series(&[("__name__", "open_metric")], &[(now_ms(), 1.0)])]));
+    let (code, body) = strix.remote_write(&write_request(vec![series(
+        &[("__name__", "open_metric")],
+        &[(now_ms(), 1.0)],
+    )]));
     assert_eq!(code, 204, "{body}");
 }
 
@@ -141,26 +179,47 @@ fn check_config_names_the_bad_key() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "storage:\n  retention: ten days\n").expect("write");
-    let (status, out, err) = run(&["check-config", bad.to_str().expect("path")], Duration::from_secs(20));
+    let (status, out, err) = run(
+        &["check-config", bad.to_str().expect("path")],
+        Duration::from_secs(20),
+    );
     assert!(!status.success(), "bad config accepted:\n{out}{err}");
-    assert!(err.contains("storage.retention"), "error should name the key:\n{err}");
+    assert!(
+        err.contains("storage.retention"),
+        "error should name the key:\n{err}"
+    );
     assert!(err.contains("line 2"), "error should name the line:\n{err}");
 
     let typo = dir.path().join("typo.yaml");
     std::fs::write(&typo, "storage:\n  retnetion: 1d\n").expect("write");
-    let (status, _, err) = run(&["check-config", typo.to_str().expect("path")], Duration::from_secs(20));
+    let (status, _, err) = run(
+        &["check-config", typo.to_str().expect("path")],
+        Duration::from_secs(20),
+    );
     assert!(!status.success());
-    assert!(err.contains("retnetion"), "unknown key should be named:\n{err}");
+    assert!(
+        err.contains("retnetion"),
+        "unknown key should be named:\n{err}"
+    );
 
     let invalid = dir.path().join("invalid.yaml");
     std::fs::write(&invalid, "storage:\n  fsync: sometimes\n").expect("write");
-    let (status, _, err) = run(&["check-config", invalid.to_str().expect("path")], Duration::from_secs(20));
+    let (status, _, err) = run(
+        &["check-config", invalid.to_str().expect("path")],
+        Duration::from_secs(20),
+    );
     assert!(!status.success());
-    assert!(err.contains("storage.fsync"), "validation error should name the key:\n{err}");
+    assert!(
+        err.contains("storage.fsync"),
+        "validation error should name the key:\n{err}"
+    );
 
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, format!("storage:\n  retention: 30d\n  fsync: always\nlimits:\n  max_body_size: 16MiB\n{AUTH_YAML}")).expect("write");
-    let (status, out, err) = run(&["check-config", good.to_str().expect("path")], Duration::from_secs(20));
+    let (status, out, err) = run(
+        &["check-config", good.to_str().expect("path")],
+        Duration::from_secs(20),
+    );
     assert!(status.success(), "good config refused:\n{out}{err}");
     assert!(out.contains("valid"), "{out}");
 }
@@ -169,7 +228,10 @@ fn check_config_names_the_bad_key() {
 fn version_flag_prints_the_version() {
     let (status, out, err) = run(&["--version"], Duration::from_secs(20));
     assert!(status.success(), "{out}{err}");
-    assert!(out.contains(env!("CARGO_PKG_VERSION")), "--version printed {out:?}");
+    assert!(
+        out.contains(env!("CARGO_PKG_VERSION")),
+        "--version printed {out:?}"
+    );
     assert!(out.starts_with("strix"), "--version printed {out:?}");
 }
 
@@ -183,8 +245,14 @@ fn json_config_is_accepted() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("strix.json");
     std::fs::write(&file, &json).expect("write");
-    let (status, out, err) = run(&["check-config", file.to_str().expect("path")], Duration::from_secs(20));
-    assert!(status.success(), "JSON config refused by check-config:\n{out}{err}");
+    let (status, out, err) = run(
+        &["check-config", file.to_str().expect("path")],
+        Duration::from_secs(20),
+    );
+    assert!(
+        status.success(),
+        "JSON config refused by check-config:\n{out}{err}"
+    );
 
     // Served with it, the keys from the JSON file are in force.
     let strix = StrixProcess::start(&[], Some(&json));

@@ -32,13 +32,21 @@ struct Batch {
 }
 
 fn series_key(w: usize, j: usize) -> BTreeMap<String, String> {
-    labels_of(&[("__name__", &format!("crash_w{w}")), ("series", &j.to_string())])
+    labels_of(&[
+        ("__name__", &format!("crash_w{w}")),
+        ("series", &j.to_string()),
+    ])
 }
 
 fn batch_request(w: usize, seq: u64, ts: i64) -> Vec<u8> {
     let name = format!("crash_w{w}");
     let series: Vec<_> = (0..SERIES_PER_WRITER)
-        .map(|j| util::series(&[("__name__", &name), ("series", &j.to_string())], &[(ts, value(w, seq, j))]))
+        .map(|j| {
+            util::series(
+                &[("__name__", &name), ("series", &j.to_string())],
+                &[(ts, value(w, seq, j))],
+            )
+        })
         .collect();
     encode_write_request(&write_request(series))
 }
@@ -54,7 +62,13 @@ fn write_until_killed(strix: &mut StrixProcess) -> (Vec<Batch>, Vec<Batch>) {
     let started = Instant::now();
     let handles: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (url, stop, acked, sent, acked_count) = (url.clone(), stop.clone(), acked.clone(), sent.clone(), acked_count.clone());
+            let (url, stop, acked, sent, acked_count) = (
+                url.clone(),
+                stop.clone(),
+                acked.clone(),
+                sent.clone(),
+                acked_count.clone(),
+            );
             std::thread::spawn(move || {
                 let mut last_ts = 0i64;
                 let deadline = Instant::now() + Duration::from_secs(60);
@@ -68,14 +82,18 @@ fn write_until_killed(strix: &mut StrixProcess) -> (Vec<Batch>, Vec<Batch>) {
                     let body = batch_request(w, seq, ts);
                     let b = Batch { w, seq, ts };
                     sent.lock().expect("sent lock").push(b);
-                    match try_post_url(&url, &REMOTE_WRITE_HEADERS, &body, Duration::from_secs(10)) {
+                    match try_post_url(&url, &REMOTE_WRITE_HEADERS, &body, Duration::from_secs(10))
+                    {
                         Ok((204, _)) => {
                             acked.lock().expect("acked lock").push(b);
                             acked_count.fetch_add(1, Ordering::Release);
                         }
                         Ok((code, body)) => {
                             // Overload answers are legitimate; anything else is a bug.
-                            assert!(code == 429 || code == 503, "writer {w} seq {seq}: unexpected {code}: {body}");
+                            assert!(
+                                code == 429 || code == 503,
+                                "writer {w} seq {seq}: unexpected {code}: {body}"
+                            );
                         }
                         // Connection refused/reset: the server is gone.
                         Err(_) => {
@@ -91,9 +109,15 @@ fn write_until_killed(strix: &mut StrixProcess) -> (Vec<Batch>, Vec<Batch>) {
 
     // Let the writers run for ~2 s and until a fair number of batches are in, then crash
     // the server mid-stream.
-    wait_for(Duration::from_secs(60), "writers to get batches acknowledged", || {
-        (started.elapsed() >= Duration::from_secs(2) && acked_count.load(Ordering::Acquire) >= 20).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "writers to get batches acknowledged",
+        || {
+            (started.elapsed() >= Duration::from_secs(2)
+                && acked_count.load(Ordering::Acquire) >= 20)
+                .then_some(())
+        },
+    );
     strix.kill9();
     stop.store(true, Ordering::Release);
     for h in handles {
@@ -112,7 +136,11 @@ fn verify(strix: &StrixProcess, acked: &[Batch], sent: &[Batch]) {
     for s in &exported {
         let m = by_labels.entry(s.labels.clone()).or_default();
         for (t, v) in s.samples() {
-            assert!(m.insert(t, v).is_none(), "series {:?} exported timestamp {t} twice", s.labels);
+            assert!(
+                m.insert(t, v).is_none(),
+                "series {:?} exported timestamp {t} twice",
+                s.labels
+            );
         }
     }
     let mut missing = Vec::new();
@@ -134,14 +162,24 @@ fn verify(strix: &StrixProcess, acked: &[Batch], sent: &[Batch]) {
         &missing[..missing.len().min(5)]
     );
     // Unacknowledged batches may or may not be there, but nothing may be invented.
-    let sent_values: HashMap<(usize, i64), u64> = sent.iter().map(|b| ((b.w, b.ts), b.seq)).collect();
+    let sent_values: HashMap<(usize, i64), u64> =
+        sent.iter().map(|b| ((b.w, b.ts), b.seq)).collect();
     for s in &exported {
         let name = &s.labels["__name__"];
-        let w: usize = name.trim_start_matches("crash_w").parse().expect("writer number");
+        let w: usize = name
+            .trim_start_matches("crash_w")
+            .parse()
+            .expect("writer number");
         let j: usize = s.labels["series"].parse().expect("series number");
         for (t, v) in s.samples() {
-            let seq = sent_values.get(&(w, t)).unwrap_or_else(|| panic!("{name}{{series={j}}} has sample at {t} that was never sent"));
-            assert_eq!(v, value(w, *seq, j), "{name}{{series={j}}} @ {t}: value was never sent");
+            let seq = sent_values.get(&(w, t)).unwrap_or_else(|| {
+                panic!("{name}{{series={j}}} has sample at {t} that was never sent")
+            });
+            assert_eq!(
+                v,
+                value(w, *seq, j),
+                "{name}{{series={j}}} @ {t}: value was never sent"
+            );
         }
     }
 }
@@ -149,8 +187,15 @@ fn verify(strix: &StrixProcess, acked: &[Batch], sent: &[Batch]) {
 fn crash_mid_stream(config: Option<&str>) {
     let mut strix = StrixProcess::start(&[], config);
     let (acked, sent) = write_until_killed(&mut strix);
-    assert!(!acked.is_empty(), "no batch was acknowledged before the crash");
-    eprintln!("acknowledged {} of {} batches before kill -9", acked.len(), sent.len());
+    assert!(
+        !acked.is_empty(),
+        "no batch was acknowledged before the crash"
+    );
+    eprintln!(
+        "acknowledged {} of {} batches before kill -9",
+        acked.len(),
+        sent.len()
+    );
     strix.restart();
     verify(&strix, &acked, &sent);
 }
@@ -169,13 +214,24 @@ fn kill9_mid_stream_keeps_acknowledged_writes_fsync_always() {
 type SeriesData = (BTreeMap<String, String>, Vec<(i64, f64)>);
 
 /// Writes `n` samples for each of `series` series of metric `name`, starting at `t0`.
-fn write_block(strix: &StrixProcess, name: &str, series: usize, n: usize, t0: i64) -> Vec<SeriesData> {
+fn write_block(
+    strix: &StrixProcess,
+    name: &str,
+    series: usize,
+    n: usize,
+    t0: i64,
+) -> Vec<SeriesData> {
     let mut out = Vec::new();
     let mut req = Vec::new();
     for j in 0..series {
-        let samples: Vec<(i64, f64)> = (0..n).map(|i| (t0 + i as i64 * 1000, (j * 1000 + i) as f64 + 0.5)).collect();
+        let samples: Vec<(i64, f64)> = (0..n)
+            .map(|i| (t0 + i as i64 * 1000, (j * 1000 + i) as f64 + 0.5))
+            .collect();
         let js = j.to_string();
-        req.push(util::series(&[("__name__", name), ("series", &js)], &samples));
+        req.push(util::series(
+            &[("__name__", name), ("series", &js)],
+            &samples,
+        ));
         out.push((labels_of(&[("__name__", name), ("series", &js)]), samples));
     }
     let (code, body) = strix.remote_write(&write_request(req));
@@ -185,7 +241,10 @@ fn write_block(strix: &StrixProcess, name: &str, series: usize, n: usize, t0: i6
 
 fn assert_exported(strix: &StrixProcess, selector: &str, want: &[SeriesData]) {
     let got = strix.export(selector);
-    let got: BTreeMap<_, _> = got.into_iter().map(|s| (s.labels.clone(), s.samples())).collect();
+    let got: BTreeMap<_, _> = got
+        .into_iter()
+        .map(|s| (s.labels.clone(), s.samples()))
+        .collect();
     let want: BTreeMap<_, _> = want.iter().cloned().collect();
     assert_eq!(got.len(), want.len(), "series count differs for {selector}");
     for (labels, samples) in &want {
@@ -216,7 +275,11 @@ fn repeated_restarts_replay_idempotently() {
     assert_exported(&strix, r#"{__name__="crash_replay"}"#, &want);
     // A graceful restart after a crash replay as well.
     let st = strix.stop();
-    assert!(st.success(), "SIGTERM exit status {st}; log:\n{}", strix.log());
+    assert!(
+        st.success(),
+        "SIGTERM exit status {st}; log:\n{}",
+        strix.log()
+    );
     strix.restart();
     assert_exported(&strix, r#"{__name__="crash_replay"}"#, &want);
 }
@@ -226,7 +289,11 @@ fn graceful_stop_keeps_data() {
     let mut strix = StrixProcess::start(&[], None);
     let want = write_block(&strix, "crash_graceful", 30, 30, now_ms() - 60_000);
     let st = strix.stop();
-    assert!(st.success(), "SIGTERM exit status {st}; log:\n{}", strix.log());
+    assert!(
+        st.success(),
+        "SIGTERM exit status {st}; log:\n{}",
+        strix.log()
+    );
     strix.restart();
     assert_exported(&strix, r#"{__name__="crash_graceful"}"#, &want);
     // And it still takes writes after the restart.
@@ -247,7 +314,9 @@ fn crash_after_flush_keeps_blocks_and_wal_without_duplicates() {
         let (code, body) = strix.get("/api/monitoring/health");
         assert_eq!(code, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("health JSON");
-        v["data"]["checks"][0]["details"]["blocks"].as_u64().expect("blocks count")
+        v["data"]["checks"][0]["details"]["blocks"]
+            .as_u64()
+            .expect("blocks count")
     };
     assert!(blocks() >= 1, "the flush cut no block");
     let more = write_block(&strix, "crash_flush", 20, 30, t0 + 30_000);

@@ -27,7 +27,10 @@ provider.shutdown()
 
 fn python_sdk_available() -> bool {
     Command::new("python3")
-        .args(["-c", "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http"])
+        .args([
+            "-c",
+            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http",
+        ])
         .status()
         .is_ok_and(|s| s.success())
 }
@@ -35,14 +38,24 @@ fn python_sdk_available() -> bool {
 #[test]
 fn python_sdk_metrics_land_in_strix() {
     if !python_sdk_available() {
-        assert!(std::env::var("STRIX_REQUIRE_PEERS").is_err(), "OpenTelemetry Python SDK missing and STRIX_REQUIRE_PEERS=1");
+        assert!(
+            std::env::var("STRIX_REQUIRE_PEERS").is_err(),
+            "OpenTelemetry Python SDK missing and STRIX_REQUIRE_PEERS=1"
+        );
         eprintln!("skipping: OpenTelemetry Python SDK not installed");
         return;
     }
     let strix = StrixProcess::start(&[], None);
     for path in ["/v1/metrics", "/api/v1/otlp/v1/metrics"] {
-        let out = Command::new("python3").args(["-c", SCRIPT, &strix.url(path)]).output().expect("run python");
-        assert!(out.status.success(), "exporter failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("python3")
+            .args(["-c", SCRIPT, &strix.url(path)])
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "exporter failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let orders = strix.export(r#"{__name__="orders_placed_total"}"#);
     assert_eq!(orders.len(), 1, "{orders:?}");
@@ -52,11 +65,30 @@ fn python_sdk_metrics_land_in_strix() {
     assert_eq!(s.labels.get("shop_region").map(String::as_str), Some("eu"));
     assert!(s.values.iter().all(|v| *v == 4.0), "{:?}", s.values);
     let buckets = strix.export(r#"{__name__="checkout_duration_seconds_bucket"}"#);
-    assert!(buckets.iter().any(|b| b.labels.get("le").map(String::as_str) == Some("+Inf")), "{buckets:?}");
-    assert_eq!(strix.export(r#"{__name__="checkout_duration_seconds_count"}"#).len(), 1);
+    assert!(
+        buckets
+            .iter()
+            .any(|b| b.labels.get("le").map(String::as_str) == Some("+Inf")),
+        "{buckets:?}"
+    );
+    assert_eq!(
+        strix
+            .export(r#"{__name__="checkout_duration_seconds_count"}"#)
+            .len(),
+        1
+    );
     // The SDK adds telemetry.sdk.* resource attributes; they land on target_info.
     let info = strix.export(r#"{__name__="target_info"}"#);
     assert_eq!(info.len(), 1, "{info:?}");
-    assert_eq!(info[0].labels.get("telemetry_sdk_language").map(String::as_str), Some("python"));
-    assert_eq!(info[0].labels.get("job").map(String::as_str), Some("checkout"));
+    assert_eq!(
+        info[0]
+            .labels
+            .get("telemetry_sdk_language")
+            .map(String::as_str),
+        Some("python")
+    );
+    assert_eq!(
+        info[0].labels.get("job").map(String::as_str),
+        Some("checkout")
+    );
 }

@@ -666,7 +666,10 @@ fn promql_matches_prometheus() {
         .prefix("strix-promql-diff-")
         .tempdir()
         .expect("temp dir");
-    let strix = StrixProcess::start(&[], Some("self_scrape: false\nhost_metrics:\n  enabled: false\n"));
+    let strix = StrixProcess::start(
+        &[],
+        Some("self_scrape: false\nhost_metrics:\n  enabled: false\n"),
+    );
     let (_prom_peer, prom) = start_prometheus(scratch.path());
 
     // Whole minute 32 minutes ago: data in [grid, grid + 30m], the last sample 2 min ago.

@@ -13,10 +13,19 @@ fn load(strix: &StrixProcess, series: usize, points: usize) {
             timeseries: (0..series)
                 .map(|i| proto::TimeSeries {
                     labels: vec![
-                        proto::Label { name: b"__name__".to_vec(), value: b"load_metric".to_vec() },
-                        proto::Label { name: b"i".to_vec(), value: i.to_string().into_bytes() },
+                        proto::Label {
+                            name: b"__name__".to_vec(),
+                            value: b"load_metric".to_vec(),
+                        },
+                        proto::Label {
+                            name: b"i".to_vec(),
+                            value: i.to_string().into_bytes(),
+                        },
                     ],
-                    samples: vec![proto::Sample { value: k as f64, timestamp: t }],
+                    samples: vec![proto::Sample {
+                        value: k as f64,
+                        timestamp: t,
+                    }],
                     ..Default::default()
                 })
                 .collect(),
@@ -28,14 +37,21 @@ fn load(strix: &StrixProcess, series: usize, points: usize) {
 }
 
 fn error_of(body: &str) -> (String, String) {
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
     assert_eq!(v["status"], "error", "{body}");
-    (v["errorType"].as_str().unwrap_or("").to_string(), v["error"].as_str().unwrap_or("").to_string())
+    (
+        v["errorType"].as_str().unwrap_or("").to_string(),
+        v["error"].as_str().unwrap_or("").to_string(),
+    )
 }
 
 #[test]
 fn bad_and_runaway_queries_get_prometheus_errors() {
-    let strix = StrixProcess::start(&[], Some("self_scrape: false\nhost_metrics: {enabled: false}\nquery:\n  max_samples: 1000\n"));
+    let strix = StrixProcess::start(
+        &[],
+        Some("self_scrape: false\nhost_metrics: {enabled: false}\nquery:\n  max_samples: 1000\n"),
+    );
     load(&strix, 50, 40);
 
     // Syntax error → 400 bad_data.
@@ -62,14 +78,22 @@ fn bad_and_runaway_queries_get_prometheus_errors() {
 
 #[test]
 fn runaway_query_times_out_and_server_keeps_serving() {
-    let strix = StrixProcess::start(&[], Some("self_scrape: false\nhost_metrics: {enabled: false}\n"));
+    let strix = StrixProcess::start(
+        &[],
+        Some("self_scrape: false\nhost_metrics: {enabled: false}\n"),
+    );
     load(&strix, 5, 5);
     // Millions of subquery steps; a request's timeout= lowers the configured one.
     let started = Instant::now();
-    let (code, body) = strix.get("/api/v1/query?query=count_over_time(vector(1)%5B60d:1s%5D)&timeout=50ms");
+    let (code, body) =
+        strix.get("/api/v1/query?query=count_over_time(vector(1)%5B60d:1s%5D)&timeout=50ms");
     assert_eq!(code, 503, "{body}");
     assert_eq!(error_of(&body).0, "timeout");
-    assert!(started.elapsed() < Duration::from_secs(20), "timeout took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "timeout took {:?}",
+        started.elapsed()
+    );
     let (code, body) = strix.get("/api/v1/query?query=count(load_metric)");
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"5\""), "{body}");

@@ -25,17 +25,27 @@ fn self_scrape_and_recording_rules() {
         (!s.is_empty() && s[0].values.contains(&1.0)).then_some(s)
     });
     assert_eq!(up.len(), 1);
-    assert!(!strix.export(r#"{__name__="strix_tsdb_head_series",job="strix"}"#).is_empty());
+    assert!(!strix
+        .export(r#"{__name__="strix_tsdb_head_series",job="strix"}"#)
+        .is_empty());
     // The recording rule sees `up` and records its sum with the rule's labels.
     let rec = wait_for(Duration::from_secs(20), "recording rule output", || {
         let s = strix.export(r#"{__name__="job:up:sum"}"#);
         (!s.is_empty()).then_some(s)
     });
     assert_eq!(rec[0].labels.get("job").map(String::as_str), Some("strix"));
-    assert_eq!(rec[0].labels.get("source").map(String::as_str), Some("rule"));
+    assert_eq!(
+        rec[0].labels.get("source").map(String::as_str),
+        Some("rule")
+    );
     assert_eq!(rec[0].values.last(), Some(&1.0));
     // Host metrics under node_exporter names.
-    wait_for(Duration::from_secs(20), "host metrics", || (!strix.export(r#"{__name__="node_memory_MemTotal_bytes"}"#).is_empty()).then_some(()));
+    wait_for(Duration::from_secs(20), "host metrics", || {
+        (!strix
+            .export(r#"{__name__="node_memory_MemTotal_bytes"}"#)
+            .is_empty())
+        .then_some(())
+    });
     // /api/v1/targets and /api/v1/rules describe both.
     let (code, body) = strix.get("/api/v1/targets");
     assert_eq!(code, 200, "{body}");
@@ -54,15 +64,30 @@ fn self_scrape_and_recording_rules() {
 #[test]
 fn check_config_validates_rule_files_and_scrape_configs() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.rules.yml"), "groups:\n- name: g\n  rules:\n  - record: x\n    expr: sum(\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.rules.yml"),
+        "groups:\n- name: g\n  rules:\n  - record: x\n    expr: sum(\n",
+    )
+    .unwrap();
     let cfg = dir.path().join("strix.yaml");
     std::fs::write(&cfg, "rule_files: [\"*.rules.yml\"]\n").unwrap();
-    let out = std::process::Command::new(util::strix_bin()).args(["check-config"]).arg(&cfg).output().unwrap();
+    let out = std::process::Command::new(util::strix_bin())
+        .args(["check-config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.rules.yml") && err.contains("group \"g\""), "{err}");
+    assert!(
+        err.contains("bad.rules.yml") && err.contains("group \"g\""),
+        "{err}"
+    );
     std::fs::write(&cfg, "scrape_configs:\n- job_name: a\n  scrape_interval: 5s\n  scrape_timeout: 10s\n  static_configs: [{targets: ['127.0.0.1:1']}]\n").unwrap();
-    let out = std::process::Command::new(util::strix_bin()).args(["check-config"]).arg(&cfg).output().unwrap();
+    let out = std::process::Command::new(util::strix_bin())
+        .args(["check-config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("scrape_configs[0].scrape_timeout"), "{err}");

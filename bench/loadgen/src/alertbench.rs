@@ -26,7 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strix_ingest::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
 
 #[derive(Parser)]
-#[command(name = "strix-alertbench", about = "Alerting benchmark client: sender + webhook receiver on one clock.")]
+#[command(
+    name = "strix-alertbench",
+    about = "Alerting benchmark client: sender + webhook receiver on one clock."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -157,7 +160,9 @@ impl Receiver {
                     let Ok(stream) = conn else { continue };
                     r.connections.fetch_add(1, Ordering::Relaxed);
                     let r2 = r.clone();
-                    let _ = std::thread::Builder::new().stack_size(256 << 10).spawn(move || serve_conn(stream, &r2));
+                    let _ = std::thread::Builder::new()
+                        .stack_size(256 << 10)
+                        .spawn(move || serve_conn(stream, &r2));
                 }
             })
             .unwrap_or_else(|e| {
@@ -177,8 +182,16 @@ impl Receiver {
         };
         *s.alerts.entry(path.to_string()).or_default() += alerts.len() as u64;
         for a in alerts {
-            let status = a["status"].as_str().or(v["status"].as_str()).unwrap_or("").to_string();
-            let key = a["labels"]["trial"].as_str().or(a["labels"]["i"].as_str()).unwrap_or("").to_string();
+            let status = a["status"]
+                .as_str()
+                .or(v["status"].as_str())
+                .unwrap_or("")
+                .to_string();
+            let key = a["labels"]["trial"]
+                .as_str()
+                .or(a["labels"]["i"].as_str())
+                .unwrap_or("")
+                .to_string();
             s.first.entry((path.to_string(), status, key)).or_insert(at);
         }
         drop(s);
@@ -198,20 +211,29 @@ impl Receiver {
             if now >= deadline {
                 return None;
             }
-            s = self.cv.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            s = self
+                .cv
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
     fn count(&self, path: &str) -> (u64, u64) {
         let s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        (s.requests.get(path).copied().unwrap_or(0), s.alerts.get(path).copied().unwrap_or(0))
+        (
+            s.requests.get(path).copied().unwrap_or(0),
+            s.alerts.get(path).copied().unwrap_or(0),
+        )
     }
 }
 
 fn serve_conn(stream: TcpStream, rx: &Receiver) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
-    let Ok(mut out) = stream.try_clone() else { return };
+    let Ok(mut out) = stream.try_clone() else {
+        return;
+    };
     let mut r = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -252,7 +274,8 @@ fn serve_conn(stream: TcpStream, rx: &Receiver) {
                 if r.read_line(&mut sz).unwrap_or(0) == 0 {
                     return;
                 }
-                let n = usize::from_str_radix(sz.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+                let n = usize::from_str_radix(sz.trim().split(';').next().unwrap_or("0"), 16)
+                    .unwrap_or(0);
                 let mut chunk = vec![0u8; n + 2];
                 if r.read_exact(&mut chunk).is_err() {
                     return;
@@ -284,7 +307,10 @@ fn serve_conn(stream: TcpStream, rx: &Receiver) {
 // ---------------------------------------------------------------------------------------
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// xorshift64*, deterministic jitter.
@@ -306,55 +332,90 @@ impl Rng {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).max_idle_connections_per_host(8).build()
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .max_idle_connections_per_host(8)
+        .build()
 }
 
 fn label(n: &str, v: &str) -> Label {
-    Label { name: n.as_bytes().to_vec(), value: v.as_bytes().to_vec() }
+    Label {
+        name: n.as_bytes().to_vec(),
+        value: v.as_bytes().to_vec(),
+    }
 }
 
 fn rw_body(series: Vec<(Vec<Label>, Vec<Sample>)>) -> Vec<u8> {
     let req = WriteRequest {
         timeseries: series
             .into_iter()
-            .map(|(labels, samples)| TimeSeries { labels, samples, exemplars: vec![], histograms: vec![] })
+            .map(|(labels, samples)| TimeSeries {
+                labels,
+                samples,
+                exemplars: vec![],
+                histograms: vec![],
+            })
             .collect(),
         metadata: vec![],
     };
     let raw = req.encode_to_vec();
-    snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_else(|e| {
-        eprintln!("strix-alertbench: snappy: {e}");
-        std::process::exit(1)
-    })
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .unwrap_or_else(|e| {
+            eprintln!("strix-alertbench: snappy: {e}");
+            std::process::exit(1)
+        })
 }
 
 fn post(agent: &ureq::Agent, url: &str, ctype: &str, rw: bool, body: &[u8]) -> Result<(), String> {
     let mut req = agent.post(url).set("Content-Type", ctype);
     if rw {
-        req = req.set("Content-Encoding", "snappy").set("X-Prometheus-Remote-Write-Version", "0.1.0");
+        req = req
+            .set("Content-Encoding", "snappy")
+            .set("X-Prometheus-Remote-Write-Version", "0.1.0");
     }
     match req.send_bytes(body) {
         Ok(resp) => {
             let _ = resp.into_string();
             Ok(())
         }
-        Err(ureq::Error::Status(code, resp)) => Err(format!("HTTP {code}: {}", resp.into_string().unwrap_or_default().trim())),
+        Err(ureq::Error::Status(code, resp)) => Err(format!(
+            "HTTP {code}: {}",
+            resp.into_string().unwrap_or_default().trim()
+        )),
         Err(e) => Err(format!("transport: {e}")),
     }
 }
 
 /// Writes `bench_threshold_gauge{trial=...}` = value for the given trials, now.
-fn write_gauge(agent: &ureq::Agent, mode: &str, url: &str, trials: &[String], value: f64) -> Result<(), String> {
+fn write_gauge(
+    agent: &ureq::Agent,
+    mode: &str,
+    url: &str,
+    trials: &[String],
+    value: f64,
+) -> Result<(), String> {
     const METRIC: &str = "bench_threshold_gauge";
     if mode == "json" {
-        let items: Vec<Value> = trials.iter().map(|t| json!({"name": METRIC, "labels": {"trial": t}, "value": value})).collect();
+        let items: Vec<Value> = trials
+            .iter()
+            .map(|t| json!({"name": METRIC, "labels": {"trial": t}, "value": value}))
+            .collect();
         let body = serde_json::to_vec(&items).unwrap_or_default();
         post(agent, url, "application/json", false, &body)
     } else {
         let ts = now_ms();
         let series = trials
             .iter()
-            .map(|t| (vec![label("__name__", METRIC), label("trial", t)], vec![Sample { value, timestamp: ts }]))
+            .map(|t| {
+                (
+                    vec![label("__name__", METRIC), label("trial", t)],
+                    vec![Sample {
+                        value,
+                        timestamp: ts,
+                    }],
+                )
+            })
             .collect();
         post(agent, url, "application/x-protobuf", true, &rw_body(series))
     }
@@ -371,7 +432,11 @@ fn pct(sorted: &[f64], p: f64) -> Option<f64> {
 
 fn summary(mut v: Vec<f64>) -> Value {
     v.sort_by(f64::total_cmp);
-    let mean = if v.is_empty() { None } else { Some(v.iter().sum::<f64>() / v.len() as f64) };
+    let mean = if v.is_empty() {
+        None
+    } else {
+        Some(v.iter().sum::<f64>() / v.len() as f64)
+    };
     json!({
         "n": v.len(),
         "p50": pct(&v, 50.0),
@@ -403,7 +468,9 @@ fn latency(a: LatencyArgs) {
             eprintln!("strix-alertbench: --system wants name,mode,url,path; got {sys:?}");
             std::process::exit(2)
         };
-        let trials: Vec<String> = (0..a.trials).map(|k| format!("{name}-{run_id}-{k}")).collect();
+        let trials: Vec<String> = (0..a.trials)
+            .map(|k| format!("{name}-{run_id}-{k}"))
+            .collect();
         if let Err(e) = write_gauge(&agent, mode, url, &trials, 0.0) {
             eprintln!("strix-alertbench: {name}: initial write failed: {e}");
             std::process::exit(1)
@@ -518,10 +585,16 @@ fn flood(a: FloodArgs) {
         let rate = arrivals.len() as f64 / (last / 1e3);
         // Steady rate: between the 10th and 90th percentile arrivals.
         let steady = match (pct(&arrivals, 10.0), pct(&arrivals, 90.0)) {
-            (Some(p10), Some(p90)) if p90 > p10 => Some(0.8 * arrivals.len() as f64 / ((p90 - p10) / 1e3)),
+            (Some(p10), Some(p90)) if p90 > p10 => {
+                Some(0.8 * arrivals.len() as f64 / ((p90 - p10) / 1e3))
+            }
             _ => None,
         };
-        eprintln!("[{name}] {} of {} alerts delivered; last after {last:.0} ms; {rate:.0}/s", arrivals.len(), a.n);
+        eprintln!(
+            "[{name}] {} of {} alerts delivered; last after {last:.0} ms; {rate:.0}/s",
+            arrivals.len(),
+            a.n
+        );
         errors.truncate(3);
         println!(
             "{}",
@@ -560,10 +633,26 @@ fn load(a: LoadArgs) {
             .map(|(i, n)| {
                 // A counter growing by 1 + (i mod 7) per second.
                 let v = (r * a.interval_s as i64) as f64 * (1 + i % 7) as f64;
-                (vec![label("__name__", "bench_requests_total"), label("i", n), label("job", "bench")], vec![Sample { value: v, timestamp: ts }])
+                (
+                    vec![
+                        label("__name__", "bench_requests_total"),
+                        label("i", n),
+                        label("job", "bench"),
+                    ],
+                    vec![Sample {
+                        value: v,
+                        timestamp: ts,
+                    }],
+                )
             })
             .collect();
-        if let Err(e) = post(&agent, &a.url, "application/x-protobuf", true, &rw_body(series)) {
+        if let Err(e) = post(
+            &agent,
+            &a.url,
+            "application/x-protobuf",
+            true,
+            &rw_body(series),
+        ) {
             eprintln!("strix-alertbench: load: round {r}: {e}");
             std::process::exit(1)
         }

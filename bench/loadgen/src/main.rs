@@ -19,7 +19,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strix_ingest::remote_write::proto::{Sample, TimeSeries, WriteRequest};
 
 #[derive(Parser)]
-#[command(name = "strix-loadgen", about = "Remote-write load generator (node_exporter-shaped workload).")]
+#[command(
+    name = "strix-loadgen",
+    about = "Remote-write load generator (node_exporter-shaped workload)."
+)]
 struct Args {
     /// remote_write endpoint, e.g. http://127.0.0.1:39001/api/v1/write.
     #[arg(long)]
@@ -66,20 +69,30 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("empty duration".into());
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("invalid duration {s:?}: expected a number"));
         }
-        let n: u64 = rest[..digits].parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|e| format!("invalid duration {s:?}: {e}"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
             "d" => Duration::from_secs(n * 86_400),
-            u => return Err(format!("invalid duration {s:?}: unknown unit {u:?} (ms, s, m, h, d)")),
+            u => {
+                return Err(format!(
+                    "invalid duration {s:?}: unknown unit {u:?} (ms, s, m, h, d)"
+                ))
+            }
         };
         total += unit;
         rest = &rest[unit_len..];
@@ -132,7 +145,10 @@ fn post(agent: &ureq::Agent, args: &Args, batch: &Batch, stats: &Stats) {
             }
             Err(ureq::Error::Status(code, resp)) => {
                 let body = resp.into_string().unwrap_or_default();
-                stats.note_error(format!("HTTP {code}: {}", body.trim().chars().take(300).collect::<String>()));
+                stats.note_error(format!(
+                    "HTTP {code}: {}",
+                    body.trim().chars().take(300).collect::<String>()
+                ));
                 code == 429 || code >= 500
             }
             Err(e) => {
@@ -152,14 +168,21 @@ fn post(agent: &ureq::Agent, args: &Args, batch: &Batch, stats: &Stats) {
 
 fn main() {
     let args = Args::parse();
-    if args.series == 0 || args.interval.is_zero() || args.duration < args.interval || args.concurrency == 0 {
+    if args.series == 0
+        || args.interval.is_zero()
+        || args.duration < args.interval
+        || args.concurrency == 0
+    {
         eprintln!("strix-loadgen: need series > 0, concurrency > 0 and duration >= interval > 0");
         std::process::exit(2);
     }
     let interval_ms = args.interval.as_millis() as i64;
     let rounds = (args.duration.as_millis() as i64 / interval_ms) as usize;
     let start_ms = args.start_ms.unwrap_or_else(|| {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         // Aligned like scrapes are, and the last sample one interval before now.
         (now - args.duration.as_millis() as i64) / interval_ms * interval_ms
     });
@@ -171,7 +194,14 @@ fn main() {
     let gen_start = Instant::now();
     let mut wl = match args.profile.as_str() {
         "node" => workload::Workload::new(args.series, args.seed),
-        "cpu" => workload::Workload::cpu(args.series, args.seed, args.cpus, "node_cpu_seconds_total", "node", workload::CpuKind::Counter),
+        "cpu" => workload::Workload::cpu(
+            args.series,
+            args.seed,
+            args.cpus,
+            "node_cpu_seconds_total",
+            "node",
+            workload::CpuKind::Counter,
+        ),
         p => {
             eprintln!("strix-loadgen: unknown --profile {p:?} (node, cpu)");
             std::process::exit(2);
@@ -181,11 +211,16 @@ fn main() {
     let batches_per_round = args.series.div_ceil(batch_size);
     // Encode every round up front: chunks of series are independent, so the chunks are
     // spread over threads, each walking all rounds in time order for its own series.
-    let mut payload: Vec<Vec<Batch>> = (0..rounds).map(|_| Vec::with_capacity(batches_per_round)).collect();
+    let mut payload: Vec<Vec<Batch>> = (0..rounds)
+        .map(|_| Vec::with_capacity(batches_per_round))
+        .collect();
     {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let chunks: Vec<&mut [workload::Series]> = wl.series.chunks_mut(batch_size).collect();
-        let mut per_thread: Vec<Vec<(usize, &mut [workload::Series])>> = (0..threads).map(|_| Vec::new()).collect();
+        let mut per_thread: Vec<Vec<(usize, &mut [workload::Series])>> =
+            (0..threads).map(|_| Vec::new()).collect();
         for (i, c) in chunks.into_iter().enumerate() {
             per_thread[i % threads].push((i, c));
         }
@@ -217,10 +252,11 @@ fn main() {
                                     metadata: vec![],
                                 };
                                 raw.clear();
-                                req.encode(&mut raw).expect("BUG: encoding into a Vec cannot fail");
-                                let body = snap::raw::Encoder::new()
-                                    .compress_vec(&raw)
-                                    .expect("BUG: snappy block compression of an in-memory buffer failed");
+                                req.encode(&mut raw)
+                                    .expect("BUG: encoding into a Vec cannot fail");
+                                let body = snap::raw::Encoder::new().compress_vec(&raw).expect(
+                                    "BUG: snappy block compression of an in-memory buffer failed",
+                                );
                                 by_round.push(Batch {
                                     body,
                                     samples: chunk.len() as u64,
@@ -232,7 +268,10 @@ fn main() {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("BUG: encoder thread panicked")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("BUG: encoder thread panicked"))
+                .collect()
         });
         let mut all: Vec<(usize, Vec<Batch>)> = encoded.into_iter().flatten().collect();
         all.sort_by_key(|(i, _)| *i);
@@ -280,7 +319,12 @@ fn main() {
     });
     let seconds = started.elapsed().as_secs_f64();
 
-    for e in stats.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+    for e in stats
+        .errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
         eprintln!("strix-loadgen: error: {e}");
     }
     let samples = stats.samples_ok.load(Ordering::Relaxed);

@@ -30,7 +30,10 @@ use workload::{CpuKind, Workload};
 const HOUR_MS: i64 = 3_600_000;
 
 #[derive(Parser)]
-#[command(name = "strix-querybench", about = "Query latency benchmark: data generator and query timer.")]
+#[command(
+    name = "strix-querybench",
+    about = "Query latency benchmark: data generator and query timer."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -113,8 +116,21 @@ fn main() {
             jsonl,
             openmetrics,
             seed,
-        } => history(series, cpus, start_ms, interval_ms, points, &jsonl, &openmetrics, seed),
-        Cmd::Import { url, file, chunk_bytes } => import(&url, &file, chunk_bytes),
+        } => history(
+            series,
+            cpus,
+            start_ms,
+            interval_ms,
+            points,
+            &jsonl,
+            &openmetrics,
+            seed,
+        ),
+        Cmd::Import {
+            url,
+            file,
+            chunk_bytes,
+        } => import(&url, &file, chunk_bytes),
         Cmd::Run {
             systems,
             reference,
@@ -157,9 +173,27 @@ fn history(
     seed: u64,
 ) -> Result<(), String> {
     let t0 = Instant::now();
-    let counters = Workload::cpu(n / 2, seed, cpus, "history_cpu_seconds_total", "history", CpuKind::Counter);
-    let gauges = Workload::cpu(n - n / 2, seed + 1, cpus, "history_cpu_usage_ratio", "history", CpuKind::Gauge);
-    let open = |p: &PathBuf| std::fs::File::create(p).map(|f| BufWriter::with_capacity(1 << 20, f)).map_err(|e| format!("{}: {e}", p.display()));
+    let counters = Workload::cpu(
+        n / 2,
+        seed,
+        cpus,
+        "history_cpu_seconds_total",
+        "history",
+        CpuKind::Counter,
+    );
+    let gauges = Workload::cpu(
+        n - n / 2,
+        seed + 1,
+        cpus,
+        "history_cpu_usage_ratio",
+        "history",
+        CpuKind::Gauge,
+    );
+    let open = |p: &PathBuf| {
+        std::fs::File::create(p)
+            .map(|f| BufWriter::with_capacity(1 << 20, f))
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
     let mut j = open(jsonl)?;
     let mut o = open(om)?;
     let interval_s = interval_ms as f64 / 1000.0;
@@ -179,7 +213,12 @@ fn history(
             if i > 0 {
                 line.push(',');
             }
-            let _ = write!(line, "\"{}\":\"{}\"", String::from_utf8_lossy(&l.name), String::from_utf8_lossy(&l.value));
+            let _ = write!(
+                line,
+                "\"{}\":\"{}\"",
+                String::from_utf8_lossy(&l.name),
+                String::from_utf8_lossy(&l.value)
+            );
         }
         line.push_str("},\"values\":[");
         for (i, v) in values.iter().enumerate() {
@@ -205,14 +244,23 @@ fn history(
             if l.name == b"__name__" {
                 name = String::from_utf8_lossy(&l.value).into_owned();
             } else {
-                rest.push(format!("{}=\"{}\"", String::from_utf8_lossy(&l.name), String::from_utf8_lossy(&l.value)));
+                rest.push(format!(
+                    "{}=\"{}\"",
+                    String::from_utf8_lossy(&l.name),
+                    String::from_utf8_lossy(&l.value)
+                ));
             }
         }
         let prefix = format!("{name}{{{}}} ", rest.join(","));
         line.clear();
         for (i, v) in values.iter().enumerate() {
             let t = start_ms + i as i64 * interval_ms;
-            let _ = writeln!(line, "{prefix}{v} {}.{:03}", t.div_euclid(1000), t.rem_euclid(1000));
+            let _ = writeln!(
+                line,
+                "{prefix}{v} {}.{:03}",
+                t.div_euclid(1000),
+                t.rem_euclid(1000)
+            );
             if line.len() > 1 << 20 {
                 o.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
                 line.clear();
@@ -235,7 +283,9 @@ fn history(
 
 fn import(url: &str, file: &PathBuf, chunk_bytes: usize) -> Result<(), String> {
     let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(600)).build();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(600))
+        .build();
     let t0 = Instant::now();
     let (mut pos, mut requests) = (0usize, 0u64);
     while pos < data.len() {
@@ -244,16 +294,29 @@ fn import(url: &str, file: &PathBuf, chunk_bytes: usize) -> Result<(), String> {
             // Back up to the end of a line; a line longer than a chunk goes alone.
             end = match data[pos..end].iter().rposition(|&b| b == b'\n') {
                 Some(i) => pos + i + 1,
-                None => data[pos..].iter().position(|&b| b == b'\n').map_or(data.len(), |i| pos + i + 1),
+                None => data[pos..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(data.len(), |i| pos + i + 1),
             };
         }
-        let res = agent.post(url).set("Content-Type", "application/x-ndjson").send_bytes(&data[pos..end]);
+        let res = agent
+            .post(url)
+            .set("Content-Type", "application/x-ndjson")
+            .send_bytes(&data[pos..end]);
         match res {
             Ok(r) => {
                 let _ = r.into_string();
             }
             Err(ureq::Error::Status(code, r)) => {
-                return Err(format!("import to {url}: HTTP {code}: {}", r.into_string().unwrap_or_default().chars().take(500).collect::<String>()))
+                return Err(format!(
+                    "import to {url}: HTTP {code}: {}",
+                    r.into_string()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(500)
+                        .collect::<String>()
+                ))
             }
             Err(e) => return Err(format!("import to {url}: {e}")),
         }
@@ -284,8 +347,14 @@ struct RunArgs {
 
 #[derive(Clone)]
 enum Kind {
-    Instant { time_ms: i64 },
-    Range { start_ms: i64, end_ms: i64, step_ms: i64 },
+    Instant {
+        time_ms: i64,
+    },
+    Range {
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    },
 }
 
 struct Query {
@@ -295,12 +364,14 @@ struct Query {
     kind: Kind,
 }
 
-const ONE_SERIES: &str = r#"rate(node_cpu_seconds_total{instance="host-000:9100",cpu="0",mode="idle"}[5m])"#;
+const ONE_SERIES: &str =
+    r#"rate(node_cpu_seconds_total{instance="host-000:9100",cpu="0",mode="idle"}[5m])"#;
 const BY_MODE: &str = "sum by (mode) (rate(node_cpu_seconds_total[5m]))";
 const SUM_ALL: &str = "sum(rate(node_cpu_seconds_total[5m]))";
 const TOPK: &str = "topk(10, rate(node_cpu_seconds_total[5m]))";
 const H_SUM_RATE: &str = "sum(rate(history_cpu_seconds_total[1h]))";
-const H_AVG_ONE: &str = r#"avg_over_time(history_cpu_usage_ratio{instance="host-000:9100",cpu="0",mode="idle"}[1h])"#;
+const H_AVG_ONE: &str =
+    r#"avg_over_time(history_cpu_usage_ratio{instance="host-000:9100",cpu="0",mode="idle"}[1h])"#;
 const H_AVG_ALL: &str = "avg_over_time(history_cpu_usage_ratio[1h])";
 const H_SUM_RATE_7D: &str = "sum(rate(history_cpu_seconds_total[7d]))";
 const H_AVG_7D: &str = "avg(avg_over_time(history_cpu_usage_ratio[7d]))";
@@ -331,7 +402,9 @@ fn queries(a: &RunArgs) -> Vec<Query> {
         end_ms: h_end + 1000,
         step_ms: HOUR_MS,
     };
-    let hist_now_u = Kind::Instant { time_ms: h_end + 1000 };
+    let hist_now_u = Kind::Instant {
+        time_ms: h_end + 1000,
+    };
     let q = |id, shape, expr, kind: &Kind| Query {
         id,
         shape,
@@ -341,21 +414,81 @@ fn queries(a: &RunArgs) -> Vec<Query> {
     vec![
         q("a1", "1 series, instant", ONE_SERIES, &now),
         q("a2", "1 series, range 1h step 15s", ONE_SERIES, &live),
-        q("b1", "all live series: sum by (mode), instant", BY_MODE, &now),
-        q("b2", "all live series: sum by (mode), range 1h step 15s", BY_MODE, &live),
+        q(
+            "b1",
+            "all live series: sum by (mode), instant",
+            BY_MODE,
+            &now,
+        ),
+        q(
+            "b2",
+            "all live series: sum by (mode), range 1h step 15s",
+            BY_MODE,
+            &live,
+        ),
         q("b3", "all live series: sum, instant", SUM_ALL, &now),
-        q("b4", "all live series: sum, range 1h step 15s", SUM_ALL, &live),
+        q(
+            "b4",
+            "all live series: sum, range 1h step 15s",
+            SUM_ALL,
+            &live,
+        ),
         q("b5", "all live series: topk(10), instant", TOPK, &now),
-        q("b6", "all live series: topk(10), range 1h step 15s", TOPK, &live),
-        q("c1", "7d: sum(rate[1h]) over all counters, range step 1h", H_SUM_RATE, &hist),
-        q("c2", "7d: avg_over_time[1h], 1 series, range step 1h", H_AVG_ONE, &hist),
-        q("c3", "7d: avg_over_time[1h], all gauges, range step 1h", H_AVG_ALL, &hist),
-        q("c4", "7d: sum(rate[7d]) over all counters, instant", H_SUM_RATE_7D, &hist_now),
-        q("c5", "7d: avg(avg_over_time[7d]) over all gauges, instant", H_AVG_7D, &hist_now),
-        q("c1u", "c1 shifted 1s off the hour grid", H_SUM_RATE, &hist_u),
+        q(
+            "b6",
+            "all live series: topk(10), range 1h step 15s",
+            TOPK,
+            &live,
+        ),
+        q(
+            "c1",
+            "7d: sum(rate[1h]) over all counters, range step 1h",
+            H_SUM_RATE,
+            &hist,
+        ),
+        q(
+            "c2",
+            "7d: avg_over_time[1h], 1 series, range step 1h",
+            H_AVG_ONE,
+            &hist,
+        ),
+        q(
+            "c3",
+            "7d: avg_over_time[1h], all gauges, range step 1h",
+            H_AVG_ALL,
+            &hist,
+        ),
+        q(
+            "c4",
+            "7d: sum(rate[7d]) over all counters, instant",
+            H_SUM_RATE_7D,
+            &hist_now,
+        ),
+        q(
+            "c5",
+            "7d: avg(avg_over_time[7d]) over all gauges, instant",
+            H_AVG_7D,
+            &hist_now,
+        ),
+        q(
+            "c1u",
+            "c1 shifted 1s off the hour grid",
+            H_SUM_RATE,
+            &hist_u,
+        ),
         q("c3u", "c3 shifted 1s off the hour grid", H_AVG_ALL, &hist_u),
-        q("c4u", "c4 shifted 1s off the hour grid", H_SUM_RATE_7D, &hist_now_u),
-        q("c5u", "c5 shifted 1s off the hour grid", H_AVG_7D, &hist_now_u),
+        q(
+            "c4u",
+            "c4 shifted 1s off the hour grid",
+            H_SUM_RATE_7D,
+            &hist_now_u,
+        ),
+        q(
+            "c5u",
+            "c5 shifted 1s off the hour grid",
+            H_AVG_7D,
+            &hist_now_u,
+        ),
     ]
 }
 
@@ -381,7 +514,11 @@ fn send(agent: &ureq::Agent, sys: &System, q: &Query) -> Response {
             .get(&format!("{}/api/v1/query", sys.base))
             .query("query", q.expr)
             .query("time", &fmt_ts(*time_ms)),
-        Kind::Range { start_ms, end_ms, step_ms } => agent
+        Kind::Range {
+            start_ms,
+            end_ms,
+            step_ms,
+        } => agent
             .get(&format!("{}/api/v1/query_range", sys.base))
             .query("query", q.expr)
             .query("start", &fmt_ts(*start_ms))
@@ -396,12 +533,23 @@ fn send(agent: &ureq::Agent, sys: &System, q: &Query) -> Response {
     let res = req.call();
     let body = match res {
         Ok(r) => r.into_string().map_err(|e| format!("reading body: {e}")),
-        Err(ureq::Error::Status(code, r)) => Err(format!("HTTP {code}: {}", r.into_string().unwrap_or_default().chars().take(300).collect::<String>())),
+        Err(ureq::Error::Status(code, r)) => Err(format!(
+            "HTTP {code}: {}",
+            r.into_string()
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect::<String>()
+        )),
         Err(e) => Err(format!("transport: {e}")),
     };
     let seconds = t0.elapsed().as_secs_f64();
     let bytes = body.as_ref().map(|b| b.len()).unwrap_or(0);
-    Response { seconds, bytes, body }
+    Response {
+        seconds,
+        bytes,
+        body,
+    }
 }
 
 /// labels (rendered, sorted) -> points (t ms, value).
@@ -436,7 +584,11 @@ fn parse_result(body: &str) -> Result<Parsed, String> {
     for s in data["result"].as_array().cloned().unwrap_or_default() {
         let m: BTreeMap<String, String> = s["metric"]
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         let key = format!("{m:?}");
         let mut pts: Vec<(i64, f64)> = Vec::new();
@@ -500,7 +652,14 @@ fn compare(want: &Parsed, got: &Parsed) -> (bool, String) {
         if let (Some(w), Some(g)) = (strip_name(want), strip_name(got)) {
             if w.keys().eq(g.keys()) {
                 let (ok, msg) = compare_exact(&w, &g);
-                return (false, if ok { "__name__ differs, values ok".into() } else { format!("__name__ differs; {msg}") });
+                return (
+                    false,
+                    if ok {
+                        "__name__ differs, values ok".into()
+                    } else {
+                        format!("__name__ differs; {msg}")
+                    },
+                );
             }
         }
     }
@@ -537,10 +696,18 @@ fn compare_exact(want: &Parsed, got: &Parsed) -> (bool, String) {
     }
     let mut parts = Vec::new();
     if want.len() != got.len() || only_want > 0 || only_got > 0 {
-        parts.push(format!("series {} vs {} ({} missing, {} extra)", got.len(), want.len(), only_want, only_got));
+        parts.push(format!(
+            "series {} vs {} ({} missing, {} extra)",
+            got.len(),
+            want.len(),
+            only_want,
+            only_got
+        ));
     }
     if bad_pts > 0 {
-        parts.push(format!("{bad_pts}/{pts} values differ (max rel {max_rel:.1e})"));
+        parts.push(format!(
+            "{bad_pts}/{pts} values differ (max rel {max_rel:.1e})"
+        ));
     }
     if missing_pts > 0 {
         parts.push(format!("{missing_pts} points only on one side"));
@@ -600,20 +767,38 @@ fn run(a: RunArgs) -> Result<(), String> {
         .systems
         .iter()
         .map(|s| {
-            let (n, u) = s.split_once('=').ok_or_else(|| format!("--system {s:?}: expected name=url"))?;
+            let (n, u) = s
+                .split_once('=')
+                .ok_or_else(|| format!("--system {s:?}: expected name=url"))?;
             Ok(System {
                 name: n.to_string(),
                 base: u.trim_end_matches('/').to_string(),
             })
         })
         .collect::<Result<_, String>>()?;
-    let reference = a.reference.clone().unwrap_or_else(|| systems[0].name.clone());
-    let only: Vec<&str> = a.only.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let reference = a
+        .reference
+        .clone()
+        .unwrap_or_else(|| systems[0].name.clone());
+    let only: Vec<&str> = a
+        .only
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     let qs: Vec<Query> = queries(&a)
         .into_iter()
-        .filter(|q| only.is_empty() || only.iter().any(|o| q.id == *o || (o.len() == 1 && q.id.starts_with(o))))
+        .filter(|q| {
+            only.is_empty()
+                || only
+                    .iter()
+                    .any(|o| q.id == *o || (o.len() == 1 && q.id.starts_with(o)))
+        })
         .collect();
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(300)).max_idle_connections_per_host(2).build();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(300))
+        .max_idle_connections_per_host(2)
+        .build();
 
     let mut json_out = Vec::new();
     let mut rows = Vec::new();
@@ -632,7 +817,10 @@ fn run(a: RunArgs) -> Result<(), String> {
             first.push(keep);
         }
         let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(a.reps); systems.len()];
-        let mut errors: Vec<Option<String>> = first.iter().map(|r| r.as_ref().and_then(|r| r.body.as_ref().err().cloned())).collect();
+        let mut errors: Vec<Option<String>> = first
+            .iter()
+            .map(|r| r.as_ref().and_then(|r| r.body.as_ref().err().cloned()))
+            .collect();
         for _ in 0..a.reps {
             for (i, sys) in systems.iter().enumerate() {
                 if errors[i].is_some() {
@@ -653,7 +841,10 @@ fn run(a: RunArgs) -> Result<(), String> {
                 None => Err("no response".into()),
             })
             .collect();
-        let ref_idx = systems.iter().position(|s| s.name == reference).unwrap_or(0);
+        let ref_idx = systems
+            .iter()
+            .position(|s| s.name == reference)
+            .unwrap_or(0);
         let mut per_sys = Vec::new();
         for (i, sys) in systems.iter().enumerate() {
             let (series, points) = match &parsed[i] {
@@ -672,7 +863,9 @@ fn run(a: RunArgs) -> Result<(), String> {
                     (Err(_), Ok(_)) => "reference failed".into(),
                 }
             };
-            let err = errors[i].clone().or_else(|| parsed[i].as_ref().err().cloned());
+            let err = errors[i]
+                .clone()
+                .or_else(|| parsed[i].as_ref().err().cloned());
             per_sys.push(serde_json::json!({
                 "system": sys.name,
                 "median_s": median(&times[i]),
@@ -708,7 +901,11 @@ fn run(a: RunArgs) -> Result<(), String> {
         );
         let (kind, params) = match &q.kind {
             Kind::Instant { time_ms } => ("instant", serde_json::json!({"time_ms": time_ms})),
-            Kind::Range { start_ms, end_ms, step_ms } => (
+            Kind::Range {
+                start_ms,
+                end_ms,
+                step_ms,
+            } => (
                 "range",
                 serde_json::json!({"start_ms": start_ms, "end_ms": end_ms, "step_ms": step_ms, "steps": (end_ms - start_ms) / step_ms + 1}),
             ),
@@ -730,7 +927,14 @@ fn run(a: RunArgs) -> Result<(), String> {
     let others: Vec<usize> = (0..names.len()).filter(|i| Some(*i) != strix).collect();
     if strix.is_some() {
         for &o in &others {
-            let _ = write!(md, " Strix / {} p50 |", display_name(names[o]).split_whitespace().next().unwrap_or(""));
+            let _ = write!(
+                md,
+                " Strix / {} p50 |",
+                display_name(names[o])
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+            );
         }
     }
     md.push_str(" result check |\n|---|---|---:|");
@@ -744,11 +948,18 @@ fn run(a: RunArgs) -> Result<(), String> {
     }
     md.push_str("---|\n");
     for (q, per) in &rows {
-        let refp = per.iter().find(|p| p["system"] == reference.as_str()).unwrap_or(&per[0]);
+        let refp = per
+            .iter()
+            .find(|p| p["system"] == reference.as_str())
+            .unwrap_or(&per[0]);
         let _ = write!(md, "| {} | {} | {} |", q.id, q.shape, refp["series"]);
         for p in per.iter() {
             if let Some(e) = p["error"].as_str() {
-                let _ = write!(md, " error: {} |", e.chars().take(60).collect::<String>().replace('|', "/"));
+                let _ = write!(
+                    md,
+                    " error: {} |",
+                    e.chars().take(60).collect::<String>().replace('|', "/")
+                );
             } else {
                 let _ = write!(
                     md,
@@ -775,18 +986,31 @@ fn run(a: RunArgs) -> Result<(), String> {
             .filter(|p| p["check"] != "reference")
             .map(|p| {
                 let c = p["check"].as_str().unwrap_or("");
-                format!("{}: {}", display_name(p["system"].as_str().unwrap_or("")), c.replace('|', "/"))
+                format!(
+                    "{}: {}",
+                    display_name(p["system"].as_str().unwrap_or("")),
+                    c.replace('|', "/")
+                )
             })
             .collect();
         let _ = writeln!(md, " {} |", checks.join("; "));
     }
-    std::fs::write(&a.out, serde_json::to_string_pretty(&serde_json::json!({"reference": reference, "queries": json_out})).unwrap_or_default())
-        .map_err(|e| format!("{}: {e}", a.out.display()))?;
+    std::fs::write(
+        &a.out,
+        serde_json::to_string_pretty(
+            &serde_json::json!({"reference": reference, "queries": json_out}),
+        )
+        .unwrap_or_default(),
+    )
+    .map_err(|e| format!("{}: {e}", a.out.display()))?;
     print!("{md}");
     Ok(())
 }
 
 fn chrono_now() -> String {
-    let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format!("{:02}:{:02}:{:02}", (s / 3600) % 24, (s / 60) % 60, s % 60)
 }

@@ -181,9 +181,20 @@ const CATALOG: &[(Dim, &[(&str, Pattern)])] = &[
 ];
 
 const MODES: [&str; 5] = ["idle", "iowait", "softirq", "system", "user"];
-const DISKS: [&str; COMBOS] = ["dm-0", "dm-1", "dm-2", "md0", "nvme0n1", "nvme1n1", "sda", "sdb", "sdc", "sdd"];
+const DISKS: [&str; COMBOS] = [
+    "dm-0", "dm-1", "dm-2", "md0", "nvme0n1", "nvme1n1", "sda", "sdb", "sdc", "sdd",
+];
 const NETDEVS: [&str; COMBOS] = [
-    "bond0", "br-4f2a9c1e7b3d", "docker0", "eth0", "eth1", "eth2", "eth3", "lo", "veth1a2b3c4", "veth5d6e7f8",
+    "bond0",
+    "br-4f2a9c1e7b3d",
+    "docker0",
+    "eth0",
+    "eth1",
+    "eth2",
+    "eth3",
+    "lo",
+    "veth1a2b3c4",
+    "veth5d6e7f8",
 ];
 const MOUNTS: [(&str, &str, &str); COMBOS] = [
     ("/dev/sda1", "ext4", "/"),
@@ -195,7 +206,11 @@ const MOUNTS: [(&str, &str, &str); COMBOS] = [
     ("/dev/mapper/vg0-home", "ext4", "/home"),
     ("/dev/mapper/vg0-var", "ext4", "/var"),
     ("/dev/nvme0n1p1", "xfs", "/srv"),
-    ("overlay", "overlay", "/var/lib/docker/overlay2/3f9a1c/merged"),
+    (
+        "overlay",
+        "overlay",
+        "/var/lib/docker/overlay2/3f9a1c/merged",
+    ),
 ];
 const CHIPS: [&str; 2] = ["platform_coretemp_0", "pci0000:00_0000:00:18_3"];
 const UNITS: [&str; COMBOS] = [
@@ -210,7 +225,13 @@ const UNITS: [&str; COMBOS] = [
     "systemd-logind.service",
     "systemd-timesyncd.service",
 ];
-const IRQ_TYPES: [&str; 5] = ["IO-APIC", "Local timer interrupts", "PCI-MSI", "Rescheduling interrupts", "TLB shootdowns"];
+const IRQ_TYPES: [&str; 5] = [
+    "IO-APIC",
+    "Local timer interrupts",
+    "PCI-MSI",
+    "Rescheduling interrupts",
+    "TLB shootdowns",
+];
 
 /// One series template of a host: name, labels besides instance/job, value pattern.
 struct Template {
@@ -223,12 +244,19 @@ fn dim_labels(dim: Dim, c: usize) -> Vec<(&'static str, String)> {
     match dim {
         Dim::None => vec![],
         Dim::Cpu => vec![("cpu", c.to_string())],
-        Dim::CpuMode => vec![("cpu", (c / MODES.len()).to_string()), ("mode", MODES[c % MODES.len()].to_string())],
+        Dim::CpuMode => vec![
+            ("cpu", (c / MODES.len()).to_string()),
+            ("mode", MODES[c % MODES.len()].to_string()),
+        ],
         Dim::Disk => vec![("device", DISKS[c].to_string())],
         Dim::NetDev => vec![("device", NETDEVS[c].to_string())],
         Dim::Fs => {
             let (d, t, m) = MOUNTS[c];
-            vec![("device", d.to_string()), ("fstype", t.to_string()), ("mountpoint", m.to_string())]
+            vec![
+                ("device", d.to_string()),
+                ("fstype", t.to_string()),
+                ("mountpoint", m.to_string()),
+            ]
         }
         Dim::Hwmon => vec![
             ("chip", CHIPS[c / 5].to_string()),
@@ -342,7 +370,9 @@ impl Workload {
                 let scale = 0.25 + 1.5 * rng.f64();
                 let value = match t.pattern {
                     // Counters start at what a host up for days would show.
-                    Counter { rate, q } => quantise(rate * scale * 86_400.0 * (1.0 + 30.0 * rng.f64()), q),
+                    Counter { rate, q } => {
+                        quantise(rate * scale * 86_400.0 * (1.0 + 30.0 * rng.f64()), q)
+                    }
                     Gauge { base, q, .. } => quantise(base * scale, q),
                     Const { base, vary } => {
                         if vary {
@@ -393,7 +423,11 @@ pub fn selector(labels: &[Label]) -> String {
             name = v.into_owned();
         } else {
             let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
-            rest.push(format!("{}=\"{}\"", String::from_utf8_lossy(&l.name), escaped));
+            rest.push(format!(
+                "{}=\"{}\"",
+                String::from_utf8_lossy(&l.name),
+                escaped
+            ));
         }
     }
     format!("{name}{{{}}}", rest.join(","))
@@ -427,7 +461,10 @@ impl Workload {
                 let (pattern, value) = match kind {
                     CpuKind::Counter => {
                         let p = counter(0.2, 0.01);
-                        (p, quantise(0.2 * scale * 86_400.0 * (1.0 + 30.0 * rng.f64()), 0.01))
+                        (
+                            p,
+                            quantise(0.2 * scale * 86_400.0 * (1.0 + 30.0 * rng.f64()), 0.01),
+                        )
                     }
                     CpuKind::Gauge => (gauge(0.4, 0.9, 1e-4), quantise(0.4 * scale, 1e-4)),
                 };

@@ -34,6 +34,7 @@ pub mod heartbeat;
 pub mod metrics;
 pub mod probe;
 pub mod scheduler;
+pub mod service;
 pub mod state;
 mod uptime;
 
@@ -43,4 +44,5 @@ pub use error::Error;
 pub use heartbeat::{Heartbeat, HeartbeatResult, HeartbeatState, HeartbeatStatus, PingKind};
 pub use probe::{Probe, ProbeContext, ProbeDetail, ProbeResult};
 pub use scheduler::{ProbeOutcome, Scheduler, SchedulerHandle, SchedulerMetrics, SchedulerOptions};
+pub use service::{CheckService, CheckServiceTasks, CheckSnapshot, PingError, WindowUptime};
 pub use state::{CheckState, CheckStatus, Incident, StateChange, Uptime, UptimeWindow};

@@ -78,7 +78,10 @@ async fn two_hundred_checks_keep_their_interval() {
         assert!(runs.iter().all(|r| r.1 == healthy), "check {i}: {runs:?}");
         for w in runs.windows(2) {
             let gap = w[1].0 - w[0].0;
-            assert!(gap >= 700, "check {i}: runs {gap} ms apart, interval is 1 s");
+            assert!(
+                gap >= 700,
+                "check {i}: runs {gap} ms apart, interval is 1 s"
+            );
         }
         worst = worst.max(runs.iter().map(|r| r.2).max().unwrap_or_default());
     }

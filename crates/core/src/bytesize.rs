@@ -15,7 +15,10 @@ pub fn parse(s: &str) -> Result<u64, ByteSizeError> {
         reason,
     };
     let t = s.trim();
-    let digits = t.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+    let digits = t
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
     if digits == 0 {
         return Err(err("expected a number"));
     }

@@ -37,7 +37,9 @@ impl std::hash::Hash for Labels {
 impl Labels {
     /// Builds from pairs in any order; empty values are dropped. Duplicate names are kept
     /// so that [`Labels::first_duplicate`] can report them; validation rejects them.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut v: Vec<Label> = pairs
             .into_iter()
             .map(|(n, v)| Label::new(n, v))
@@ -49,7 +51,10 @@ impl Labels {
 
     /// Wraps labels already sorted by name with unique names (checked in debug builds).
     pub fn from_sorted(v: Vec<Label>) -> Self {
-        debug_assert!(v.windows(2).all(|w| w[0].name <= w[1].name), "BUG: labels not sorted");
+        debug_assert!(
+            v.windows(2).all(|w| w[0].name <= w[1].name),
+            "BUG: labels not sorted"
+        );
         Labels(v)
     }
 
@@ -100,7 +105,12 @@ impl Labels {
 
     /// Whether this label set equals the sorted `pairs` (empty values already dropped).
     pub fn eq_pairs(&self, pairs: &[(&str, &str)]) -> bool {
-        self.0.len() == pairs.len() && self.0.iter().zip(pairs).all(|(l, (n, v))| l.name == *n && l.value == *v)
+        self.0.len() == pairs.len()
+            && self
+                .0
+                .iter()
+                .zip(pairs)
+                .all(|(l, (n, v))| l.name == *n && l.value == *v)
     }
 }
 
@@ -209,8 +219,15 @@ mod tests {
 
     #[test]
     fn borrowed_and_owned_agree() {
-        let l = Labels::from_pairs([("__name__", "up"), ("job", "api"), ("instance", "host-001:9100")]);
-        let pairs: Vec<(&str, &str)> = l.iter().map(|x| (x.name.as_str(), x.value.as_str())).collect();
+        let l = Labels::from_pairs([
+            ("__name__", "up"),
+            ("job", "api"),
+            ("instance", "host-001:9100"),
+        ]);
+        let pairs: Vec<(&str, &str)> = l
+            .iter()
+            .map(|x| (x.name.as_str(), x.value.as_str()))
+            .collect();
         assert_eq!(l.stable_hash(), hash_pairs(pairs.iter().copied()));
         assert!(l.eq_pairs(&pairs));
         assert!(!l.eq_pairs(&pairs[..2]));

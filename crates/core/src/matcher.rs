@@ -29,19 +29,28 @@ pub struct MatcherError {
 }
 
 impl Matcher {
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, MatcherError> {
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, MatcherError> {
         let (name, value) = (name.into(), value.into());
         let re = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|source| MatcherError {
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
+                Regex::new(&format!("^(?s:{value})$")).map_err(|source| MatcherError {
                     name: name.clone(),
                     pattern: value.clone(),
                     source,
-                })?)
-            }
+                })?,
+            ),
             _ => None,
         };
-        Ok(Matcher { name, op, value, re })
+        Ok(Matcher {
+            name,
+            op,
+            value,
+            re,
+        })
     }
 
     /// An equality matcher (cannot fail).

@@ -73,7 +73,10 @@ impl RejectReason {
 
     /// Whether this reason is a limit (the data may be fine) rather than bad data.
     pub fn is_limit(self) -> bool {
-        matches!(self, RejectReason::MaxSeries | RejectReason::MaxSeriesPerMetric)
+        matches!(
+            self,
+            RejectReason::MaxSeries | RejectReason::MaxSeriesPerMetric
+        )
     }
 }
 
@@ -144,11 +147,15 @@ impl<'a> BorrowedBatch<'a> {
 
     /// Adds a series. `labels` must be sorted by name, without empty values.
     pub fn push(&mut self, labels: &[(&'a str, &'a str)], samples: &[Sample]) {
-        debug_assert!(labels.windows(2).all(|w| w[0].0 < w[1].0), "BUG: borrowed labels not sorted and unique");
+        debug_assert!(
+            labels.windows(2).all(|w| w[0].0 < w[1].0),
+            "BUG: borrowed labels not sorted and unique"
+        );
         let (l0, s0) = (self.labels.len() as u32, self.samples.len() as u32);
         self.labels.extend_from_slice(labels);
         self.samples.extend_from_slice(samples);
-        self.series.push((l0, self.labels.len() as u32, s0, self.samples.len() as u32));
+        self.series
+            .push((l0, self.labels.len() as u32, s0, self.samples.len() as u32));
     }
 
     pub fn len(&self) -> usize {
@@ -166,16 +173,21 @@ impl<'a> BorrowedBatch<'a> {
 
     /// `(labels, samples)` of each series.
     pub fn iter(&self) -> impl Iterator<Item = (&[(&'a str, &'a str)], &[Sample])> + '_ {
-        self.series
-            .iter()
-            .map(|&(l0, l1, s0, s1)| (&self.labels[l0 as usize..l1 as usize], &self.samples[s0 as usize..s1 as usize]))
+        self.series.iter().map(|&(l0, l1, s0, s1)| {
+            (
+                &self.labels[l0 as usize..l1 as usize],
+                &self.samples[s0 as usize..s1 as usize],
+            )
+        })
     }
 
     /// Copies into owned series.
     pub fn to_owned_series(&self) -> Vec<TimeSeries> {
         self.iter()
             .map(|(l, s)| TimeSeries {
-                labels: Labels::from_sorted(l.iter().map(|(n, v)| crate::Label::new(*n, *v)).collect()),
+                labels: Labels::from_sorted(
+                    l.iter().map(|(n, v)| crate::Label::new(*n, *v)).collect(),
+                ),
                 samples: s.to_vec(),
             })
             .collect()
@@ -188,11 +200,19 @@ pub trait Appendable: Send + Sync {
     /// configured fsync policy (so an acknowledged write survives a process crash).
     /// Invalid series and samples are refused and reported in the outcome; `Err` means
     /// nothing can be written now (the caller should answer "retry later").
-    fn append(&self, series: &[TimeSeries], mode: AppendMode) -> Result<AppendOutcome, StorageError>;
+    fn append(
+        &self,
+        series: &[TimeSeries],
+        mode: AppendMode,
+    ) -> Result<AppendOutcome, StorageError>;
 
     /// [`Appendable::append`] for borrowed series; engines override it to look series up
     /// without building owned labels.
-    fn append_borrowed(&self, batch: &BorrowedBatch<'_>, mode: AppendMode) -> Result<AppendOutcome, StorageError> {
+    fn append_borrowed(
+        &self,
+        batch: &BorrowedBatch<'_>,
+        mode: AppendMode,
+    ) -> Result<AppendOutcome, StorageError> {
         self.append(&batch.to_owned_series(), mode)
     }
 }
@@ -258,17 +278,44 @@ pub struct SeriesRollup {
 pub trait Queryable: Send + Sync {
     /// Series matching all `matchers` with their raw samples in `[start, end]`, sorted by
     /// labels. Series without samples in the range are omitted.
-    fn select(&self, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<SeriesSamples>, StorageError>;
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<SeriesSamples>, StorageError>;
 
     /// Label sets of series matching all `matchers` that have data in `[start, end]`.
-    fn series(&self, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<Labels>, StorageError>;
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<Labels>, StorageError>;
 
     /// Sorted label names of matching series (all series when `matchers` is empty).
-    fn label_names(&self, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<String>, StorageError>;
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<String>, StorageError>;
 
     /// Sorted values of label `name` over matching series.
-    fn label_values(&self, name: &str, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<String>, StorageError>;
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<String>, StorageError>;
 
     /// Rollup points of matching series at `tier` with bucket ends in `(start, end]`.
-    fn select_rollup(&self, tier: RollupTier, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<SeriesRollup>, StorageError>;
+    fn select_rollup(
+        &self,
+        tier: RollupTier,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<SeriesRollup>, StorageError>;
 }

@@ -206,7 +206,11 @@ impl Evaluator<'_> {
         // rate/increase estimate the window's first and last sample times from bucket
         // counts; over at least MIN_RATE_BUCKETS buckets the extrapolation error stays
         // small (see the crate docs); shorter windows read raw samples.
-        let min_buckets = if matches!(f, RollupFn::Rate | RollupFn::Increase) { MIN_RATE_BUCKETS } else { 1 };
+        let min_buckets = if matches!(f, RollupFn::Rate | RollupFn::Increase) {
+            MIN_RATE_BUCKETS
+        } else {
+            1
+        };
         let Some(tier) = choose_tier(range, off, at, &grid, min_buckets) else {
             return Ok(None);
         };

@@ -130,10 +130,16 @@ pub struct AlertEvalOutput {
 }
 
 fn to_map(l: &Labels) -> BTreeMap<String, String> {
-    l.iter().map(|x| (x.name.clone(), x.value.clone())).collect()
+    l.iter()
+        .map(|x| (x.name.clone(), x.value.clone()))
+        .collect()
 }
 
-fn expand_all(src: &BTreeMap<String, String>, data: &TemplateData, warnings: &mut Vec<String>) -> BTreeMap<String, String> {
+fn expand_all(
+    src: &BTreeMap<String, String>,
+    data: &TemplateData,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<String, String> {
     src.iter()
         .map(|(k, v)| {
             let out = match template::expand(v, data) {
@@ -150,7 +156,12 @@ fn expand_all(src: &BTreeMap<String, String>, data: &TemplateData, warnings: &mu
 
 /// Applies one evaluation result (`results`: result labels and values at `t`) to the
 /// rule's state. Duplicated alert label sets are an error, as in Prometheus.
-pub fn evaluate(def: &AlertRuleDef<'_>, state: &mut AlertRuleState, results: Vec<(Labels, f64)>, t: Timestamp) -> Result<AlertEvalOutput, String> {
+pub fn evaluate(
+    def: &AlertRuleDef<'_>,
+    state: &mut AlertRuleState,
+    results: Vec<(Labels, f64)>,
+    t: Timestamp,
+) -> Result<AlertEvalOutput, String> {
     let mut out = AlertEvalOutput::default();
     let mut seen: HashSet<Labels> = HashSet::new();
     for (result_labels, value) in results {
@@ -173,7 +184,9 @@ pub fn evaluate(def: &AlertRuleDef<'_>, state: &mut AlertRuleState, results: Vec
         b.set("alertname", def.name);
         let labels = b.build();
         if !seen.insert(labels.clone()) {
-            return Err("vector contains metrics with the same labelset after applying alert labels".into());
+            return Err(
+                "vector contains metrics with the same labelset after applying alert labels".into(),
+            );
         }
         let annotations = expand_all(def.annotations, &data, &mut out.warnings);
         match state.active.get_mut(&labels) {
@@ -183,7 +196,11 @@ pub fn evaluate(def: &AlertRuleDef<'_>, state: &mut AlertRuleState, results: Vec
                 a.keep_firing_since = None;
             }
             _ => {
-                let restored = state.restored.as_ref().and_then(|r| r.get(&labels)).copied();
+                let restored = state
+                    .restored
+                    .as_ref()
+                    .and_then(|r| r.get(&labels))
+                    .copied();
                 state.active.insert(
                     labels.clone(),
                     AlertInstance {
@@ -238,7 +255,11 @@ pub fn evaluate(def: &AlertRuleDef<'_>, state: &mut AlertRuleState, results: Vec
 
     let resend_ms = def.resend_delay.as_millis() as i64;
     let valid_for = 4 * resend_ms.max(def.interval.as_millis() as i64);
-    let generator_url = format!("{}/graph?g0.expr=ALERTS%7Balertname%3D%22{}%22%7D", def.external_url.trim_end_matches('/'), def.name);
+    let generator_url = format!(
+        "{}/graph?g0.expr=ALERTS%7Balertname%3D%22{}%22%7D",
+        def.external_url.trim_end_matches('/'),
+        def.name
+    );
     for a in state.active.values_mut() {
         if a.state != AlertInstanceState::Inactive {
             let mut alerts = LabelsBuilder::new();
@@ -247,7 +268,9 @@ pub fn evaluate(def: &AlertRuleDef<'_>, state: &mut AlertRuleState, results: Vec
                 alerts.set(l.name.clone(), l.value.clone());
                 for_state.set(l.name.clone(), l.value.clone());
             }
-            alerts.set(METRIC_NAME, "ALERTS").set("alertstate", a.state.as_str());
+            alerts
+                .set(METRIC_NAME, "ALERTS")
+                .set("alertstate", a.state.as_str());
             for_state.set(METRIC_NAME, "ALERTS_FOR_STATE");
             out.series.push(TimeSeries {
                 labels: alerts.build(),
@@ -261,8 +284,12 @@ pub fn evaluate(def: &AlertRuleDef<'_>, state: &mut AlertRuleState, results: Vec
         // Pending alerts are not sent; firing and resolved ones are, on change and on resend.
         let send = match a.state {
             AlertInstanceState::Pending => false,
-            AlertInstanceState::Firing => a.last_sent_at.is_none_or(|s| t - s >= resend_ms || a.fired_at == Some(t)),
-            AlertInstanceState::Inactive => a.resolved_at == Some(t) || a.last_sent_at.is_none_or(|s| t - s >= resend_ms),
+            AlertInstanceState::Firing => a
+                .last_sent_at
+                .is_none_or(|s| t - s >= resend_ms || a.fired_at == Some(t)),
+            AlertInstanceState::Inactive => {
+                a.resolved_at == Some(t) || a.last_sent_at.is_none_or(|s| t - s >= resend_ms)
+            }
         };
         if send {
             a.last_sent_at = Some(t);
@@ -271,7 +298,11 @@ pub fn evaluate(def: &AlertRuleDef<'_>, state: &mut AlertRuleState, results: Vec
                 labels: to_map(&a.labels),
                 annotations: a.annotations.clone(),
                 starts_at: a.active_at,
-                ends_at: if resolved { a.resolved_at } else { Some(t + valid_for) },
+                ends_at: if resolved {
+                    a.resolved_at
+                } else {
+                    Some(t + valid_for)
+                },
                 resolved,
                 value: a.value,
                 generator_url: generator_url.clone(),
@@ -285,7 +316,13 @@ pub fn evaluate(def: &AlertRuleDef<'_>, state: &mut AlertRuleState, results: Vec
 mod tests {
     use super::*;
 
-    fn def<'a>(labels: &'a BTreeMap<String, String>, annotations: &'a BTreeMap<String, String>, empty: &'a BTreeMap<String, String>, for_secs: u64, keep_secs: u64) -> AlertRuleDef<'a> {
+    fn def<'a>(
+        labels: &'a BTreeMap<String, String>,
+        annotations: &'a BTreeMap<String, String>,
+        empty: &'a BTreeMap<String, String>,
+        for_secs: u64,
+        keep_secs: u64,
+    ) -> AlertRuleDef<'a> {
         AlertRuleDef {
             name: "HighLatency",
             for_: Duration::from_secs(for_secs),
@@ -301,20 +338,30 @@ mod tests {
     }
 
     fn result(instance: &str, v: f64) -> (Labels, f64) {
-        (Labels::from_pairs([("__name__", "latency"), ("instance", instance)]), v)
+        (
+            Labels::from_pairs([("__name__", "latency"), ("instance", instance)]),
+            v,
+        )
     }
 
     #[test]
     fn pending_then_firing_then_resolved() {
         let labels = BTreeMap::from([("severity".to_string(), "critical".to_string())]);
-        let ann = BTreeMap::from([("summary".to_string(), "{{ $labels.instance }} at {{ $value }}".to_string())]);
+        let ann = BTreeMap::from([(
+            "summary".to_string(),
+            "{{ $labels.instance }} at {{ $value }}".to_string(),
+        )]);
         let empty = BTreeMap::new();
         let d = def(&labels, &ann, &empty, 30, 0);
         let mut st = AlertRuleState::default();
         let out = evaluate(&d, &mut st, vec![result("a", 0.7)], 0).unwrap();
         assert!(out.notify.is_empty(), "pending alerts are not sent");
         assert_eq!(st.rule_state(), AlertInstanceState::Pending);
-        let pending = out.series.iter().find(|s| s.labels.metric_name() == Some("ALERTS")).unwrap();
+        let pending = out
+            .series
+            .iter()
+            .find(|s| s.labels.metric_name() == Some("ALERTS"))
+            .unwrap();
         assert_eq!(pending.labels.get("alertstate"), Some("pending"));
         assert_eq!(pending.labels.get("alertname"), Some("HighLatency"));
         assert_eq!(pending.labels.get("severity"), Some("critical"));
@@ -373,8 +420,17 @@ mod tests {
         evaluate(&d, &mut st, vec![result("a", 1.0)], 50_000).unwrap();
         assert_eq!(st.active[&labels].active_at, 1_000);
         evaluate(&d, &mut st, vec![result("a", 1.0)], 61_000).unwrap();
-        assert_eq!(st.rule_state(), AlertInstanceState::Firing, "for counted from the restored activeAt");
-        let for_state = evaluate(&d, &mut st, vec![result("a", 1.0)], 70_000).unwrap().series.into_iter().find(|s| s.labels.metric_name() == Some("ALERTS_FOR_STATE")).unwrap();
+        assert_eq!(
+            st.rule_state(),
+            AlertInstanceState::Firing,
+            "for counted from the restored activeAt"
+        );
+        let for_state = evaluate(&d, &mut st, vec![result("a", 1.0)], 70_000)
+            .unwrap()
+            .series
+            .into_iter()
+            .find(|s| s.labels.metric_name() == Some("ALERTS_FOR_STATE"))
+            .unwrap();
         assert_eq!(for_state.samples[0].v, 1.0);
     }
 
@@ -383,8 +439,14 @@ mod tests {
         let empty = BTreeMap::new();
         let d = def(&empty, &empty, &empty, 0, 0);
         let mut st = AlertRuleState::default();
-        let a = (Labels::from_pairs([("__name__", "x"), ("instance", "a")]), 1.0);
-        let b = (Labels::from_pairs([("__name__", "y"), ("instance", "a")]), 2.0);
+        let a = (
+            Labels::from_pairs([("__name__", "x"), ("instance", "a")]),
+            1.0,
+        );
+        let b = (
+            Labels::from_pairs([("__name__", "y"), ("instance", "a")]),
+            2.0,
+        );
         assert!(evaluate(&d, &mut st, vec![a, b], 0).is_err());
     }
 }

@@ -131,30 +131,41 @@ pub struct RuleFile {
 
 fn valid_metric_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 fn valid_label_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Parses and validates one rule file's text. `path` is used in error messages.
 pub fn parse_rule_file(text: &str, path: &str) -> Result<RuleFile, RulesError> {
-    let invalid = |message: String| RulesError::Invalid { path: path.to_string(), message };
+    let invalid = |message: String| RulesError::Invalid {
+        path: path.to_string(),
+        message,
+    };
     let raw: RawFile = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let mut names = HashSet::new();
     let mut groups = Vec::new();
     for (gi, g) in raw.groups.into_iter().enumerate() {
         let at = format!("group {:?} (groups[{gi}])", g.name);
         if g.name.is_empty() {
-            return Err(invalid(format!("groups[{gi}]: group name must not be empty")));
+            return Err(invalid(format!(
+                "groups[{gi}]: group name must not be empty"
+            )));
         }
         if !names.insert(g.name.clone()) {
-            return Err(invalid(format!("{at}: group name repeated in the same file")));
+            return Err(invalid(format!(
+                "{at}: group name repeated in the same file"
+            )));
         }
         let dur = |field: &str, v: &Option<String>| -> Result<Option<Duration>, RulesError> {
-            v.as_deref().map(|s| duration::parse(s).map_err(|e| invalid(format!("{at}: {field}: {e}")))).transpose()
+            v.as_deref()
+                .map(|s| duration::parse(s).map_err(|e| invalid(format!("{at}: {field}: {e}"))))
+                .transpose()
         };
         let interval = dur("interval", &g.interval)?;
         if interval.is_some_and(|d| d.is_zero()) {
@@ -172,7 +183,8 @@ pub fn parse_rule_file(text: &str, path: &str) -> Result<RuleFile, RulesError> {
             if expr.trim().is_empty() {
                 return Err(invalid(format!("{rat}: expr must not be empty")));
             }
-            promql_parser::parser::parse(&expr).map_err(|e| invalid(format!("{rat}: expr {expr:?}: {e}")))?;
+            promql_parser::parser::parse(&expr)
+                .map_err(|e| invalid(format!("{rat}: expr {expr:?}: {e}")))?;
             for k in r.labels.keys() {
                 if !valid_label_name(k) {
                     return Err(invalid(format!("{rat}: invalid label name {k:?}")));
@@ -181,12 +193,19 @@ pub fn parse_rule_file(text: &str, path: &str) -> Result<RuleFile, RulesError> {
             let rule = match (r.record, r.alert) {
                 (Some(record), None) => {
                     if !valid_metric_name(&record) {
-                        return Err(invalid(format!("{rat}: invalid recording rule name {record:?}")));
+                        return Err(invalid(format!(
+                            "{rat}: invalid recording rule name {record:?}"
+                        )));
                     }
-                    if r.for_.is_some() || r.keep_firing_for.is_some() || !r.annotations.is_empty() {
+                    if r.for_.is_some() || r.keep_firing_for.is_some() || !r.annotations.is_empty()
+                    {
                         return Err(invalid(format!("{rat}: recording rule {record:?}: for, keep_firing_for and annotations apply to alerting rules only")));
                     }
-                    Rule::Recording { record, expr, labels: r.labels }
+                    Rule::Recording {
+                        record,
+                        expr,
+                        labels: r.labels,
+                    }
                 }
                 (None, Some(alert)) => {
                     if alert.is_empty() {
@@ -194,15 +213,22 @@ pub fn parse_rule_file(text: &str, path: &str) -> Result<RuleFile, RulesError> {
                     }
                     Rule::Alerting {
                         for_: dur("for", &r.for_)?.unwrap_or_default(),
-                        keep_firing_for: dur("keep_firing_for", &r.keep_firing_for)?.unwrap_or_default(),
+                        keep_firing_for: dur("keep_firing_for", &r.keep_firing_for)?
+                            .unwrap_or_default(),
                         alert,
                         expr,
                         labels: r.labels,
                         annotations: r.annotations,
                     }
                 }
-                (Some(_), Some(_)) => return Err(invalid(format!("{rat}: a rule has either record or alert, not both"))),
-                (None, None) => return Err(invalid(format!("{rat}: a rule needs record or alert"))),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(format!(
+                        "{rat}: a rule has either record or alert, not both"
+                    )))
+                }
+                (None, None) => {
+                    return Err(invalid(format!("{rat}: a rule needs record or alert")))
+                }
             };
             rules.push(rule);
         }
@@ -216,16 +242,26 @@ pub fn parse_rule_file(text: &str, path: &str) -> Result<RuleFile, RulesError> {
             rules,
         });
     }
-    Ok(RuleFile { path: path.to_string(), groups })
+    Ok(RuleFile {
+        path: path.to_string(),
+        groups,
+    })
 }
 
 /// Expands `rule_files` globs (relative to `base`) and parses every file, sorted by path.
 pub fn load_files(patterns: &[String], base: &Path) -> Result<Vec<RuleFile>, RulesError> {
     let mut paths = Vec::new();
     for p in patterns {
-        let full = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
+        let full = if Path::new(p).is_absolute() {
+            PathBuf::from(p)
+        } else {
+            base.join(p)
+        };
         let pattern = full.to_string_lossy().into_owned();
-        let entries = glob::glob(&pattern).map_err(|e| RulesError::Pattern { pattern: p.clone(), message: e.to_string() })?;
+        let entries = glob::glob(&pattern).map_err(|e| RulesError::Pattern {
+            pattern: p.clone(),
+            message: e.to_string(),
+        })?;
         for e in entries {
             paths.push(e.map_err(|e| RulesError::Io {
                 path: e.path().to_path_buf(),
@@ -238,7 +274,10 @@ pub fn load_files(patterns: &[String], base: &Path) -> Result<Vec<RuleFile>, Rul
     paths
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p).map_err(|source| RulesError::Io { path: p.clone(), source })?;
+            let text = std::fs::read_to_string(&p).map_err(|source| RulesError::Io {
+                path: p.clone(),
+                source,
+            })?;
             parse_rule_file(&text, &p.display().to_string())
         })
         .collect()
@@ -258,29 +297,67 @@ mod tests {
         let g = &f.groups[0];
         assert_eq!(g.interval, Some(Duration::from_secs(30)));
         assert_eq!(g.rules[0].name(), "job:up:sum");
-        assert!(matches!(&g.rules[1], Rule::Alerting { for_, .. } if *for_ == Duration::from_secs(300)));
+        assert!(
+            matches!(&g.rules[1], Rule::Alerting { for_, .. } if *for_ == Duration::from_secs(300))
+        );
     }
 
     #[test]
     fn errors_name_file_group_and_rule() {
-        let e = parse_rule_file("groups:\n- name: g\n  rules:\n  - record: x\n    expr: sum(\n", "r.yml").unwrap_err().to_string();
-        assert!(e.contains("r.yml") && e.contains("group \"g\"") && e.contains("rules[0]"), "{e}");
-        let e = parse_rule_file("groups:\n- name: g\n  rules:\n  - record: 'bad name'\n    expr: up\n", "r.yml").unwrap_err().to_string();
+        let e = parse_rule_file(
+            "groups:\n- name: g\n  rules:\n  - record: x\n    expr: sum(\n",
+            "r.yml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("r.yml") && e.contains("group \"g\"") && e.contains("rules[0]"),
+            "{e}"
+        );
+        let e = parse_rule_file(
+            "groups:\n- name: g\n  rules:\n  - record: 'bad name'\n    expr: up\n",
+            "r.yml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("invalid recording rule name"), "{e}");
-        let e = parse_rule_file("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n", "r.yml").unwrap_err().to_string();
+        let e = parse_rule_file(
+            "groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n",
+            "r.yml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("repeated"), "{e}");
-        let e = parse_rule_file("groups:\n- name: g\n  rules:\n  - expr: up\n", "r.yml").unwrap_err().to_string();
+        let e = parse_rule_file("groups:\n- name: g\n  rules:\n  - expr: up\n", "r.yml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs record or alert"), "{e}");
-        let e = parse_rule_file("groups:\n- name: g\n  bogus: 1\n", "r.yml").unwrap_err().to_string();
+        let e = parse_rule_file("groups:\n- name: g\n  bogus: 1\n", "r.yml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
     }
 
     #[test]
     fn globs_load_sorted_files() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("b.rules.yml"), "groups:\n- name: b\n  rules: []\n").unwrap();
-        std::fs::write(dir.path().join("a.rules.yml"), "groups:\n- name: a\n  rules: []\n").unwrap();
+        std::fs::write(
+            dir.path().join("b.rules.yml"),
+            "groups:\n- name: b\n  rules: []\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("a.rules.yml"),
+            "groups:\n- name: a\n  rules: []\n",
+        )
+        .unwrap();
         let files = load_files(&["*.rules.yml".to_string()], dir.path()).unwrap();
-        assert_eq!(files.iter().map(|f| f.groups[0].name.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(
+            files
+                .iter()
+                .map(|f| f.groups[0].name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
     }
 }

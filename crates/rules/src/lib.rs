@@ -11,10 +11,10 @@
 
 pub mod alerting;
 pub mod file;
-pub mod manager;
 pub mod kpi;
+pub mod manager;
 pub mod template;
 
-pub use file::{load_files, parse_rule_file, Rule, RuleFile, RuleGroup, RulesError};
 pub use alerting::{AlertInstance, AlertInstanceState, AlertNotifier, NotifyAlert};
+pub use file::{load_files, parse_rule_file, Rule, RuleFile, RuleGroup, RulesError};
 pub use manager::{GroupStatus, RuleManager, RuleManagerOptions, RuleStatus, TriggeringAppender};

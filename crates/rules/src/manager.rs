@@ -127,7 +127,10 @@ fn input_names(group: &RuleGroup) -> Option<HashSet<String>> {
                 vs.matchers
                     .matchers
                     .iter()
-                    .find(|m| m.name == METRIC_NAME && matches!(m.op, promql_parser::label::MatchOp::Equal))
+                    .find(|m| {
+                        m.name == METRIC_NAME
+                            && matches!(m.op, promql_parser::label::MatchOp::Equal)
+                    })
                     .map(|m| m.value.clone())
             });
             match (out.as_mut(), name) {
@@ -177,7 +180,13 @@ fn next_after(now: Timestamp, interval_ms: i64, offset: i64) -> Timestamp {
 }
 
 impl RuleManager {
-    pub fn new(engine: Engine, store: Arc<dyn Queryable>, sink: Arc<dyn Appendable>, opts: RuleManagerOptions, registry: &mut Registry) -> Self {
+    pub fn new(
+        engine: Engine,
+        store: Arc<dyn Queryable>,
+        sink: Arc<dyn Appendable>,
+        opts: RuleManagerOptions,
+        registry: &mut Registry,
+    ) -> Self {
         let default_interval = opts.default_interval;
         let metrics = Metrics {
             evaluations: Counter::default(),
@@ -185,10 +194,26 @@ impl RuleManager {
             missed: Counter::default(),
             samples: Counter::default(),
         };
-        registry.register("strix_rule_evaluations", "Rule evaluations.", metrics.evaluations.clone());
-        registry.register("strix_rule_evaluation_failures", "Rule evaluations that failed.", metrics.failures.clone());
-        registry.register("strix_rule_group_iterations_missed", "Group evaluations skipped because the previous one ran late.", metrics.missed.clone());
-        registry.register("strix_rule_samples_written", "Samples written by recording rules (stale markers included).", metrics.samples.clone());
+        registry.register(
+            "strix_rule_evaluations",
+            "Rule evaluations.",
+            metrics.evaluations.clone(),
+        );
+        registry.register(
+            "strix_rule_evaluation_failures",
+            "Rule evaluations that failed.",
+            metrics.failures.clone(),
+        );
+        registry.register(
+            "strix_rule_group_iterations_missed",
+            "Group evaluations skipped because the previous one ran late.",
+            metrics.missed.clone(),
+        );
+        registry.register(
+            "strix_rule_samples_written",
+            "Samples written by recording rules (stale markers included).",
+            metrics.samples.clone(),
+        );
         RuleManager {
             inner: Arc::new(Inner {
                 engine,
@@ -231,7 +256,11 @@ impl RuleManager {
                     .collect();
                 groups.push(GroupState {
                     // Only alerting rules gain from early evaluation (the alert latency).
-                    inputs: if g.rules.iter().any(|r| matches!(r, Rule::Alerting { .. })) { input_names(&g) } else { Some(HashSet::new()) },
+                    inputs: if g.rules.iter().any(|r| matches!(r, Rule::Alerting { .. })) {
+                        input_names(&g)
+                    } else {
+                        Some(HashSet::new())
+                    },
                     last_eval_started: i64::MIN,
                     next_eval: next_after(now, ims, offset_for(&g, ims)),
                     status: GroupStatus {
@@ -251,11 +280,20 @@ impl RuleManager {
                 _ => watched = None,
             }
         }
-        *self.inner.watched.write().unwrap_or_else(|p| p.into_inner()) = watched;
+        *self
+            .inner
+            .watched
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = watched;
         drop(groups);
         // Series of removed groups go stale now, as Prometheus does on reload.
         for g in old {
-            let stale: Vec<Labels> = g.status.rules.iter().flat_map(|r| r.last_series.iter().cloned()).collect();
+            let stale: Vec<Labels> = g
+                .status
+                .rules
+                .iter()
+                .flat_map(|r| r.last_series.iter().cloned())
+                .collect();
             self.inner.write_stale(stale, now);
         }
         self.inner.wake.notify_all();
@@ -264,7 +302,9 @@ impl RuleManager {
     /// Starts the evaluation thread.
     pub fn start(&self) -> std::io::Result<()> {
         let inner = self.inner.clone();
-        let h = std::thread::Builder::new().name("strix-rules".into()).spawn(move || inner.run())?;
+        let h = std::thread::Builder::new()
+            .name("strix-rules".into())
+            .spawn(move || inner.run())?;
         *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
         Ok(())
     }
@@ -282,7 +322,12 @@ impl RuleManager {
 
     /// Evaluates every group once at `t` (tests and tooling).
     pub fn evaluate_all_at(&self, t: Timestamp) {
-        let n = self.inner.groups.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let n = self
+            .inner
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
         for i in 0..n {
             self.inner.eval_group(i, t);
         }
@@ -328,7 +373,13 @@ impl RuleManager {
     }
 
     pub fn groups(&self) -> Vec<GroupStatus> {
-        self.inner.groups.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|g| g.status.clone()).collect()
+        self.inner
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|g| g.status.clone())
+            .collect()
     }
 }
 
@@ -347,10 +398,17 @@ impl TriggeringAppender {
 }
 
 impl Appendable for TriggeringAppender {
-    fn append(&self, series: &[TimeSeries], mode: AppendMode) -> Result<strix_core::storage::AppendOutcome, strix_core::storage::StorageError> {
+    fn append(
+        &self,
+        series: &[TimeSeries],
+        mode: AppendMode,
+    ) -> Result<strix_core::storage::AppendOutcome, strix_core::storage::StorageError> {
         let out = self.inner.append(series, mode)?;
         if out.samples_appended > 0 {
-            let mut names: Vec<&str> = series.iter().filter_map(|s| s.labels.metric_name()).collect();
+            let mut names: Vec<&str> = series
+                .iter()
+                .filter_map(|s| s.labels.metric_name())
+                .collect();
             names.sort_unstable();
             names.dedup();
             self.rules.on_append(names);
@@ -358,10 +416,17 @@ impl Appendable for TriggeringAppender {
         Ok(out)
     }
 
-    fn append_borrowed(&self, batch: &strix_core::storage::BorrowedBatch<'_>, mode: AppendMode) -> Result<strix_core::storage::AppendOutcome, strix_core::storage::StorageError> {
+    fn append_borrowed(
+        &self,
+        batch: &strix_core::storage::BorrowedBatch<'_>,
+        mode: AppendMode,
+    ) -> Result<strix_core::storage::AppendOutcome, strix_core::storage::StorageError> {
         let out = self.inner.append_borrowed(batch, mode)?;
         if out.samples_appended > 0 {
-            let mut names: Vec<&str> = batch.iter().filter_map(|(l, _)| l.iter().find(|(n, _)| *n == METRIC_NAME).map(|(_, v)| *v)).collect();
+            let mut names: Vec<&str> = batch
+                .iter()
+                .filter_map(|(l, _)| l.iter().find(|(n, _)| *n == METRIC_NAME).map(|(_, v)| *v))
+                .collect();
             names.sort_unstable();
             names.dedup();
             self.rules.on_append(names);
@@ -408,7 +473,12 @@ impl Inner {
                     }
                 }
                 due = d;
-                wait_ms = groups.iter().map(|g| g.next_eval - now).min().unwrap_or(60_000).clamp(1, 60_000);
+                wait_ms = groups
+                    .iter()
+                    .map(|g| g.next_eval - now)
+                    .min()
+                    .unwrap_or(60_000)
+                    .clamp(1, 60_000);
             }
             for (i, t) in due {
                 self.eval_group(i, t);
@@ -417,7 +487,10 @@ impl Inner {
             if *stop {
                 return;
             }
-            let (stop, _) = self.wake.wait_timeout(stop, Duration::from_millis(wait_ms as u64)).unwrap_or_else(|p| p.into_inner());
+            let (stop, _) = self
+                .wake
+                .wait_timeout(stop, Duration::from_millis(wait_ms as u64))
+                .unwrap_or_else(|p| p.into_inner());
             if *stop {
                 return;
             }
@@ -455,7 +528,11 @@ impl Inner {
             let rs = Instant::now();
             self.metrics.evaluations.inc();
             let outcome = match rule {
-                Rule::Recording { record, expr, labels } => self.eval_recording(&group, record, expr, labels, t),
+                Rule::Recording {
+                    record,
+                    expr,
+                    labels,
+                } => self.eval_recording(&group, record, expr, labels, t),
                 Rule::Alerting {
                     alert,
                     expr,
@@ -542,38 +619,81 @@ impl Inner {
     /// `activeAt` of this rule's alerts from `ALERTS_FOR_STATE` within the outage
     /// tolerance, keyed by alert labels.
     fn restore_for_state(&self, alert: &str, t: Timestamp) -> HashMap<Labels, Timestamp> {
-        let m = vec![strix_core::Matcher::equal(METRIC_NAME, "ALERTS_FOR_STATE"), strix_core::Matcher::equal("alertname", alert)];
+        let m = vec![
+            strix_core::Matcher::equal(METRIC_NAME, "ALERTS_FOR_STATE"),
+            strix_core::Matcher::equal("alertname", alert),
+        ];
         let mut out = HashMap::new();
         match self.store.select(&m, t - OUTAGE_TOLERANCE_MS, t) {
             Ok(series) => {
                 for s in series {
-                    let Some(last) = s.samples.iter().rev().find(|x| !strix_core::is_stale_nan(x.v)) else { continue };
+                    let Some(last) = s
+                        .samples
+                        .iter()
+                        .rev()
+                        .find(|x| !strix_core::is_stale_nan(x.v))
+                    else {
+                        continue;
+                    };
                     // A stale marker after the last value means the alert had ended.
-                    if s.samples.last().is_some_and(|x| strix_core::is_stale_nan(x.v)) {
+                    if s.samples
+                        .last()
+                        .is_some_and(|x| strix_core::is_stale_nan(x.v))
+                    {
                         continue;
                     }
-                    let labels = Labels::from_sorted(s.labels.iter().filter(|l| l.name != METRIC_NAME).cloned().collect());
+                    let labels = Labels::from_sorted(
+                        s.labels
+                            .iter()
+                            .filter(|l| l.name != METRIC_NAME)
+                            .cloned()
+                            .collect(),
+                    );
                     out.insert(labels, (last.v * 1000.0) as i64);
                 }
             }
-            Err(e) => tracing::warn!(alert, error = %e, "Restoring alert state failed; `for` restarts."),
+            Err(e) => {
+                tracing::warn!(alert, error = %e, "Restoring alert state failed; `for` restarts.")
+            }
         }
         out
     }
 
-    fn query_vector(&self, group: &RuleGroup, expr: &str, t: Timestamp) -> Result<Vec<(Labels, f64)>, String> {
+    fn query_vector(
+        &self,
+        group: &RuleGroup,
+        expr: &str,
+        t: Timestamp,
+    ) -> Result<Vec<(Labels, f64)>, String> {
         let qt = t - group.query_offset.as_millis() as i64;
-        match self.engine.instant_query(self.store.as_ref(), expr, qt).map_err(|e| e.to_string())? {
+        match self
+            .engine
+            .instant_query(self.store.as_ref(), expr, qt)
+            .map_err(|e| e.to_string())?
+        {
             QueryValue::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.v)).collect()),
             QueryValue::Scalar { v, .. } => Ok(vec![(Labels::default(), v)]),
-            QueryValue::String { .. } | QueryValue::Matrix(_) => Err("rule result is not a vector or scalar".into()),
+            QueryValue::String { .. } | QueryValue::Matrix(_) => {
+                Err("rule result is not a vector or scalar".into())
+            }
         }
     }
 
-    fn eval_recording(&self, group: &RuleGroup, record: &str, expr: &str, labels: &BTreeMap<String, String>, t: Timestamp) -> Result<Vec<TimeSeries>, String> {
+    fn eval_recording(
+        &self,
+        group: &RuleGroup,
+        record: &str,
+        expr: &str,
+        labels: &BTreeMap<String, String>,
+        t: Timestamp,
+    ) -> Result<Vec<TimeSeries>, String> {
         let points = self.query_vector(group, expr, t)?;
         if group.limit > 0 && points.len() > group.limit {
-            return Err(format!("exceeded limit of {} with {} series", group.limit, points.len()));
+            return Err(format!(
+                "exceeded limit of {} with {} series",
+                group.limit,
+                points.len()
+            ));
         }
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(points.len());
@@ -588,7 +708,10 @@ impl Inner {
             b.set(METRIC_NAME, record);
             let labels = b.build();
             if !seen.insert(labels.clone()) {
-                return Err("vector contains metrics with the same labelset after applying rule labels".into());
+                return Err(
+                    "vector contains metrics with the same labelset after applying rule labels"
+                        .into(),
+                );
             }
             out.push(TimeSeries {
                 labels,

@@ -38,7 +38,10 @@ pub struct ApiKey {
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKey").field("name", &self.name).field("scopes", &self.scopes).finish_non_exhaustive()
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,7 +56,9 @@ impl ApiKey {
     }
 
     pub fn allows(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+        self.scopes
+            .iter()
+            .any(|s| *s == scope || *s == Scope::Admin)
     }
 }
 
@@ -83,13 +88,20 @@ pub fn check(keys: &[ApiKey], header: Option<&str>, scope: Scope) -> AuthResult 
     if keys.is_empty() {
         return AuthResult::Allowed;
     }
-    let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+    let Some(token) = header.and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    }) else {
         return AuthResult::Unauthenticated;
     };
     let digest = hash(token.trim());
     // Compare every key in full so timing does not reveal which prefix matched.
     let found = keys.iter().fold(None, |acc, k| {
-        let diff = k.sha256.iter().zip(digest.iter()).fold(0u8, |d, (a, b)| d | (a ^ b));
+        let diff = k
+            .sha256
+            .iter()
+            .zip(digest.iter())
+            .fold(0u8, |d, (a, b)| d | (a ^ b));
         if diff == 0 {
             Some(k)
         } else {
@@ -109,11 +121,26 @@ mod tests {
 
     #[test]
     fn scopes_and_keys() {
-        let keys = vec![ApiKey::from_plain("w", "writer-key", vec![Scope::Ingest]), ApiKey::from_plain("a", "admin-key", vec![Scope::Admin])];
-        assert_eq!(check(&keys, Some("Bearer writer-key"), Scope::Ingest), AuthResult::Allowed);
-        assert_eq!(check(&keys, Some("Bearer writer-key"), Scope::Read), AuthResult::Forbidden);
-        assert_eq!(check(&keys, Some("Bearer admin-key"), Scope::Read), AuthResult::Allowed);
-        assert_eq!(check(&keys, Some("Bearer nope"), Scope::Read), AuthResult::Unauthenticated);
+        let keys = vec![
+            ApiKey::from_plain("w", "writer-key", vec![Scope::Ingest]),
+            ApiKey::from_plain("a", "admin-key", vec![Scope::Admin]),
+        ];
+        assert_eq!(
+            check(&keys, Some("Bearer writer-key"), Scope::Ingest),
+            AuthResult::Allowed
+        );
+        assert_eq!(
+            check(&keys, Some("Bearer writer-key"), Scope::Read),
+            AuthResult::Forbidden
+        );
+        assert_eq!(
+            check(&keys, Some("Bearer admin-key"), Scope::Read),
+            AuthResult::Allowed
+        );
+        assert_eq!(
+            check(&keys, Some("Bearer nope"), Scope::Read),
+            AuthResult::Unauthenticated
+        );
         assert_eq!(check(&keys, None, Scope::Read), AuthResult::Unauthenticated);
         assert_eq!(check(&[], None, Scope::Admin), AuthResult::Allowed);
         assert_eq!(parse_sha256_hex(&hex::encode(hash("x"))), Some(hash("x")));

@@ -69,7 +69,11 @@ impl ApiError {
 
     /// All query slots are busy: 503 with `Retry-After`, as the client should retry.
     pub fn too_many_queries(envelope: Envelope) -> Self {
-        let mut e = Self::new(ErrorClass::Unavailable, "too many concurrent queries", envelope);
+        let mut e = Self::new(
+            ErrorClass::Unavailable,
+            "too many concurrent queries",
+            envelope,
+        );
         e.retry_after = Some(1);
         e
     }
@@ -187,10 +191,19 @@ impl From<(strix_core::storage::StorageError, Envelope)> for ApiError {
 
 /// Turns a body extraction result into the body or an error in the endpoint's envelope;
 /// a body over `limits.max_body_size` is a 413 naming the limit.
-pub fn body(r: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>, limit: usize, env: Envelope) -> Result<bytes::Bytes, ApiError> {
+pub fn body(
+    r: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>,
+    limit: usize,
+    env: Envelope,
+) -> Result<bytes::Bytes, ApiError> {
     r.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!("request body too large: the limit is {limit} bytes (limits.max_body_size)"), env)
+            ApiError::too_large(
+                format!(
+                    "request body too large: the limit is {limit} bytes (limits.max_body_size)"
+                ),
+                env,
+            )
         } else {
             ApiError::bad_input(format!("cannot read request body: {rej}"), env)
         }

@@ -41,6 +41,10 @@ impl MetadataStore {
 
     pub fn snapshot(&self, metric: Option<&str>, limit: usize) -> Vec<Metadata> {
         let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        m.values().filter(|x| metric.is_none_or(|n| x.metric_family_name == n)).take(limit).cloned().collect()
+        m.values()
+            .filter(|x| metric.is_none_or(|n| x.metric_family_name == n))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 }

@@ -58,17 +58,41 @@ impl ServerMetrics {
             ingest_skipped: Family::default(),
             metadata_received: Counter::default(),
         };
-        r.register("strix_http_requests", "HTTP requests by route template and status code.", m.requests.clone());
-        r.register("strix_http_request_duration_seconds", "HTTP request duration by route template.", m.request_duration.clone());
-        r.register("strix_ingest_samples", "Samples stored, by protocol.", m.ingest_samples.clone());
-        r.register("strix_ingest_samples_rejected", "Samples refused by the engine, by protocol and reason.", m.ingest_rejected_samples.clone());
+        r.register(
+            "strix_http_requests",
+            "HTTP requests by route template and status code.",
+            m.requests.clone(),
+        );
+        r.register(
+            "strix_http_request_duration_seconds",
+            "HTTP request duration by route template.",
+            m.request_duration.clone(),
+        );
+        r.register(
+            "strix_ingest_samples",
+            "Samples stored, by protocol.",
+            m.ingest_samples.clone(),
+        );
+        r.register(
+            "strix_ingest_samples_rejected",
+            "Samples refused by the engine, by protocol and reason.",
+            m.ingest_rejected_samples.clone(),
+        );
         r.register(
             "strix_ingest_requests_refused",
             "Ingest requests refused before storage (size limits, bad encoding, rate limits, overload), by protocol and reason.",
             m.ingest_requests_refused.clone(),
         );
-        r.register("strix_ingest_skipped", "Items received but not stored (exemplars, native histograms), by protocol and kind.", m.ingest_skipped.clone());
-        r.register("strix_ingest_metadata", "Metric metadata entries received.", m.metadata_received.clone());
+        r.register(
+            "strix_ingest_skipped",
+            "Items received but not stored (exemplars, native histograms), by protocol and kind.",
+            m.ingest_skipped.clone(),
+        );
+        r.register(
+            "strix_ingest_metadata",
+            "Metric metadata entries received.",
+            m.metadata_received.clone(),
+        );
         m
     }
 }

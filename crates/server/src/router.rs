@@ -35,6 +35,12 @@ pub struct Services {
     /// The alerting pipeline behind `/api/monitoring/alerts…` and `/api/v2/*`; those
     /// endpoints answer 503 when `None`.
     pub alerts: Option<strix_alerting::pipeline::AlertPipeline>,
+    /// Health checks and heartbeats; without it the check endpoints list nothing and answer
+    /// 404 for names and tokens.
+    pub checks: Option<strix_checks::CheckService>,
+    /// Error tracking (Sentry ingest and `/api/monitoring/errors`); without it the Sentry
+    /// endpoints answer 404 and the error API 503.
+    pub errors: Option<Arc<api::sentry::ErrorTracking>>,
 }
 
 pub struct App {
@@ -67,7 +73,9 @@ impl std::ops::Deref for AppState {
 fn limiter(rate: u32, burst: u32) -> Option<DefaultDirectRateLimiter> {
     let rate = NonZeroU32::new(rate)?;
     let burst = NonZeroU32::new(burst.max(rate.get())).unwrap_or(rate);
-    Some(RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)))
+    Some(RateLimiter::direct(
+        Quota::per_second(rate).allow_burst(burst),
+    ))
 }
 
 impl AppState {
@@ -78,9 +86,17 @@ impl AppState {
     }
 
     /// [`AppState::new`] with the rule and scrape managers whose state the API reports.
-    pub fn with_services(db: Db, opts: ServerOptions, mut registry: Registry, services: Services) -> Self {
+    pub fn with_services(
+        db: Db,
+        opts: ServerOptions,
+        mut registry: Registry,
+        services: Services,
+    ) -> Self {
         let metrics = ServerMetrics::new(&mut registry);
-        let sink = services.sink.clone().unwrap_or_else(|| Arc::new(db.clone()));
+        let sink = services
+            .sink
+            .clone()
+            .unwrap_or_else(|| Arc::new(db.clone()));
         AppState(Arc::new(App {
             sink,
             services,
@@ -108,26 +124,48 @@ impl AppState {
 
     /// Admission for a write: rate limit, then a free write slot. Both answer 429 with
     /// `Retry-After` so senders back off and retry instead of dropping data.
-    pub fn admit_write(&self, protocol: &'static str, env: Envelope) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub fn admit_write(
+        &self,
+        protocol: &'static str,
+        env: Envelope,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
         let refuse = |reason: &'static str, msg: &str| {
-            self.metrics.ingest_requests_refused.get_or_create(&ProtocolReason { protocol, reason }).inc();
+            self.metrics
+                .ingest_requests_refused
+                .get_or_create(&ProtocolReason { protocol, reason })
+                .inc();
             ApiError::overloaded(msg, env, 1)
         };
         if let Some(l) = &self.ingest_limiter {
             if l.check().is_err() {
-                return Err(refuse("rate_limited", "ingest rate limit exceeded; retry later"));
+                return Err(refuse(
+                    "rate_limited",
+                    "ingest rate limit exceeded; retry later",
+                ));
             }
         }
         if !self.db.is_writable() {
-            self.metrics.ingest_requests_refused.get_or_create(&ProtocolReason { protocol, reason: "storage_unavailable" }).inc();
-            let mut e = ApiError::new(strix_core::ErrorClass::Unavailable, "storage is not accepting writes (write-ahead log failed or shutting down)", env);
+            self.metrics
+                .ingest_requests_refused
+                .get_or_create(&ProtocolReason {
+                    protocol,
+                    reason: "storage_unavailable",
+                })
+                .inc();
+            let mut e = ApiError::new(
+                strix_core::ErrorClass::Unavailable,
+                "storage is not accepting writes (write-ahead log failed or shutting down)",
+                env,
+            );
             e.retry_after = Some(30);
             return Err(e);
         }
-        self.write_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| refuse("overloaded", "too many concurrent write requests; retry later"))
+        self.write_slots.clone().try_acquire_owned().map_err(|_| {
+            refuse(
+                "overloaded",
+                "too many concurrent write requests; retry later",
+            )
+        })
     }
 
     /// Admission for a PromQL query: the read rate limit, then a free query slot (503
@@ -135,19 +173,33 @@ impl AppState {
     /// the permit until evaluation ends.
     pub fn admit_query(&self, env: Envelope) -> Result<OwnedSemaphorePermit, ApiError> {
         self.admit_read(env)?;
-        self.query_slots.clone().try_acquire_owned().map_err(|_| ApiError::too_many_queries(env))
+        self.query_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::too_many_queries(env))
     }
 
     pub fn admit_read(&self, env: Envelope) -> Result<(), ApiError> {
         match &self.read_limiter {
-            Some(l) if l.check().is_err() => Err(ApiError::overloaded("read rate limit exceeded; retry later", env, 1)),
+            Some(l) if l.check().is_err() => Err(ApiError::overloaded(
+                "read rate limit exceeded; retry later",
+                env,
+                1,
+            )),
             _ => Ok(()),
         }
     }
 }
 
-async fn require_scope(State((state, scope)): State<(AppState, Scope)>, req: Request, next: Next) -> Response {
-    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+async fn require_scope(
+    State((state, scope)): State<(AppState, Scope)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let path = req.uri().path();
     let env = if path.starts_with("/api/monitoring") {
         Envelope::Strix
@@ -159,29 +211,58 @@ async fn require_scope(State((state, scope)): State<(AppState, Scope)>, req: Req
     match auth::check(&state.opts.api_keys, header, scope) {
         AuthResult::Allowed => next.run(req).await,
         AuthResult::Unauthenticated => {
-            let mut r = ApiError::new(strix_core::ErrorClass::BadInput, "missing or unknown API key (send Authorization: Bearer KEY)", env)
-                .with_status(StatusCode::UNAUTHORIZED)
-                .into_response();
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            let mut r = ApiError::new(
+                strix_core::ErrorClass::BadInput,
+                "missing or unknown API key (send Authorization: Bearer KEY)",
+                env,
+            )
+            .with_status(StatusCode::UNAUTHORIZED)
+            .into_response();
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
             r
         }
-        AuthResult::Forbidden => ApiError::new(strix_core::ErrorClass::BadInput, format!("API key lacks the {:?} scope", scope.as_str()), env)
-            .with_status(StatusCode::FORBIDDEN)
-            .into_response(),
+        AuthResult::Forbidden => ApiError::new(
+            strix_core::ErrorClass::BadInput,
+            format!("API key lacks the {:?} scope", scope.as_str()),
+            env,
+        )
+        .with_status(StatusCode::FORBIDDEN)
+        .into_response(),
     }
 }
 
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let handler = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let start = Instant::now();
     let resp = next.run(req).await;
-    state.metrics.requests.get_or_create(&HandlerCode { handler: handler.clone(), code: resp.status().as_u16() }).inc();
-    state.metrics.request_duration.get_or_create(&HandlerLabel { handler }).observe(start.elapsed().as_secs_f64());
+    state
+        .metrics
+        .requests
+        .get_or_create(&HandlerCode {
+            handler: handler.clone(),
+            code: resp.status().as_u16(),
+        })
+        .inc();
+    state
+        .metrics
+        .request_duration
+        .get_or_create(&HandlerLabel { handler })
+        .observe(start.elapsed().as_secs_f64());
     resp
 }
 
 fn scoped(r: Router<AppState>, state: &AppState, scope: Scope) -> Router<AppState> {
-    r.route_layer(middleware::from_fn_with_state((state.clone(), scope), require_scope))
+    r.route_layer(middleware::from_fn_with_state(
+        (state.clone(), scope),
+        require_scope,
+    ))
 }
 
 /// The complete router.
@@ -190,7 +271,11 @@ pub fn build(state: AppState) -> Router {
     let timeout = state.opts.request_timeout;
     Router::new()
         .merge(scoped(api::write::routes(), &state, Scope::Ingest))
-        .merge(scoped(api::otlp::routes(Default::default()), &state, Scope::Ingest))
+        .merge(scoped(
+            api::otlp::routes(Default::default()),
+            &state,
+            Scope::Ingest,
+        ))
         .merge(scoped(api::read::routes(), &state, Scope::Read))
         .merge(scoped(api::query::routes(), &state, Scope::Read))
         .merge(scoped(api::status::routes(), &state, Scope::Read))
@@ -198,13 +283,35 @@ pub fn build(state: AppState) -> Router {
         .merge(scoped(api::ops::admin_routes(), &state, Scope::Admin))
         .merge(scoped(api::alerts::read_routes(), &state, Scope::Read))
         .merge(scoped(api::alerts::admin_routes(), &state, Scope::Admin))
-        .merge(scoped(api::alertmanager::ingest_routes(), &state, Scope::Ingest))
-        .merge(scoped(api::alertmanager::read_routes(), &state, Scope::Read))
-        .merge(scoped(api::alertmanager::admin_routes(), &state, Scope::Admin))
+        .merge(scoped(
+            api::alertmanager::ingest_routes(),
+            &state,
+            Scope::Ingest,
+        ))
+        .merge(scoped(
+            api::alertmanager::read_routes(),
+            &state,
+            Scope::Read,
+        ))
+        .merge(scoped(
+            api::alertmanager::admin_routes(),
+            &state,
+            Scope::Admin,
+        ))
         .merge(scoped(api::kpis::routes(), &state, Scope::Read))
+        .merge(scoped(api::checks::read_routes(), &state, Scope::Read))
+        .merge(scoped(api::checks::admin_routes(), &state, Scope::Admin))
+        .merge(api::checks::open_routes())
+        .merge(api::sentry::routes())
+        .merge(scoped(api::errors::ingest_routes(), &state, Scope::Ingest))
+        .merge(scoped(api::errors::read_routes(), &state, Scope::Read))
+        .merge(scoped(api::errors::admin_routes(), &state, Scope::Admin))
         .merge(api::ops::open_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
         .with_state(state)
 }

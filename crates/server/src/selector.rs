@@ -10,7 +10,9 @@ use strix_core::{MatchOp, Matcher};
 pub fn parse(sel: &str) -> Result<Vec<Vec<Matcher>>, String> {
     let expr = parser::parse(sel).map_err(|e| format!("invalid series selector {sel:?}: {e}"))?;
     let Expr::VectorSelector(vs) = expr else {
-        return Err(format!("invalid series selector {sel:?}: not a plain selector"));
+        return Err(format!(
+            "invalid series selector {sel:?}: not a plain selector"
+        ));
     };
     let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, String> {
         let mut out = Vec::new();
@@ -34,7 +36,11 @@ pub fn parse(sel: &str) -> Result<Vec<Vec<Matcher>>, String> {
     if vs.matchers.or_matchers.is_empty() {
         Ok(vec![convert(&vs.matchers.matchers)?])
     } else {
-        vs.matchers.or_matchers.iter().map(|set| convert(set)).collect()
+        vs.matchers
+            .or_matchers
+            .iter()
+            .map(|set| convert(set))
+            .collect()
     }
 }
 

@@ -21,7 +21,10 @@ fn app(dir: &std::path::Path, opts: ServerOptions) -> (axum::Router, Db) {
         &mut reg,
     )
     .unwrap();
-    (strix_server::build_router(AppState::new(db.clone(), opts, reg)), db)
+    (
+        strix_server::build_router(AppState::new(db.clone(), opts, reg)),
+        db,
+    )
 }
 
 fn write_body(name: &str, t: i64) -> Vec<u8> {
@@ -31,7 +34,10 @@ fn write_body(name: &str, t: i64) -> Vec<u8> {
                 name: b"__name__".to_vec(),
                 value: name.as_bytes().to_vec(),
             }],
-            samples: vec![proto::Sample { value: 1.0, timestamp: t }],
+            samples: vec![proto::Sample {
+                value: 1.0,
+                timestamp: t,
+            }],
             ..Default::default()
         }],
         metadata: vec![proto::MetricMetadata {
@@ -41,7 +47,9 @@ fn write_body(name: &str, t: i64) -> Vec<u8> {
             unit: String::new(),
         }],
     };
-    snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).unwrap()
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap()
 }
 
 fn post_write(body: Vec<u8>) -> Request<Body> {
@@ -53,16 +61,33 @@ fn post_write(body: Vec<u8>) -> Request<Body> {
 }
 
 async fn text(r: axum::response::Response) -> String {
-    String::from_utf8(axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap()
+    String::from_utf8(
+        axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
 async fn self_metrics_cover_ingest_wal_head_blocks_and_requests() {
     let dir = tempfile::tempdir().unwrap();
     let (app, _db) = app(dir.path(), ServerOptions::default());
-    let r = app.clone().oneshot(post_write(write_body("requests_total", strix_core::now_millis()))).await.unwrap();
+    let r = app
+        .clone()
+        .oneshot(post_write(write_body(
+            "requests_total",
+            strix_core::now_millis(),
+        )))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let r = app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body = text(r).await;
     for needle in [
@@ -81,7 +106,14 @@ async fn self_metrics_cover_ingest_wal_head_blocks_and_requests() {
         assert!(body.contains(needle), "missing {needle:?} in:\n{body}");
     }
     // Metadata that came with the write is served like Prometheus serves it.
-    let r = app.oneshot(Request::get("/api/v1/metadata").body(Body::empty()).unwrap()).await.unwrap();
+    let r = app
+        .oneshot(
+            Request::get("/api/v1/metadata")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
     assert_eq!(v["data"]["requests_total"][0]["type"], "counter");
     assert_eq!(v["data"]["requests_total"][0]["help"], "Requests served.");
@@ -97,13 +129,26 @@ async fn ingest_rate_limit_answers_429_with_retry_after() {
     };
     let (app, _db) = app(dir.path(), opts);
     let now = strix_core::now_millis();
-    let first = app.clone().oneshot(post_write(write_body("a", now))).await.unwrap();
+    let first = app
+        .clone()
+        .oneshot(post_write(write_body("a", now)))
+        .await
+        .unwrap();
     assert_eq!(first.status(), StatusCode::NO_CONTENT);
-    let second = app.clone().oneshot(post_write(write_body("a", now + 1))).await.unwrap();
+    let second = app
+        .clone()
+        .oneshot(post_write(write_body("a", now + 1)))
+        .await
+        .unwrap();
     assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(second.headers().contains_key(header::RETRY_AFTER));
-    let r = app.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
-    assert!(text(r).await.contains("strix_ingest_requests_refused_total{protocol=\"remote_write\",reason=\"rate_limited\"} 1"));
+    let r = app
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(text(r).await.contains(
+        "strix_ingest_requests_refused_total{protocol=\"remote_write\",reason=\"rate_limited\"} 1"
+    ));
 }
 
 #[tokio::test]
@@ -111,10 +156,21 @@ async fn closed_storage_answers_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let (app, db) = app(dir.path(), ServerOptions::default());
     db.close().unwrap();
-    let r = app.clone().oneshot(post_write(write_body("a", strix_core::now_millis()))).await.unwrap();
+    let r = app
+        .clone()
+        .oneshot(post_write(write_body("a", strix_core::now_millis())))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.headers().contains_key(header::RETRY_AFTER));
-    let r = app.oneshot(Request::get("/api/monitoring/health").body(Body::empty()).unwrap()).await.unwrap();
+    let r = app
+        .oneshot(
+            Request::get("/api/monitoring/health")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let v: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
     assert_eq!(v["data"]["overallStatus"], "unhealthy");

@@ -30,6 +30,9 @@
 //!   [`StateStore::advance_escalation`] enqueues the page and moves the timer in one
 //!   transaction (compare-and-set on the timer), so a restart neither loses nor repeats a
 //!   page; acknowledging or resolving an alert cancels its timer in the same transaction.
+//! - **Error issues** ([`ErrorIssue`], [`ErrorEventRecord`]): scrubbed events grouped by
+//!   project and hash; [`StateStore::record_error_event`] upserts the issue and stores the
+//!   event in one transaction (a resolved issue that happens again becomes regressed).
 //! - **Rate limits**: [`StateStore::count_notifications`] counts what was enqueued for a
 //!   receiver since a time.
 //!
@@ -68,6 +71,7 @@
 pub mod alert;
 mod error;
 mod escalation;
+pub mod issue;
 pub mod outbox;
 pub mod silence;
 pub mod sqlite;
@@ -79,6 +83,10 @@ pub use alert::{
 };
 pub use error::{BoxError, StateError};
 pub use escalation::{Escalation, PruneStats, RuleStateRecord};
+pub use issue::{
+    ErrorEventRecord, ErrorIssue, ErrorIssueQuery, IssueSort, IssueStatus, NewErrorEvent,
+    RecordedEvent,
+};
 pub use outbox::{
     DeliveryLogEntry, DeliveryLogQuery, DeliveryStatus, Enqueued, OutboxEntry, OutboxItem,
     OutboxStatus,

@@ -2,8 +2,9 @@
 
 use crate::{
     AlertQuery, AlertRecord, AlertState, AlertStats, DeliveryLogEntry, DeliveryLogQuery, Enqueued,
-    Escalation, OutboxEntry, OutboxItem, PruneStats, RuleStateRecord, Silence, SilenceInput,
-    SilenceState, StateError, Transition, UpsertOutcome,
+    ErrorEventRecord, ErrorIssue, ErrorIssueQuery, Escalation, NewErrorEvent, OutboxEntry,
+    OutboxItem, PruneStats, RecordedEvent, RuleStateRecord, Silence, SilenceInput, SilenceState,
+    StateError, Transition, UpsertOutcome,
 };
 
 /// Relational state behind one object-safe trait, so the embedded SQLite store and a later
@@ -191,6 +192,49 @@ pub trait StateStore: Send + Sync {
 
     /// Removes an alert's timer; returns whether there was one.
     fn cancel_escalation(&self, alert_id: &str) -> Result<bool, StateError>;
+
+    // ---- error tracking ----
+
+    /// Records one error event of `project_id`, received at `received`, in one transaction:
+    /// creates the issue for `(project_id, event.hash)` or updates it (count, users
+    /// affected, first/last seen, title, culprit, level), and stores the event. A new event
+    /// on a resolved issue moves it to regressed. An event id already stored for the
+    /// project is an SDK retry: nothing is written and `duplicate` is set.
+    fn record_error_event(
+        &self,
+        project_id: u64,
+        event: &NewErrorEvent,
+        received: i64,
+    ) -> Result<RecordedEvent, StateError>;
+
+    /// A filtered, sorted page of issues and the total matching the filters.
+    /// [`StateError::BadInput`] if `limit` exceeds [`MAX_LIST_LIMIT`](crate::MAX_LIST_LIMIT).
+    fn list_error_issues(
+        &self,
+        query: &ErrorIssueQuery,
+    ) -> Result<(Vec<ErrorIssue>, u64), StateError>;
+
+    /// One issue by id; `None` if unknown.
+    fn get_error_issue(&self, id: i64) -> Result<Option<ErrorIssue>, StateError>;
+
+    /// A page of an issue's events, newest (by event timestamp) first, and the issue's
+    /// total. [`StateError::NotFound`] if the issue is unknown.
+    fn list_error_events(
+        &self,
+        issue_id: i64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<ErrorEventRecord>, u64), StateError>;
+
+    /// Resolves an issue, recording who, when and why. [`StateError::NotFound`] if unknown,
+    /// [`StateError::Conflict`] if already resolved.
+    fn resolve_error_issue(
+        &self,
+        id: i64,
+        operator: &str,
+        notes: &str,
+        at: i64,
+    ) -> Result<ErrorIssue, StateError>;
 
     // ---- housekeeping ----
 

@@ -245,7 +245,11 @@ fn migrations_are_idempotent_on_reopen() {
     let rows: i64 = conn
         .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(rows, 1, "each migration recorded once");
+    assert_eq!(
+        rows,
+        strix_state::sqlite::SCHEMA_VERSION,
+        "each migration recorded once"
+    );
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

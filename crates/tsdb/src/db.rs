@@ -7,10 +7,10 @@
 use crate::block::{Block, Resolution};
 use crate::error::DbError;
 use crate::head::{validate, GetOrCreate, Head, MemSeries, Placement};
+use crate::layout;
 use crate::metrics::{DbMetrics, ReasonLabel};
 use crate::options::DbOptions;
 use crate::wal::{self, Record, SampleRecord, SeriesRecord, Wal, WalMetrics, WalOptions};
-use crate::layout;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use strix_core::storage::{AppendMode, AppendOutcome, Appendable, BorrowedBatch, RejectReason, StorageError, TimeSeries};
+use strix_core::storage::{
+    AppendMode, AppendOutcome, Appendable, BorrowedBatch, RejectReason, StorageError, TimeSeries,
+};
 use strix_core::{hash_pairs, now_millis, ErrorClass, Label, Labels, Sample, Timestamp};
 
 /// A snapshot of the engine's state for health and status endpoints.
@@ -98,7 +100,11 @@ impl Db {
             five_minutes: Vec::new(),
             one_hour: Vec::new(),
         };
-        for res in [Resolution::Raw, Resolution::FiveMinutes, Resolution::OneHour] {
+        for res in [
+            Resolution::Raw,
+            Resolution::FiveMinutes,
+            Resolution::OneHour,
+        ] {
             let parent = crate::maintenance::tier_dir(dir, res);
             std::fs::create_dir_all(&parent).map_err(io("create", &parent))?;
             *blocks.tier_mut(res) = crate::maintenance::load_blocks(&parent)?;
@@ -108,11 +114,18 @@ impl Db {
         std::fs::create_dir_all(&wal_dir).map_err(io("create", &wal_dir))?;
         let started = Instant::now();
         let report = replay_into(&head, &wal_dir)?;
-        metrics.wal_replay_duration.set(started.elapsed().as_secs_f64());
+        metrics
+            .wal_replay_duration
+            .set(started.elapsed().as_secs_f64());
         if let Some(c) = &report.corruption {
             tracing::warn!(segment = c.segment, offset = c.offset, reason = %c.reason, "WAL tail was damaged; truncated to the last good record.");
         }
-        tracing::info!(records = report.records, series = head.num_series(), elapsed_ms = started.elapsed().as_millis() as u64, "WAL replayed.");
+        tracing::info!(
+            records = report.records,
+            series = head.num_series(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "WAL replayed."
+        );
         let wal = Wal::open(
             &wal_dir,
             WalOptions {
@@ -200,7 +213,12 @@ impl Db {
             blocks_bytes: size(&b.raw) + size(&b.five_minutes) + size(&b.one_hour),
             wal_bytes: crate::fsutil::dir_size(&self.inner.dir.join(layout::WAL_DIR)).unwrap_or(0),
             wal_poisoned: self.inner.wal.is_poisoned(),
-            last_compaction_error: self.inner.last_compaction_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            last_compaction_error: self
+                .inner
+                .last_compaction_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }
@@ -231,9 +249,16 @@ impl Inner {
         }
     }
 
-    fn append_batch<'a, I: SeriesInput + 'a>(&self, batch: impl Iterator<Item = I>, mode: AppendMode) -> Result<AppendOutcome, StorageError> {
+    fn append_batch<'a, I: SeriesInput + 'a>(
+        &self,
+        batch: impl Iterator<Item = I>,
+        mode: AppendMode,
+    ) -> Result<AppendOutcome, StorageError> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(StorageError::new(ErrorClass::Unavailable, "storage is shutting down"));
+            return Err(StorageError::new(
+                ErrorClass::Unavailable,
+                "storage is shutting down",
+            ));
         }
         let _guard = self.append_lock.read().unwrap_or_else(|p| p.into_inner());
         let mut out = AppendOutcome::default();
@@ -248,7 +273,10 @@ impl Inner {
         let (oldest_ooo, oldest_in_order) = if head_max == i64::MIN {
             (i64::MIN, i64::MIN)
         } else {
-            (head_max.saturating_sub(window), head_max.saturating_sub(window.max(self.opts.block_range_ms / 2)))
+            (
+                head_max.saturating_sub(window),
+                head_max.saturating_sub(window.max(self.opts.block_range_ms / 2)),
+            )
         };
 
         let mut new_series: Vec<SeriesRecord> = Vec::new();
@@ -295,7 +323,12 @@ impl Inner {
                 for s in samples {
                     if s.t > future_limit {
                         out.reject(RejectReason::TooFarInFuture, 1, || {
-                            format!("sample of {} at {} is more than {}s in the future", series.labels, s.t, self.opts.max_future.as_secs())
+                            format!(
+                                "sample of {} at {} is more than {}s in the future",
+                                series.labels,
+                                s.t,
+                                self.opts.max_future.as_secs()
+                            )
                         });
                         continue;
                     }
@@ -321,7 +354,10 @@ impl Inner {
                     match data.classify(s.t, s.v) {
                         Placement::Conflict if mode == AppendMode::Live => {
                             out.reject(RejectReason::DuplicateTimestamp, 1, || {
-                                format!("sample of {} at {} has a different value than the stored one", series.labels, s.t)
+                                format!(
+                                    "sample of {} at {} has a different value than the stored one",
+                                    series.labels, s.t
+                                )
                             });
                         }
                         Placement::Duplicate => out.samples_appended += 1,
@@ -345,7 +381,9 @@ impl Inner {
             recs.push(Record::Samples(records));
         }
         if !recs.is_empty() {
-            self.wal.log(&recs).map_err(|e| StorageError::new(e.class(), format!("write-ahead log: {e}")))?;
+            self.wal
+                .log(&recs)
+                .map_err(|e| StorageError::new(e.class(), format!("write-ahead log: {e}")))?;
         }
         let records: &[SampleRecord] = match recs.last() {
             Some(Record::Samples(r)) => r,
@@ -361,7 +399,12 @@ impl Inner {
         }
         self.metrics.samples_appended.inc_by(out.samples_appended);
         for (reason, n) in &out.rejected {
-            self.metrics.samples_rejected.get_or_create(&ReasonLabel { reason: reason.as_str() }).inc_by(*n);
+            self.metrics
+                .samples_rejected
+                .get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                })
+                .inc_by(*n);
         }
         if out.series_created > 0 {
             self.metrics.head_series.set(self.head.num_series() as i64);
@@ -409,11 +452,19 @@ impl SeriesInput for (&[(&str, &str)], &[Sample]) {
 }
 
 impl Appendable for Db {
-    fn append(&self, series: &[TimeSeries], mode: AppendMode) -> Result<AppendOutcome, StorageError> {
+    fn append(
+        &self,
+        series: &[TimeSeries],
+        mode: AppendMode,
+    ) -> Result<AppendOutcome, StorageError> {
         self.inner.append_batch(series.iter(), mode)
     }
 
-    fn append_borrowed(&self, batch: &BorrowedBatch<'_>, mode: AppendMode) -> Result<AppendOutcome, StorageError> {
+    fn append_borrowed(
+        &self,
+        batch: &BorrowedBatch<'_>,
+        mode: AppendMode,
+    ) -> Result<AppendOutcome, StorageError> {
         self.inner.append_batch(batch.iter(), mode)
     }
 }
@@ -436,8 +487,12 @@ fn replay_into(head: &Head, wal_dir: &Path) -> Result<wal::ReplayReport, DbError
                 let mut i = 0;
                 while i < list.len() {
                     let sref = list[i].series_ref;
-                    let j = list[i..].iter().position(|r| r.series_ref != sref).map_or(list.len(), |p| i + p);
-                    let samples: Vec<Sample> = list[i..j].iter().map(|r| Sample::new(r.t, r.v)).collect();
+                    let j = list[i..]
+                        .iter()
+                        .position(|r| r.series_ref != sref)
+                        .map_or(list.len(), |p| i + p);
+                    let samples: Vec<Sample> =
+                        list[i..j].iter().map(|r| Sample::new(r.t, r.v)).collect();
                     match head.by_ref(sref) {
                         Some(s) => {
                             head.apply(&s, &samples);
@@ -452,8 +507,11 @@ fn replay_into(head: &Head, wal_dir: &Path) -> Result<wal::ReplayReport, DbError
     })?;
     if !pending.is_empty() {
         let n: usize = pending.values().map(Vec::len).sum();
-        tracing::warn!(series = pending.len(), samples = n, "WAL held samples of series without a series record; they were dropped.");
+        tracing::warn!(
+            series = pending.len(),
+            samples = n,
+            "WAL held samples of series without a series record; they were dropped."
+        );
     }
     Ok(report)
 }
-

@@ -6,13 +6,19 @@ use crate::maintenance::rollup_covers;
 use crate::rollup;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use strix_core::storage::{Queryable, RollupPoint, RollupTier, SeriesRollup, SeriesSamples, StorageError};
+use strix_core::storage::{
+    Queryable, RollupPoint, RollupTier, SeriesRollup, SeriesSamples, StorageError,
+};
 use strix_core::{Labels, Matcher, Sample, Timestamp};
 
 impl Db {
     fn overlapping(&self, res: Resolution, start: Timestamp, end: Timestamp) -> Vec<Arc<Block>> {
         let b = self.inner.blocks.read().unwrap_or_else(|p| p.into_inner());
-        b.tier(res).iter().filter(|b| b.meta().overlaps(start, end)).cloned().collect()
+        b.tier(res)
+            .iter()
+            .filter(|b| b.meta().overlaps(start, end))
+            .cloned()
+            .collect()
     }
 }
 
@@ -34,10 +40,18 @@ fn merge_samples(parts: Vec<Vec<Sample>>) -> Vec<Sample> {
 }
 
 impl Queryable for Db {
-    fn select(&self, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<SeriesSamples>, StorageError> {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<SeriesSamples>, StorageError> {
         let mut by_labels: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
         for b in self.overlapping(Resolution::Raw, start, end) {
-            for s in b.read_samples(matchers, start, end).map_err(|e| StorageError::new(e.class(), e.to_string()))? {
+            for s in b
+                .read_samples(matchers, start, end)
+                .map_err(|e| StorageError::new(e.class(), e.to_string()))?
+            {
                 by_labels.entry(s.labels).or_default().push(s.samples);
             }
         }
@@ -54,17 +68,28 @@ impl Queryable for Db {
             .collect())
     }
 
-    fn series(&self, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<Labels>, StorageError> {
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<Labels>, StorageError> {
         let mut set = BTreeSet::new();
         for b in self.overlapping(Resolution::Raw, start, end) {
-            for s in b.select(matchers, start, end).map_err(|e| StorageError::new(e.class(), e.to_string()))? {
+            for s in b
+                .select(matchers, start, end)
+                .map_err(|e| StorageError::new(e.class(), e.to_string()))?
+            {
                 set.insert(s.labels);
             }
         }
         let mut buf = Vec::new();
         for s in self.inner.head.select_refs(matchers) {
             buf.clear();
-            s.data.lock().unwrap_or_else(|p| p.into_inner()).samples(start, end, &mut buf);
+            s.data
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .samples(start, end, &mut buf);
             if !buf.is_empty() {
                 set.insert(s.labels.clone());
             }
@@ -72,11 +97,19 @@ impl Queryable for Db {
         Ok(set.into_iter().collect())
     }
 
-    fn label_names(&self, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<String>, StorageError> {
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<String>, StorageError> {
         let mut set: BTreeSet<String> = BTreeSet::new();
         if matchers.is_empty() {
             for b in self.overlapping(Resolution::Raw, start, end) {
-                set.extend(b.label_names(&[]).map_err(|e| StorageError::new(e.class(), e.to_string()))?);
+                set.extend(
+                    b.label_names(&[])
+                        .map_err(|e| StorageError::new(e.class(), e.to_string()))?,
+                );
             }
             set.extend(self.inner.head.label_names());
         } else {
@@ -87,11 +120,20 @@ impl Queryable for Db {
         Ok(set.into_iter().collect())
     }
 
-    fn label_values(&self, name: &str, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<String>, StorageError> {
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<String>, StorageError> {
         let mut set: BTreeSet<String> = BTreeSet::new();
         if matchers.is_empty() {
             for b in self.overlapping(Resolution::Raw, start, end) {
-                set.extend(b.label_values(name, &[]).map_err(|e| StorageError::new(e.class(), e.to_string()))?);
+                set.extend(
+                    b.label_values(name, &[])
+                        .map_err(|e| StorageError::new(e.class(), e.to_string()))?,
+                );
             }
             set.extend(self.inner.head.label_values(name));
         } else {
@@ -104,20 +146,36 @@ impl Queryable for Db {
         Ok(set.into_iter().collect())
     }
 
-    fn select_rollup(&self, tier: RollupTier, matchers: &[Matcher], start: Timestamp, end: Timestamp) -> Result<Vec<SeriesRollup>, StorageError> {
+    fn select_rollup(
+        &self,
+        tier: RollupTier,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<SeriesRollup>, StorageError> {
         let step = tier.step_ms();
         let blocks = self.overlapping(Resolution::from(tier), start, end);
         let mut by_labels: BTreeMap<Labels, Vec<RollupPoint>> = BTreeMap::new();
         for b in &blocks {
-            for s in b.select_rollup(matchers, start, end).map_err(|e| StorageError::new(e.class(), e.to_string()))? {
+            for s in b
+                .select_rollup(matchers, start, end)
+                .map_err(|e| StorageError::new(e.class(), e.to_string()))?
+            {
                 by_labels.entry(s.labels).or_default().extend(s.points);
             }
         }
         // Buckets no rollup block holds yet (the head, fresh blocks) come from raw data,
         // read only over the gaps between rollup blocks.
-        let covered = |t: Timestamp| blocks.iter().any(|b| rollup_covers(b.meta(), tier, t - step, t - 1));
+        let covered = |t: Timestamp| {
+            blocks
+                .iter()
+                .any(|b| rollup_covers(b.meta(), tier, t - step, t - 1))
+        };
         let raw_start = start.div_euclid(step) * step;
-        let spans: Vec<(Timestamp, Timestamp)> = blocks.iter().map(|b| (b.meta().min_time - step, b.meta().max_time - 1)).collect();
+        let spans: Vec<(Timestamp, Timestamp)> = blocks
+            .iter()
+            .map(|b| (b.meta().min_time - step, b.meta().max_time - 1))
+            .collect();
         for (lo, hi) in uncovered(raw_start, end, spans) {
             // Whole buckets: from the start of the first bucket to the end of the last.
             let lo = lo.div_euclid(step) * step;
@@ -145,7 +203,11 @@ impl Queryable for Db {
 }
 
 /// Parts of `[start, end]` outside every span (inclusive bounds), in order.
-fn uncovered(start: Timestamp, end: Timestamp, mut spans: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> {
+fn uncovered(
+    start: Timestamp,
+    end: Timestamp,
+    mut spans: Vec<(Timestamp, Timestamp)>,
+) -> Vec<(Timestamp, Timestamp)> {
     spans.sort_unstable();
     let mut out = Vec::new();
     let mut cur = start;
@@ -177,7 +239,10 @@ mod tests {
     #[test]
     fn gaps_between_spans() {
         assert_eq!(uncovered(0, 100, vec![]), vec![(0, 100)]);
-        assert_eq!(uncovered(0, 100, vec![(10, 20), (15, 30), (50, 60)]), vec![(0, 9), (31, 49), (61, 100)]);
+        assert_eq!(
+            uncovered(0, 100, vec![(10, 20), (15, 30), (50, 60)]),
+            vec![(0, 9), (31, 49), (61, 100)]
+        );
         assert_eq!(uncovered(0, 100, vec![(-5, 200)]), vec![]);
         assert_eq!(uncovered(0, 100, vec![(0, 49)]), vec![(50, 100)]);
         assert_eq!(uncovered(0, 100, vec![(120, 130)]), vec![(0, 100)]);

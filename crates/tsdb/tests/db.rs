@@ -6,7 +6,9 @@ use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-use strix_core::storage::{AppendMode, Appendable, Queryable, RejectReason, RollupTier, TimeSeries};
+use strix_core::storage::{
+    AppendMode, Appendable, Queryable, RejectReason, RollupTier, TimeSeries,
+};
 use strix_core::{now_millis, Labels, MatchOp, Matcher, Sample, STALE_NAN};
 use strix_tsdb::{Db, DbOptions, FsyncPolicy, Limits, TierRetention};
 
@@ -35,16 +37,30 @@ fn ts(name: &str, extra: &[(&str, &str)], samples: Vec<Sample>) -> TimeSeries {
 
 fn all(db: &Db) -> BTreeMap<Labels, Vec<Sample>> {
     let m = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
-    db.select(&[m], i64::MIN / 2, i64::MAX / 2).unwrap().into_iter().map(|s| (s.labels, s.samples)).collect()
+    db.select(&[m], i64::MIN / 2, i64::MAX / 2)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.labels, s.samples))
+        .collect()
 }
 
 /// Compares two data sets and reports the first difference briefly.
 #[track_caller]
-fn assert_same(got: &BTreeMap<Labels, Vec<Sample>>, want: &BTreeMap<Labels, Vec<Sample>>, what: &str) {
+fn assert_same(
+    got: &BTreeMap<Labels, Vec<Sample>>,
+    want: &BTreeMap<Labels, Vec<Sample>>,
+    what: &str,
+) {
     for (l, w) in want {
-        let Some(g) = got.get(l) else { panic!("{what}: series {l} missing") };
+        let Some(g) = got.get(l) else {
+            panic!("{what}: series {l} missing")
+        };
         if g != w {
-            let i = g.iter().zip(w).position(|(a, b)| a != b).unwrap_or(g.len().min(w.len()));
+            let i = g
+                .iter()
+                .zip(w)
+                .position(|(a, b)| a != b)
+                .unwrap_or(g.len().min(w.len()));
             panic!("{what}: series {l}: {} samples vs {} wanted; first difference at {i}: got {:?} want {:?}", g.len(), w.len(), g.get(i), w.get(i));
         }
     }
@@ -64,7 +80,9 @@ fn history(n: usize) -> (Vec<TimeSeries>, i64) {
     let series = (0..n)
         .map(|i| {
             let id = i.to_string();
-            let samples = (0..=360).map(|k| Sample::new(start + k * 60_000, (i as f64) * 1000.0 + k as f64)).collect();
+            let samples = (0..=360)
+                .map(|k| Sample::new(start + k * 60_000, (i as f64) * 1000.0 + k as f64))
+                .collect();
             ts("hist", &[("id", &id)], samples)
         })
         .collect();
@@ -76,7 +94,15 @@ fn append_select_and_replay_keep_every_sample() {
     let dir = tempfile::tempdir().unwrap();
     let now = now_millis();
     let data = vec![
-        ts("a", &[("x", "1")], vec![Sample::new(now - 2000, 1.0), Sample::new(now - 1000, STALE_NAN), Sample::new(now, f64::INFINITY)]),
+        ts(
+            "a",
+            &[("x", "1")],
+            vec![
+                Sample::new(now - 2000, 1.0),
+                Sample::new(now - 1000, STALE_NAN),
+                Sample::new(now, f64::INFINITY),
+            ],
+        ),
         ts("b", &[], vec![Sample::new(now, -0.5)]),
     ];
     {
@@ -104,7 +130,10 @@ fn borrowed_appends_match_owned_appends() {
     let db = open(dir.path(), opts());
     let now = now_millis();
     let mut batch = strix_core::storage::BorrowedBatch::default();
-    batch.push(&[("__name__", "b"), ("job", "x")], &[Sample::new(now - 1, 1.0), Sample::new(now, 2.0)]);
+    batch.push(
+        &[("__name__", "b"), ("job", "x")],
+        &[Sample::new(now - 1, 1.0), Sample::new(now, 2.0)],
+    );
     batch.push(&[("__name__", "a")], &[Sample::new(now, 3.0)]);
     let out = db.append_borrowed(&batch, AppendMode::Live).unwrap();
     assert_eq!((out.samples_appended, out.series_created), (3, 2));
@@ -113,8 +142,16 @@ fn borrowed_appends_match_owned_appends() {
     let again = db.append(&owned, AppendMode::Live).unwrap();
     assert_eq!((again.samples_appended, again.series_created), (3, 0));
     let mut next = strix_core::storage::BorrowedBatch::default();
-    next.push(&[("__name__", "b"), ("job", "x")], &[Sample::new(now + 1, 4.0)]);
-    assert_eq!(db.append_borrowed(&next, AppendMode::Live).unwrap().series_created, 0);
+    next.push(
+        &[("__name__", "b"), ("job", "x")],
+        &[Sample::new(now + 1, 4.0)],
+    );
+    assert_eq!(
+        db.append_borrowed(&next, AppendMode::Live)
+            .unwrap()
+            .series_created,
+        0
+    );
     let got = all(&db);
     assert_eq!(got.len(), 2);
     assert_eq!(got[&owned[0].labels].len(), 3);
@@ -130,34 +167,84 @@ fn out_of_order_window_and_backfill() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), opts());
     let now = now_millis();
-    db.append(&[ts("m", &[], vec![Sample::new(now, 1.0)])], AppendMode::Live).unwrap();
+    db.append(
+        &[ts("m", &[], vec![Sample::new(now, 1.0)])],
+        AppendMode::Live,
+    )
+    .unwrap();
     // Within the 10 minute window: accepted out of order.
-    let out = db.append(&[ts("m", &[], vec![Sample::new(now - 5 * 60_000, 0.5)])], AppendMode::Live).unwrap();
+    let out = db
+        .append(
+            &[ts("m", &[], vec![Sample::new(now - 5 * 60_000, 0.5)])],
+            AppendMode::Live,
+        )
+        .unwrap();
     assert!(out.first_error.is_none(), "{out:?}");
     // Older: refused with the reason, other series in the batch still stored.
     let out = db
-        .append(&[ts("m", &[], vec![Sample::new(now - 20 * 60_000, 0.1)]), ts("other", &[], vec![Sample::new(now, 2.0)])], AppendMode::Live)
+        .append(
+            &[
+                ts("m", &[], vec![Sample::new(now - 20 * 60_000, 0.1)]),
+                ts("other", &[], vec![Sample::new(now, 2.0)]),
+            ],
+            AppendMode::Live,
+        )
         .unwrap();
     assert_eq!(out.rejected, vec![(RejectReason::OutOfWindow, 1)]);
     assert!(out.first_error.unwrap().contains("out-of-order window"));
     assert_eq!(out.samples_appended, 1);
     // A sender catching up (in order for its series) is accepted up to half a block
     // range (1h) behind the newest sample, as Prometheus' head does; older is out of bounds.
-    let out = db.append(&[ts("late", &[], vec![Sample::new(now - 30 * 60_000, 1.0), Sample::new(now - 29 * 60_000, 2.0)])], AppendMode::Live).unwrap();
+    let out = db
+        .append(
+            &[ts(
+                "late",
+                &[],
+                vec![
+                    Sample::new(now - 30 * 60_000, 1.0),
+                    Sample::new(now - 29 * 60_000, 2.0),
+                ],
+            )],
+            AppendMode::Live,
+        )
+        .unwrap();
     assert!(out.first_error.is_none(), "{out:?}");
-    let out = db.append(&[ts("later", &[], vec![Sample::new(now - 2 * H, 1.0)])], AppendMode::Live).unwrap();
+    let out = db
+        .append(
+            &[ts("later", &[], vec![Sample::new(now - 2 * H, 1.0)])],
+            AppendMode::Live,
+        )
+        .unwrap();
     assert_eq!(out.rejected, vec![(RejectReason::OutOfWindow, 1)]);
     assert!(out.first_error.unwrap().contains("out of bounds"));
     // The import path takes any timestamp.
-    let out = db.append(&[ts("m", &[], vec![Sample::new(now - 30 * 86_400_000, 7.0)])], AppendMode::Backfill).unwrap();
+    let out = db
+        .append(
+            &[ts("m", &[], vec![Sample::new(now - 30 * 86_400_000, 7.0)])],
+            AppendMode::Backfill,
+        )
+        .unwrap();
     assert!(out.first_error.is_none());
     let got = &all(&db)[&Labels::from_pairs([("__name__", "m")])];
-    assert_eq!(got.iter().map(|s| s.t).collect::<Vec<_>>(), vec![now - 30 * 86_400_000, now - 5 * 60_000, now]);
+    assert_eq!(
+        got.iter().map(|s| s.t).collect::<Vec<_>>(),
+        vec![now - 30 * 86_400_000, now - 5 * 60_000, now]
+    );
     // A different value at a stored timestamp is refused on the live path.
-    let out = db.append(&[ts("m", &[], vec![Sample::new(now, 9.0)])], AppendMode::Live).unwrap();
+    let out = db
+        .append(
+            &[ts("m", &[], vec![Sample::new(now, 9.0)])],
+            AppendMode::Live,
+        )
+        .unwrap();
     assert_eq!(out.rejected, vec![(RejectReason::DuplicateTimestamp, 1)]);
     // Far future refused.
-    let out = db.append(&[ts("m", &[], vec![Sample::new(now + 86_400_000, 1.0)])], AppendMode::Live).unwrap();
+    let out = db
+        .append(
+            &[ts("m", &[], vec![Sample::new(now + 86_400_000, 1.0)])],
+            AppendMode::Live,
+        )
+        .unwrap();
     assert_eq!(out.rejected, vec![(RejectReason::TooFarInFuture, 1)]);
 }
 
@@ -165,12 +252,27 @@ fn out_of_order_window_and_backfill() {
 fn head_cut_moves_data_to_blocks_and_truncates_the_wal() {
     let dir = tempfile::tempdir().unwrap();
     let (data, _) = history(50);
-    let expected: BTreeMap<Labels, Vec<Sample>> = data.iter().map(|s| (s.labels.clone(), s.samples.clone())).collect();
+    let expected: BTreeMap<Labels, Vec<Sample>> = data
+        .iter()
+        .map(|s| (s.labels.clone(), s.samples.clone()))
+        .collect();
     {
-        let db = open(dir.path(), DbOptions { rollups: false, ..opts() });
+        let db = open(
+            dir.path(),
+            DbOptions {
+                rollups: false,
+                ..opts()
+            },
+        );
         // Live ingest in time order: every series gets sample k before any gets k+1.
         for k in 0..data[0].samples.len() {
-            let round: Vec<TimeSeries> = data.iter().map(|s| TimeSeries { labels: s.labels.clone(), samples: vec![s.samples[k]] }).collect();
+            let round: Vec<TimeSeries> = data
+                .iter()
+                .map(|s| TimeSeries {
+                    labels: s.labels.clone(),
+                    samples: vec![s.samples[k]],
+                })
+                .collect();
             let out = db.append(&round, AppendMode::Live).unwrap();
             assert!(out.first_error.is_none(), "{out:?}");
         }
@@ -178,7 +280,12 @@ fn head_cut_moves_data_to_blocks_and_truncates_the_wal() {
         db.run_maintenance().unwrap();
         let st = db.status();
         assert!(st.blocks >= 2, "{st:?}");
-        assert!(st.wal_bytes < wal_before, "WAL not truncated: {} -> {}", wal_before, st.wal_bytes);
+        assert!(
+            st.wal_bytes < wal_before,
+            "WAL not truncated: {} -> {}",
+            wal_before,
+            st.wal_bytes
+        );
         assert!(st.head_min_time.unwrap() >= now_millis() - 3 * H, "{st:?}");
         assert_same(&all(&db), &expected, "data across blocks and head");
         db.close().unwrap();
@@ -204,12 +311,26 @@ fn backfill_into_covered_range_is_merged_by_compaction() {
     db.flush().unwrap();
     let blocks_before = db.status().blocks;
     // New samples between existing ones, and a replacement value, in an already-flushed range.
-    let extra = ts("hist", &[("id", "0")], vec![Sample::new(start + 30_000, -1.0), Sample::new(start + 90_000, -2.0)]);
-    let out = db.append(std::slice::from_ref(&extra), AppendMode::Backfill).unwrap();
+    let extra = ts(
+        "hist",
+        &[("id", "0")],
+        vec![
+            Sample::new(start + 30_000, -1.0),
+            Sample::new(start + 90_000, -2.0),
+        ],
+    );
+    let out = db
+        .append(std::slice::from_ref(&extra), AppendMode::Backfill)
+        .unwrap();
     assert!(out.first_error.is_none());
     db.flush().unwrap();
     let st = db.status();
-    assert!(st.blocks <= blocks_before, "overlapping blocks were not merged: {} -> {}", blocks_before, st.blocks);
+    assert!(
+        st.blocks <= blocks_before,
+        "overlapping blocks were not merged: {} -> {}",
+        blocks_before,
+        st.blocks
+    );
     let got = all(&db);
     let s0 = &got[&extra.labels];
     assert_eq!(s0.len(), 361 + 2);
@@ -246,19 +367,30 @@ fn rollups_are_built_late_and_select_rollup_is_unchanged() {
             Sample::new(start + k * 60_000, v)
         })
         .collect();
-    let counter: Vec<Sample> = (0..30 * 60).map(|k| Sample::new(start + k * 60_000 + 7, ((k % 700) * 3) as f64)).collect();
-    let data = vec![ts("temp", &[("id", "a")], gauge), ts("reqs_total", &[("id", "b")], counter)];
+    let counter: Vec<Sample> = (0..30 * 60)
+        .map(|k| Sample::new(start + k * 60_000 + 7, ((k % 700) * 3) as f64))
+        .collect();
+    let data = vec![
+        ts("temp", &[("id", "a")], gauge),
+        ts("reqs_total", &[("id", "b")], counter),
+    ];
     let m = vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
     let read = |db: &Db| {
         RollupTier::ALL
             .iter()
             .map(|&tier| {
                 // Bucket-unaligned bounds on purpose.
-                let got = db.select_rollup(tier, &m, start - 123_456, end + H + 7).unwrap();
+                let got = db
+                    .select_rollup(tier, &m, start - 123_456, end + H + 7)
+                    .unwrap();
                 got.into_iter()
                     .map(|s| {
                         let bits = |p: &strix_core::storage::RollupPoint| {
-                            [p.min, p.max, p.sum, p.first, p.last, p.increase].map(f64::to_bits).into_iter().chain([p.t as u64, p.count]).collect::<Vec<u64>>()
+                            [p.min, p.max, p.sum, p.first, p.last, p.increase]
+                                .map(f64::to_bits)
+                                .into_iter()
+                                .chain([p.t as u64, p.count])
+                                .collect::<Vec<u64>>()
                         };
                         (s.labels, s.points.iter().map(bits).collect::<Vec<_>>())
                     })
@@ -276,7 +408,9 @@ fn rollups_are_built_late_and_select_rollup_is_unchanged() {
     assert!(st.blocks > 0 && st.rollup_blocks == 0, "{st:?}");
     let from_raw = read(&db);
     assert_eq!(from_raw, from_head);
-    assert!(from_raw.iter().all(|tier| tier.len() == 2 && !tier[0].1.is_empty()));
+    assert!(from_raw
+        .iter()
+        .all(|tier| tier.len() == 2 && !tier[0].1.is_empty()));
     db.close().unwrap();
 
     // A 5m delay of 20h: blocks ending more than 20h ago get 5m rollups, the rest (and the
@@ -314,7 +448,9 @@ fn rollups_are_built_late_and_select_rollup_is_unchanged() {
     db.flush().unwrap();
     let st = db.status();
     assert!(st.rollup_blocks > 0, "{st:?}");
-    let got = db.select_rollup(RollupTier::OneHour, &m, start - H, end + H).unwrap();
+    let got = db
+        .select_rollup(RollupTier::OneHour, &m, start - H, end + H)
+        .unwrap();
     let count: u64 = got.iter().flat_map(|s| &s.points).map(|p| p.count).sum();
     // Stale markers are not counted.
     assert_eq!(count, 2 * 30 * 60 - (30 * 60 / 97 + 1));
@@ -336,18 +472,30 @@ fn rollups_match_raw_downsampling_and_outlive_raw_data() {
         })
         .collect();
     let series = ts("requests_total", &[("job", "api")], samples.clone());
-    db.append(std::slice::from_ref(&series), AppendMode::Backfill).unwrap();
+    db.append(std::slice::from_ref(&series), AppendMode::Backfill)
+        .unwrap();
     db.flush().unwrap();
     let st = db.status();
     assert!(st.rollup_blocks > 0, "{st:?}");
     for tier in RollupTier::ALL {
-        let got = db.select_rollup(tier, &name_eq("requests_total"), start, end + H).unwrap();
+        let got = db
+            .select_rollup(tier, &name_eq("requests_total"), start, end + H)
+            .unwrap();
         assert_eq!(got.len(), 1);
         let want = strix_tsdb::rollup::downsample(&samples, tier);
         assert_eq!(got[0].points, want, "tier {tier:?}");
         // Increase inside buckets plus the deltas between buckets (counter-aware).
         let pts = &got[0].points;
-        let between: f64 = pts.windows(2).map(|w| if w[1].first >= w[0].last { w[1].first - w[0].last } else { w[1].first }).sum();
+        let between: f64 = pts
+            .windows(2)
+            .map(|w| {
+                if w[1].first >= w[0].last {
+                    w[1].first - w[0].last
+                } else {
+                    w[1].first
+                }
+            })
+            .sum();
         let total_increase: f64 = pts.iter().map(|p| p.increase).sum::<f64>() + between;
         // 359 steps of +10, except the reset step which adds 3 (counter restarted at 3).
         assert_eq!(total_increase, 358.0 * 10.0 + 3.0, "tier {tier:?}");
@@ -367,14 +515,27 @@ fn rollups_match_raw_downsampling_and_outlive_raw_data() {
     db.run_maintenance().unwrap();
     assert_eq!(db.status().blocks, 0);
     assert!(all(&db).is_empty());
-    let got = db.select_rollup(RollupTier::OneHour, &name_eq("requests_total"), start, end + H).unwrap();
+    let got = db
+        .select_rollup(
+            RollupTier::OneHour,
+            &name_eq("requests_total"),
+            start,
+            end + H,
+        )
+        .unwrap();
     assert_eq!(got[0].points.iter().map(|p| p.count).sum::<u64>(), 360);
 }
 
 #[test]
 fn retention_by_size_deletes_oldest_blocks_first() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(dir.path(), DbOptions { rollups: false, ..opts() });
+    let db = open(
+        dir.path(),
+        DbOptions {
+            rollups: false,
+            ..opts()
+        },
+    );
     let (data, _) = history(200);
     db.append(&data, AppendMode::Live).unwrap();
     db.flush().unwrap();
@@ -392,7 +553,10 @@ fn retention_by_size_deletes_oldest_blocks_first() {
     );
     db.run_maintenance().unwrap();
     let after = db.status();
-    assert!(after.blocks_bytes + after.wal_bytes <= limit, "{after:?} limit {limit}");
+    assert!(
+        after.blocks_bytes + after.wal_bytes <= limit,
+        "{after:?} limit {limit}"
+    );
     // What remains is the newest data.
     let got = all(&db);
     if let Some(s) = got.values().next() {
@@ -416,16 +580,34 @@ fn series_and_label_limits_refuse_with_reason() {
     let db = open(dir.path(), o);
     let now = now_millis();
     let s = |n: &str, id: &str| ts(n, &[("id", id)], vec![Sample::new(now, 1.0)]);
-    let out = db.append(&[s("a", "1"), s("a", "2"), s("a", "3")], AppendMode::Live).unwrap();
+    let out = db
+        .append(&[s("a", "1"), s("a", "2"), s("a", "3")], AppendMode::Live)
+        .unwrap();
     assert_eq!(out.rejected, vec![(RejectReason::MaxSeriesPerMetric, 1)]);
-    let out = db.append(&[s("b", "1"), s("c", "1")], AppendMode::Live).unwrap();
+    let out = db
+        .append(&[s("b", "1"), s("c", "1")], AppendMode::Live)
+        .unwrap();
     assert_eq!(out.rejected, vec![(RejectReason::MaxSeries, 1)]);
     let long = "v".repeat(33);
-    let out = db.append(&[ts("a", &[("id", "1"), ("x", &long)], vec![Sample::new(now, 1.0)])], AppendMode::Live).unwrap();
+    let out = db
+        .append(
+            &[ts(
+                "a",
+                &[("id", "1"), ("x", &long)],
+                vec![Sample::new(now, 1.0)],
+            )],
+            AppendMode::Live,
+        )
+        .unwrap();
     assert_eq!(out.rejected, vec![(RejectReason::LabelValueTooLong, 1)]);
     assert!(out.first_error.unwrap().contains("limit is 32 bytes"));
     // Existing series keep accepting samples at the limit.
-    let out = db.append(&[ts("a", &[("id", "1")], vec![Sample::new(now + 1, 2.0)])], AppendMode::Live).unwrap();
+    let out = db
+        .append(
+            &[ts("a", &[("id", "1")], vec![Sample::new(now + 1, 2.0)])],
+            AppendMode::Live,
+        )
+        .unwrap();
     assert!(out.first_error.is_none());
 }
 
@@ -437,17 +619,34 @@ fn label_queries_span_head_and_blocks() {
     db.append(&data, AppendMode::Live).unwrap();
     db.flush().unwrap();
     let now = now_millis();
-    db.append(&[ts("fresh", &[("env", "prod")], vec![Sample::new(now, 1.0)])], AppendMode::Live).unwrap();
+    db.append(
+        &[ts("fresh", &[("env", "prod")], vec![Sample::new(now, 1.0)])],
+        AppendMode::Live,
+    )
+    .unwrap();
     let names = db.label_names(&[], i64::MIN / 2, i64::MAX / 2).unwrap();
     assert_eq!(names, vec!["__name__", "env", "id"]);
-    let vals = db.label_values("__name__", &[], i64::MIN / 2, i64::MAX / 2).unwrap();
+    let vals = db
+        .label_values("__name__", &[], i64::MIN / 2, i64::MAX / 2)
+        .unwrap();
     assert_eq!(vals, vec!["fresh", "hist"]);
-    let ids = db.label_values("id", &name_eq("hist"), start, start + 1000).unwrap();
+    let ids = db
+        .label_values("id", &name_eq("hist"), start, start + 1000)
+        .unwrap();
     assert_eq!(ids, vec!["0", "1", "2"]);
-    let series = db.series(&[Matcher::new(MatchOp::RegexMatch, "id", "1|2").unwrap()], i64::MIN / 2, i64::MAX / 2).unwrap();
+    let series = db
+        .series(
+            &[Matcher::new(MatchOp::RegexMatch, "id", "1|2").unwrap()],
+            i64::MIN / 2,
+            i64::MAX / 2,
+        )
+        .unwrap();
     assert_eq!(series.len(), 2);
     // A range with no data for the flushed series selects nothing from them.
-    assert!(db.series(&name_eq("hist"), now + 60_000, now + 120_000).unwrap().is_empty());
+    assert!(db
+        .series(&name_eq("hist"), now + 60_000, now + 120_000)
+        .unwrap()
+        .is_empty());
 }
 
 mod model {
@@ -458,8 +657,16 @@ mod model {
 
     #[derive(Debug, Clone)]
     enum Op {
-        Append { series: u8, dt_secs: u16, value: i32 },
-        Import { series: u8, age_mins: u16, value: i32 },
+        Append {
+            series: u8,
+            dt_secs: u16,
+            value: i32,
+        },
+        Import {
+            series: u8,
+            age_mins: u16,
+            value: i32,
+        },
         Maintenance,
         Flush,
         Restart,

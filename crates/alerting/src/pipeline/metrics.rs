@@ -35,11 +35,9 @@ impl Metrics {
             retries: Counter::default(),
             dropped: Family::default(),
             rate_limited: Family::default(),
-            duration: Histogram::new(
-                [
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                ],
-            ),
+            duration: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             outbox_pending: Gauge::default(),
             alerts_active: Family::default(),
         };

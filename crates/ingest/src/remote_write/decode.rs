@@ -42,7 +42,10 @@ pub fn decode_write_request(
 
 /// Checks the body size and undoes the snappy block compression, within both caps.
 /// Pair with [`super::parse_write_request`] to decode without copying label strings.
-pub fn decompress_write_request(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, DecodeError> {
+pub fn decompress_write_request(
+    body: &[u8],
+    limits: &DecodeLimits,
+) -> Result<Vec<u8>, DecodeError> {
     check_body_len(body, limits)?;
     snappy_block(body, limits.max_decompressed_bytes)
 }

@@ -31,7 +31,9 @@ fn take_len<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
     let len = decode_varint(buf).map_err(pb)?;
     let len = usize::try_from(len).map_err(|_| pb("length overflows"))?;
     if len > buf.len() {
-        return Err(pb("buffer underflow: a field's length runs past the end of the message"));
+        return Err(pb(
+            "buffer underflow: a field's length runs past the end of the message",
+        ));
     }
     let (head, tail) = buf.split_at(len);
     *buf = tail;
@@ -46,7 +48,9 @@ fn expect(wt: WireType, want: WireType, what: &str) -> Result<(), DecodeError> {
     if wt == want {
         Ok(())
     } else {
-        Err(pb(format!("{what}: invalid wire type {wt:?} (expected {want:?})")))
+        Err(pb(format!(
+            "{what}: invalid wire type {wt:?} (expected {want:?})"
+        )))
     }
 }
 
@@ -96,17 +100,28 @@ fn scan_series<'a>(
 ) -> Result<(), DecodeError> {
     labels.clear();
     samples.clear();
-    let series_err = |message: String| DecodeError::Series { series: index, message };
+    let series_err = |message: String| DecodeError::Series {
+        series: index,
+        message,
+    };
     while !msg.is_empty() {
         let (tag, wt) = decode_key(&mut msg).map_err(pb)?;
         match tag {
             1 => {
                 expect(wt, WireType::LengthDelimited, "TimeSeries.labels")?;
                 let (name, value) = scan_label(take_len(&mut msg)?)?;
-                let name = std::str::from_utf8(name)
-                    .map_err(|_| series_err(format!("label name {:?} is not valid UTF-8", String::from_utf8_lossy(name))))?;
-                let value = std::str::from_utf8(value)
-                    .map_err(|_| series_err(format!("value of label {name:?} is not valid UTF-8: {:?}", String::from_utf8_lossy(value))))?;
+                let name = std::str::from_utf8(name).map_err(|_| {
+                    series_err(format!(
+                        "label name {:?} is not valid UTF-8",
+                        String::from_utf8_lossy(name)
+                    ))
+                })?;
+                let value = std::str::from_utf8(value).map_err(|_| {
+                    series_err(format!(
+                        "value of label {name:?} is not valid UTF-8: {:?}",
+                        String::from_utf8_lossy(value)
+                    ))
+                })?;
                 labels.push((name, value));
             }
             2 => {

@@ -380,7 +380,10 @@ fn aggregates_over_time_equal_raw_exactly() {
                     let (with, raw, rollup_reads, raw_reads) = both(&fx, &query, &q);
                     if range_ms < 12 * 5 * MIN {
                         // Fewer than 12 buckets of the finest tier: raw samples are read.
-                        assert!(rollup_reads == 0 && raw_reads > 0, "{query} ({shape}): short window read rollups");
+                        assert!(
+                            rollup_reads == 0 && raw_reads > 0,
+                            "{query} ({shape}): short window read rollups"
+                        );
                         continue;
                     }
                     assert!(
@@ -547,7 +550,10 @@ fn rate_and_increase_within_documented_tolerance() {
                     let (with, raw, rollup_reads, raw_reads) = both(&fx, &query, &q);
                     if range_ms < 12 * 5 * MIN {
                         // Fewer than 12 buckets of the finest tier: raw samples are read.
-                        assert!(rollup_reads == 0 && raw_reads > 0, "{query} ({shape}): short window read rollups");
+                        assert!(
+                            rollup_reads == 0 && raw_reads > 0,
+                            "{query} ({shape}): short window read rollups"
+                        );
                         continue;
                     }
                     assert!(

@@ -786,7 +786,8 @@ mod regex {
         if let Some(re) = c.get(pattern) {
             return Ok(re.clone());
         }
-        let re = Regex::new(&go_braces(pattern)).map_err(|e| format!("error parsing regexp {pattern:?}: {e}"))?;
+        let re = Regex::new(&go_braces(pattern))
+            .map_err(|e| format!("error parsing regexp {pattern:?}: {e}"))?;
         // Bounded: templates are fixed text, but patterns can come from label values.
         if c.len() >= 1024 {
             c.clear();
@@ -822,7 +823,8 @@ mod regex {
                     let lo = parts.next().unwrap_or("");
                     let hi = parts.next();
                     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-                    let valid = closed && digits(lo) && hi.is_none_or(|h| h.is_empty() || digits(h));
+                    let valid =
+                        closed && digits(lo) && hi.is_none_or(|h| h.is_empty() || digits(h));
                     if !valid {
                         out.push_str("\\{");
                         i += 1;

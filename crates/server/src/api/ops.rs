@@ -28,7 +28,7 @@ pub fn admin_routes() -> Router<AppState> {
 }
 
 /// Component status as the runbooks define it.
-fn storage_check(state: &AppState) -> (&'static str, serde_json::Value) {
+pub(crate) fn storage_check(state: &AppState) -> (&'static str, serde_json::Value) {
     let s = state.db.status();
     let status = if s.wal_poisoned || !state.db.is_writable() {
         "unhealthy"
@@ -66,14 +66,39 @@ fn storage_check(state: &AppState) -> (&'static str, serde_json::Value) {
 }
 
 /// `GET /api/monitoring/health`: 200 while Strix accepts writes and queries, 503 when a
-/// component is unhealthy.
+/// component is unhealthy; configured checks are listed and count in `overallStatus` only.
 async fn health(State(state): State<AppState>) -> Response {
     let (status, check) = tokio::task::spawn_blocking({
         let st = state.clone();
         move || storage_check(&st)
     })
     .await
-    .unwrap_or(("unhealthy", json!({"component": "storage", "status": "unhealthy", "message": "status task failed"})));
+    .unwrap_or((
+        "unhealthy",
+        json!({"component": "storage", "status": "unhealthy", "message": "status task failed"}),
+    ));
+    let mut checks = vec![check];
+    // The HTTP code follows Strix' own components (storage): a probed service being down
+    // must not make Strix look down to its supervisor. `overallStatus` includes the checks.
+    let code = if status == "unhealthy" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let mut status = status;
+    if let Some(svc) = &state.services.checks {
+        let list = svc.list();
+        checks.extend(list.iter().map(super::checks::check_json));
+        let storage = match status {
+            "unhealthy" => strix_checks::CheckStatus::Unhealthy,
+            "degraded" => strix_checks::CheckStatus::Degraded,
+            _ => strix_checks::CheckStatus::Healthy,
+        };
+        status = strix_checks::state::overall(
+            std::iter::once(storage).chain(list.iter().map(|c| c.status)),
+        )
+        .as_str();
+    }
     let body = json!({
         "success": true,
         "data": {
@@ -81,10 +106,9 @@ async fn health(State(state): State<AppState>) -> Response {
             "version": crate::VERSION,
             "uptime": state.started.elapsed().as_secs(),
             "timestamp": strix_core::now_millis(),
-            "checks": [check],
+            "checks": checks,
         }
     });
-    let code = if status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     (code, Json(body)).into_response()
 }
 
@@ -92,7 +116,11 @@ async fn ready(State(state): State<AppState>) -> Response {
     if state.db.is_writable() {
         (StatusCode::OK, "Strix is Ready.\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "Storage is not writable.\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Storage is not writable.\n",
+        )
+            .into_response()
     }
 }
 
@@ -113,9 +141,21 @@ async fn buildinfo() -> Json<serde_json::Value> {
 
 async fn self_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::with_capacity(16 << 10);
-    prometheus_client::encoding::text::encode(&mut out, &state.registry)
-        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("encoding metrics: {e}"), Envelope::Text))?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response())
+    prometheus_client::encoding::text::encode(&mut out, &state.registry).map_err(|e| {
+        ApiError::new(
+            ErrorClass::Internal,
+            format!("encoding metrics: {e}"),
+            Envelope::Text,
+        )
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
 }
 
 /// `POST /api/v1/admin/tsdb/flush`: moves the whole head into blocks now.
@@ -123,7 +163,13 @@ async fn flush(State(state): State<AppState>) -> Result<Json<serde_json::Value>,
     let db = state.db.clone();
     tokio::task::spawn_blocking(move || db.flush())
         .await
-        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("flush task failed: {e}"), Envelope::Prometheus))?
+        .map_err(|e| {
+            ApiError::new(
+                ErrorClass::Internal,
+                format!("flush task failed: {e}"),
+                Envelope::Prometheus,
+            )
+        })?
         .map_err(|e| ApiError::new(e.class(), e.to_string(), Envelope::Prometheus))?;
     Ok(Json(json!({"status": "success"})))
 }

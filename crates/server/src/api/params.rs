@@ -10,7 +10,9 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     pub fn parse(query: Option<&str>, form_body: Option<&[u8]>) -> Self {
-        let mut v: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
+        let mut v: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
         if let Some(b) = form_body {
             v.extend(form_urlencoded::parse(b).into_owned());
         }
@@ -18,11 +20,17 @@ impl Params {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Matcher sets from every `match[]`; each selector may expand into several sets.
@@ -35,10 +43,20 @@ impl Params {
     }
 
     /// A time parameter; `default` when absent.
-    pub fn time(&self, key: &str, default: Timestamp, env: Envelope) -> Result<Timestamp, ApiError> {
+    pub fn time(
+        &self,
+        key: &str,
+        default: Timestamp,
+        env: Envelope,
+    ) -> Result<Timestamp, ApiError> {
         match self.get(key) {
             None | Some("") => Ok(default),
-            Some(s) => parse_time(s).ok_or_else(|| ApiError::bad_input(format!("invalid parameter {key:?}: cannot parse {s:?} to a valid timestamp"), env)),
+            Some(s) => parse_time(s).ok_or_else(|| {
+                ApiError::bad_input(
+                    format!("invalid parameter {key:?}: cannot parse {s:?} to a valid timestamp"),
+                    env,
+                )
+            }),
         }
     }
 
@@ -47,7 +65,10 @@ impl Params {
         let start = self.time("start", i64::MIN / 2, env)?;
         let end = self.time("end", i64::MAX / 2, env)?;
         if end < start {
-            return Err(ApiError::bad_input("invalid parameter \"end\": end timestamp must not be before start time", env));
+            return Err(ApiError::bad_input(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+                env,
+            ));
         }
         Ok((start, end))
     }
@@ -83,7 +104,10 @@ mod tests {
 
     #[test]
     fn repeated_match() {
-        let p = Params::parse(Some("match%5B%5D=up&match[]=%7Bjob%3D%22a%22%7D&start=1"), None);
+        let p = Params::parse(
+            Some("match%5B%5D=up&match[]=%7Bjob%3D%22a%22%7D&start=1"),
+            None,
+        );
         assert_eq!(p.all("match[]").count(), 2);
         assert_eq!(p.matcher_sets(Envelope::Prometheus).unwrap().len(), 2);
     }

@@ -18,18 +18,26 @@ pub fn routes() -> Router<AppState> {
 
 fn rfc3339(t: Option<i64>) -> String {
     match t {
-        Some(ms) => strix_scrape::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64)),
+        Some(ms) => strix_scrape::rfc3339(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
+        ),
         None => "0001-01-01T00:00:00Z".into(),
     }
 }
 
 /// `GET /api/v1/targets?state=active|dropped|any&scrapePool=`.
-async fn targets(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn targets(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let env = Envelope::Prometheus;
     let p = Params::parse(q.as_deref(), None);
     let which = p.get("state").unwrap_or("any");
     if !matches!(which, "active" | "dropped" | "any") {
-        return Err(ApiError::bad_input(format!("invalid state {which:?}: use active, dropped or any"), env));
+        return Err(ApiError::bad_input(
+            format!("invalid state {which:?}: use active, dropped or any"),
+            env,
+        ));
     }
     let pool = p.get("scrapePool").filter(|s| !s.is_empty());
     let (mut active, mut dropped) = match &state.services.scrape {
@@ -45,14 +53,28 @@ async fn targets(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result
         let n = counts.entry(d.scrape_pool.clone()).or_insert(json!(0));
         *n = json!(n.as_u64().unwrap_or(0) + 1);
     }
-    let active = if which == "dropped" { json!([]) } else { json!(active) };
-    let dropped = if which == "active" { json!([]) } else { json!(dropped) };
-    Ok(Json(json!({"status": "success", "data": {"activeTargets": active, "droppedTargets": dropped, "droppedTargetCounts": counts}})))
+    let active = if which == "dropped" {
+        json!([])
+    } else {
+        json!(active)
+    };
+    let dropped = if which == "active" {
+        json!([])
+    } else {
+        json!(dropped)
+    };
+    Ok(Json(
+        json!({"status": "success", "data": {"activeTargets": active, "droppedTargets": dropped, "droppedTargetCounts": counts}}),
+    ))
 }
 
 /// An alert instance as Prometheus' `/api/v1/alerts` and `/api/v1/rules` show it.
 fn alert_json(a: &AlertInstance) -> Value {
-    let labels: Map<String, Value> = a.labels.iter().map(|l| (l.name.clone(), json!(l.value))).collect();
+    let labels: Map<String, Value> = a
+        .labels
+        .iter()
+        .map(|l| (l.name.clone(), json!(l.value)))
+        .collect();
     json!({
         "labels": labels,
         "annotations": a.annotations,
@@ -63,15 +85,29 @@ fn alert_json(a: &AlertInstance) -> Value {
 }
 
 fn active(r: &RuleStatus) -> impl Iterator<Item = &AlertInstance> {
-    let mut v: Vec<&AlertInstance> = r.alerts.active.values().filter(|a| a.state != AlertInstanceState::Inactive).collect();
+    let mut v: Vec<&AlertInstance> = r
+        .alerts
+        .active
+        .values()
+        .filter(|a| a.state != AlertInstanceState::Inactive)
+        .collect();
     v.sort_by(|a, b| a.labels.cmp(&b.labels));
     v.into_iter()
 }
 
 /// `GET /api/v1/alerts`: pending and firing alerts of every alerting rule.
 async fn alerts(State(state): State<AppState>) -> Json<Value> {
-    let groups = state.services.rules.as_ref().map(|m| m.groups()).unwrap_or_default();
-    let list: Vec<Value> = groups.iter().flat_map(|g| g.rules.iter()).flat_map(|r| active(r).map(alert_json).collect::<Vec<_>>()).collect();
+    let groups = state
+        .services
+        .rules
+        .as_ref()
+        .map(|m| m.groups())
+        .unwrap_or_default();
+    let list: Vec<Value> = groups
+        .iter()
+        .flat_map(|g| g.rules.iter())
+        .flat_map(|r| active(r).map(alert_json).collect::<Vec<_>>())
+        .collect();
     Json(json!({"status": "success", "data": {"alerts": list}}))
 }
 
@@ -84,7 +120,11 @@ fn rule_json(r: &RuleStatus) -> Option<Value> {
         v["evaluationTime"] = json!(r.evaluation_seconds);
     };
     let mut v = match rule {
-        Rule::Recording { record, expr, labels } => json!({"type": "recording", "name": record, "query": expr, "labels": labels}),
+        Rule::Recording {
+            record,
+            expr,
+            labels,
+        } => json!({"type": "recording", "name": record, "query": expr, "labels": labels}),
         Rule::Alerting {
             alert,
             expr,
@@ -109,21 +149,38 @@ fn rule_json(r: &RuleStatus) -> Option<Value> {
 }
 
 /// `GET /api/v1/rules?type=alert|record`.
-async fn rules(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn rules(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let env = Envelope::Prometheus;
     let p = Params::parse(q.as_deref(), None);
     let kind = p.get("type").unwrap_or("");
     if !matches!(kind, "" | "alert" | "record") {
-        return Err(ApiError::bad_input(format!("invalid type {kind:?}: use alert or record"), env));
+        return Err(ApiError::bad_input(
+            format!("invalid type {kind:?}: use alert or record"),
+            env,
+        ));
     }
-    let groups = state.services.rules.as_ref().map(|m| m.groups()).unwrap_or_default();
+    let groups = state
+        .services
+        .rules
+        .as_ref()
+        .map(|m| m.groups())
+        .unwrap_or_default();
     let out: Vec<Value> = groups
         .iter()
         .map(|g| {
             let rules: Vec<Value> = g
                 .rules
                 .iter()
-                .filter(|r| !matches!((&r.rule, kind), (Some(Rule::Recording { .. }), "alert") | (Some(Rule::Alerting { .. }), "record")))
+                .filter(|r| {
+                    !matches!(
+                        (&r.rule, kind),
+                        (Some(Rule::Recording { .. }), "alert")
+                            | (Some(Rule::Alerting { .. }), "record")
+                    )
+                })
                 .filter_map(rule_json)
                 .collect();
             json!({

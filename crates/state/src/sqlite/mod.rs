@@ -11,6 +11,7 @@
 
 mod alerts;
 mod escalations;
+mod issues;
 mod outbox;
 mod prune;
 mod rules;
@@ -27,8 +28,9 @@ pub use schema::LATEST_VERSION as SCHEMA_VERSION;
 
 use crate::{
     AlertQuery, AlertRecord, AlertState, AlertStats, DeliveryLogEntry, DeliveryLogQuery, Enqueued,
-    Escalation, OutboxEntry, OutboxItem, PruneStats, RuleStateRecord, Silence, SilenceInput,
-    SilenceState, StateError, StateStore, Transition, UpsertOutcome,
+    ErrorEventRecord, ErrorIssue, ErrorIssueQuery, Escalation, NewErrorEvent, OutboxEntry,
+    OutboxItem, PruneStats, RecordedEvent, RuleStateRecord, Silence, SilenceInput, SilenceState,
+    StateError, StateStore, Transition, UpsertOutcome,
 };
 
 /// How long a statement waits for another process' lock before giving up.
@@ -322,6 +324,47 @@ impl StateStore for SqliteStore {
 
     fn cancel_escalation(&self, alert_id: &str) -> Result<bool, StateError> {
         self.write(|tx| escalations::cancel(tx, alert_id))
+    }
+
+    fn record_error_event(
+        &self,
+        project_id: u64,
+        event: &NewErrorEvent,
+        received: i64,
+    ) -> Result<RecordedEvent, StateError> {
+        self.write(|tx| issues::record(tx, project_id, event, received))
+    }
+
+    fn list_error_issues(
+        &self,
+        query: &ErrorIssueQuery,
+    ) -> Result<(Vec<ErrorIssue>, u64), StateError> {
+        check_limit(query.limit)?;
+        self.read(|tx| issues::list(tx, query))
+    }
+
+    fn get_error_issue(&self, id: i64) -> Result<Option<ErrorIssue>, StateError> {
+        issues::get(&self.lock(), id)
+    }
+
+    fn list_error_events(
+        &self,
+        issue_id: i64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<ErrorEventRecord>, u64), StateError> {
+        check_limit(limit)?;
+        self.read(|tx| issues::events(tx, issue_id, offset, limit))
+    }
+
+    fn resolve_error_issue(
+        &self,
+        id: i64,
+        operator: &str,
+        notes: &str,
+        at: i64,
+    ) -> Result<ErrorIssue, StateError> {
+        self.write(|tx| issues::resolve(tx, id, operator, notes, at))
     }
 
     fn prune(&self, before: i64) -> Result<PruneStats, StateError> {

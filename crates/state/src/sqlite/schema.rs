@@ -7,11 +7,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::StateError;
 
-/// `(version, SQL)`, ascending. Version 1 is the initial schema.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+/// `(version, SQL)`, ascending. Version 1 is the initial schema; version 2 adds error
+/// tracking (issues and their events).
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
 /// The newest schema version this build knows.
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 const V1: &str = r#"
 CREATE TABLE alerts (
@@ -115,6 +116,47 @@ CREATE TABLE escalations (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX escalations_next_at ON escalations (next_at);
+"#;
+
+const V2: &str = r#"
+CREATE TABLE error_issues (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id       INTEGER NOT NULL,
+    hash             TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    culprit          TEXT NOT NULL,
+    level            TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('unresolved', 'resolved', 'ignored', 'regressed')),
+    count            INTEGER NOT NULL,
+    user_count       INTEGER NOT NULL,
+    first_seen       INTEGER NOT NULL,
+    last_seen        INTEGER NOT NULL,
+    category         TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    priority         TEXT NOT NULL,
+    assignee         TEXT,
+    resolved_by      TEXT,
+    resolved_at      INTEGER,
+    resolution_notes TEXT
+);
+CREATE UNIQUE INDEX error_issues_project_hash ON error_issues (project_id, hash);
+CREATE INDEX error_issues_last_seen ON error_issues (last_seen);
+CREATE INDEX error_issues_status ON error_issues (status, last_seen);
+
+CREATE TABLE error_events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    issue_id   INTEGER NOT NULL REFERENCES error_issues (id) ON DELETE CASCADE,
+    project_id INTEGER NOT NULL,
+    event_id   TEXT NOT NULL,
+    received   INTEGER NOT NULL,
+    timestamp  INTEGER NOT NULL,
+    payload    TEXT NOT NULL,
+    user_key   TEXT
+);
+CREATE UNIQUE INDEX error_events_project_event ON error_events (project_id, event_id);
+CREATE INDEX error_events_issue_time ON error_events (issue_id, timestamp, id);
+CREATE INDEX error_events_issue_user ON error_events (issue_id, user_key) WHERE user_key IS NOT NULL;
+CREATE INDEX error_events_received ON error_events (received);
 "#;
 
 /// Brings the database to [`LATEST_VERSION`]. Returns the versions applied (empty when the

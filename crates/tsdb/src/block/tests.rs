@@ -43,7 +43,10 @@ fn fixture(parent: &Path) -> (Block, Vec<SeriesSamples>) {
     assert_eq!(meta.stats.num_series, 60);
     assert_eq!(meta.stats.num_samples, 60 * 300);
     // 300 samples per series split into chunks of at most MAX_BLOCK_CHUNK_SAMPLES.
-    assert_eq!(meta.stats.num_chunks, 60 * 300_u64.div_ceil(crate::block::MAX_BLOCK_CHUNK_SAMPLES as u64));
+    assert_eq!(
+        meta.stats.num_chunks,
+        60 * 300_u64.div_ceil(crate::block::MAX_BLOCK_CHUNK_SAMPLES as u64)
+    );
     let block = Block::open(&parent.join(meta.ulid.to_string())).expect("open");
     assert_eq!(block.meta(), &meta);
     assert!(block.size_bytes() > 0);
@@ -222,9 +225,17 @@ fn xor_chunks_stay_readable_and_compact_to_dense() {
     let meta = crate::compact::compact(&[b], &out).expect("compact");
     let c = Block::open(&out.join(meta.ulid.to_string())).expect("open");
     let sel = c.select(&[], i64::MIN, i64::MAX).expect("select");
-    assert_eq!(sel[0].chunks.len(), samples.len().div_ceil(crate::block::MAX_BLOCK_CHUNK_SAMPLES));
+    assert_eq!(
+        sel[0].chunks.len(),
+        samples
+            .len()
+            .div_ceil(crate::block::MAX_BLOCK_CHUNK_SAMPLES)
+    );
     for r in &sel[0].chunks {
-        assert_eq!(Encoding::of(c.chunk(r).expect("chunk")), Ok(Encoding::Dense));
+        assert_eq!(
+            Encoding::of(c.chunk(r).expect("chunk")),
+            Ok(Encoding::Dense)
+        );
     }
     let got = c.read_samples(&[], i64::MIN, i64::MAX).expect("read");
     assert_eq!(got[0].samples, samples);

@@ -246,7 +246,10 @@ mod tests {
                 i64::MAX,
             )
             .expect("select");
-        assert_eq!(sel[0].chunks.len(), 301_usize.div_ceil(crate::block::MAX_BLOCK_CHUNK_SAMPLES));
+        assert_eq!(
+            sel[0].chunks.len(),
+            301_usize.div_ceil(crate::block::MAX_BLOCK_CHUNK_SAMPLES)
+        );
         let mut total = 0;
         for r in &sel[0].chunks {
             let bytes = out.chunk(r).expect("chunk");

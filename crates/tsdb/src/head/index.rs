@@ -30,7 +30,9 @@ impl MemIndex {
 
     pub fn remove(&mut self, sref: u64, labels: &Labels) {
         for l in labels.iter() {
-            let Some(values) = self.postings.get_mut(l.name.as_str()) else { continue };
+            let Some(values) = self.postings.get_mut(l.name.as_str()) else {
+                continue;
+            };
             if let Some(list) = values.get_mut(l.value.as_str()) {
                 if let Ok(i) = list.binary_search(&sref) {
                     list.remove(i);
@@ -51,7 +53,12 @@ impl MemIndex {
     /// Postings are borrowed, and the intersection starts from the shortest list and
     /// binary-searches the longer ones, so a selective matcher (`i="42"`) next to a broad
     /// one (`__name__="x"` over 10k series) costs about the size of the short list.
-    pub fn select<'a>(&self, matchers: &[Matcher], all: impl FnOnce() -> Vec<u64>, labels_of: impl Fn(u64) -> Option<&'a Labels>) -> Vec<u64> {
+    pub fn select<'a>(
+        &self,
+        matchers: &[Matcher],
+        all: impl FnOnce() -> Vec<u64>,
+        labels_of: impl Fn(u64) -> Option<&'a Labels>,
+    ) -> Vec<u64> {
         let mut lists: Vec<Postings<'_>> = Vec::new();
         for m in matchers.iter().filter(|m| !m.matches_empty()) {
             let p = self.matching_refs(m);
@@ -81,17 +88,28 @@ impl MemIndex {
         }
         candidates
             .into_iter()
-            .filter(|&r| labels_of(r).is_some_and(|ls| rest.iter().all(|m| m.matches(ls.get(&m.name).unwrap_or("")))))
+            .filter(|&r| {
+                labels_of(r).is_some_and(|ls| {
+                    rest.iter()
+                        .all(|m| m.matches(ls.get(&m.name).unwrap_or("")))
+                })
+            })
             .collect()
     }
 
     /// Union of postings of the values of `m.name` that `m` accepts.
     fn matching_refs(&self, m: &Matcher) -> Postings<'_> {
-        let Some(values) = self.postings.get(m.name.as_str()) else { return Postings::Owned(Vec::new()) };
+        let Some(values) = self.postings.get(m.name.as_str()) else {
+            return Postings::Owned(Vec::new());
+        };
         let lists: Vec<&Vec<u64>> = match (m.op, m.set_matches()) {
             (MatchOp::Equal, _) => values.get(m.value.as_str()).into_iter().collect(),
             (_, Some(set)) => set.iter().filter_map(|v| values.get(v.as_str())).collect(),
-            _ => values.iter().filter(|(v, _)| m.matches(v)).map(|(_, l)| l).collect(),
+            _ => values
+                .iter()
+                .filter(|(v, _)| m.matches(v))
+                .map(|(_, l)| l)
+                .collect(),
         };
         match lists.len() {
             0 => Postings::Owned(Vec::new()),
@@ -157,9 +175,18 @@ mod tests {
         let m = |op, n: &str, v: &str| Matcher::new(op, n, v).unwrap();
         assert_eq!(sel(vec![m(MatchOp::Equal, "__name__", "up")]), vec![0, 1]);
         assert_eq!(sel(vec![m(MatchOp::RegexMatch, "job", "api")]), vec![0]);
-        assert_eq!(sel(vec![m(MatchOp::RegexMatch, "job", "api.*")]), vec![0, 2]);
+        assert_eq!(
+            sel(vec![m(MatchOp::RegexMatch, "job", "api.*")]),
+            vec![0, 2]
+        );
         assert_eq!(sel(vec![m(MatchOp::NotEqual, "env", "prod")]), vec![1, 2]);
-        assert_eq!(sel(vec![m(MatchOp::Equal, "__name__", "up"), m(MatchOp::RegexNoMatch, "job", "a.*")]), vec![1]);
+        assert_eq!(
+            sel(vec![
+                m(MatchOp::Equal, "__name__", "up"),
+                m(MatchOp::RegexNoMatch, "job", "a.*")
+            ]),
+            vec![1]
+        );
         assert_eq!(sel(vec![m(MatchOp::Equal, "env", "")]), vec![1, 2]);
         idx.remove(0, &series[0]);
         assert_eq!(idx.label_values("env"), Vec::<String>::new());

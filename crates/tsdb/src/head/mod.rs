@@ -53,7 +53,10 @@ pub struct HeadState {
 
 impl HeadState {
     fn find(&self, labels: &Labels, hash: u64) -> Option<&Arc<MemSeries>> {
-        self.by_hash.get(&hash)?.iter().find(|s| s.labels == *labels)
+        self.by_hash
+            .get(&hash)?
+            .iter()
+            .find(|s| s.labels == *labels)
     }
 }
 
@@ -102,7 +105,12 @@ impl Head {
 
     /// Finds a series by its label hash and an equality test (no allocation).
     pub fn lookup(&self, hash: u64, eq: impl Fn(&Labels) -> bool) -> Option<Arc<MemSeries>> {
-        self.read().by_hash.get(&hash)?.iter().find(|s| eq(&s.labels)).cloned()
+        self.read()
+            .by_hash
+            .get(&hash)?
+            .iter()
+            .find(|s| eq(&s.labels))
+            .cloned()
     }
 
     /// Finds the series or creates it within `limits`.
@@ -122,7 +130,13 @@ impl Head {
             return GetOrCreate::Existing(s.clone());
         }
         if limits.max_series > 0 && st.by_ref.len() >= limits.max_series {
-            return GetOrCreate::Refused(RejectReason::MaxSeries, format!("series limit of {} reached; new series {labels} refused", limits.max_series));
+            return GetOrCreate::Refused(
+                RejectReason::MaxSeries,
+                format!(
+                    "series limit of {} reached; new series {labels} refused",
+                    limits.max_series
+                ),
+            );
         }
         let name = labels.metric_name().unwrap_or("");
         let per_metric = st.per_metric.get(name).copied().unwrap_or(0);
@@ -143,7 +157,9 @@ impl Head {
             data: std::sync::Mutex::new(SeriesData::new()),
         });
         st.index.add(sref, &s.labels);
-        *st.per_metric.entry(s.labels.metric_name().unwrap_or("").to_string()).or_default() += 1;
+        *st.per_metric
+            .entry(s.labels.metric_name().unwrap_or("").to_string())
+            .or_default() += 1;
         st.by_hash.entry(hash).or_default().push(s.clone());
         st.by_ref.insert(sref, s.clone());
         s
@@ -199,15 +215,25 @@ impl Head {
             },
             |r| st.by_ref.get(&r).map(|s| &s.labels),
         );
-        refs.iter().filter_map(|r| st.by_ref.get(r).cloned()).collect()
+        refs.iter()
+            .filter_map(|r| st.by_ref.get(r).cloned())
+            .collect()
     }
 
     /// Series matching `matchers` with their samples in `[mint, maxt]` (non-empty only).
-    pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<(Labels, Vec<Sample>)> {
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> Vec<(Labels, Vec<Sample>)> {
         let mut out = Vec::new();
         for s in self.select_refs(matchers) {
             let mut samples = Vec::new();
-            s.data.lock().unwrap_or_else(|p| p.into_inner()).samples(mint, maxt, &mut samples);
+            s.data
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .samples(mint, maxt, &mut samples);
             if !samples.is_empty() {
                 out.push((s.labels.clone(), samples));
             }

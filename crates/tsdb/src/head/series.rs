@@ -55,7 +55,11 @@ impl SeriesData {
             return Placement::InOrder;
         }
         if t == self.last_t {
-            return if v.to_bits() == self.last_v { Placement::Duplicate } else { Placement::Conflict };
+            return if v.to_bits() == self.last_v {
+                Placement::Duplicate
+            } else {
+                Placement::Conflict
+            };
         }
         if let Ok(i) = self.ooo.binary_search_by_key(&t, |s| s.t) {
             return if self.ooo[i].v.to_bits() == v.to_bits() {
@@ -73,28 +77,43 @@ impl SeriesData {
 
     /// The value stored in the in-order chunks at exactly `t`, if any.
     fn in_order_value(&self, t: Timestamp) -> Option<u64> {
-        let open = self.open.as_ref().map(|(min_t, app)| (*min_t, app.last_t(), app.bytes()));
+        let open = self
+            .open
+            .as_ref()
+            .map(|(min_t, app)| (*min_t, app.last_t(), app.bytes()));
         let (_, _, bytes) = self
             .closed
             .iter()
             .map(|c| (c.min_t, c.max_t, &c.bytes[..]))
             .chain(open)
             .find(|(lo, hi, _)| *lo <= t && t <= *hi)?;
-        XorIter::new(bytes).ok()?.filter_map(Result::ok).find(|s| s.t == t).map(|s| s.v.to_bits())
+        XorIter::new(bytes)
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|s| s.t == t)
+            .map(|s| s.v.to_bits())
     }
 
     /// Appends in order, cutting chunks at `samples_per_chunk` and at multiples of
     /// `boundary_ms`; or files the sample in the out-of-order buffer. A conflicting
     /// sample in the out-of-order buffer replaces the stored one (the WAL already holds
     /// it, so replay reaches the same state).
-    pub fn insert(&mut self, t: Timestamp, v: f64, samples_per_chunk: usize, boundary_ms: i64) -> Placement {
+    pub fn insert(
+        &mut self,
+        t: Timestamp,
+        v: f64,
+        samples_per_chunk: usize,
+        boundary_ms: i64,
+    ) -> Placement {
         let p = self.classify(t, v);
         match p {
             Placement::InOrder => {
                 let cut = match &self.open {
                     None => false,
                     Some((min_t, app)) => {
-                        app.len() >= samples_per_chunk || app.is_full() || t.div_euclid(boundary_ms) != min_t.div_euclid(boundary_ms)
+                        app.len() >= samples_per_chunk
+                            || app.is_full()
+                            || t.div_euclid(boundary_ms) != min_t.div_euclid(boundary_ms)
                     }
                 };
                 if cut {
@@ -134,7 +153,11 @@ impl SeriesData {
 
     /// Lowest timestamp held (in-order or out-of-order).
     pub fn min_time(&self) -> Option<Timestamp> {
-        let in_order = self.closed.first().map(|c| c.min_t).or(self.open.as_ref().map(|(t, _)| *t));
+        let in_order = self
+            .closed
+            .first()
+            .map(|c| c.min_t)
+            .or(self.open.as_ref().map(|(t, _)| *t));
         match (in_order, self.ooo.first().map(|s| s.t)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -153,8 +176,16 @@ impl SeriesData {
     pub fn samples(&self, mint: Timestamp, maxt: Timestamp, out: &mut Vec<Sample>) {
         let start = out.len();
         let mut buf = Vec::new();
-        let open = self.open.as_ref().map(|(min_t, app)| (*min_t, app.last_t(), app.bytes()));
-        for (cmin, cmax, bytes) in self.closed.iter().map(|c| (c.min_t, c.max_t, &c.bytes[..])).chain(open) {
+        let open = self
+            .open
+            .as_ref()
+            .map(|(min_t, app)| (*min_t, app.last_t(), app.bytes()));
+        for (cmin, cmax, bytes) in self
+            .closed
+            .iter()
+            .map(|c| (c.min_t, c.max_t, &c.bytes[..]))
+            .chain(open)
+        {
             if cmax < mint || cmin > maxt {
                 continue;
             }

@@ -54,6 +54,15 @@ impl Channel for DiscordChannel {
     }
 
     async fn send(&self, n: &Notification) -> Result<DeliveryReceipt, DeliveryError> {
-        http::post_chat_webhook(&self.client, &self.url, KIND, self.config.send_resolved, self.config.timeout, n, |n| build_payload(&self.config, n)).await
+        http::post_chat_webhook(
+            &self.client,
+            &self.url,
+            KIND,
+            self.config.send_resolved,
+            self.config.timeout,
+            n,
+            |n| build_payload(&self.config, n),
+        )
+        .await
     }
 }

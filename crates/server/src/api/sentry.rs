@@ -1,0 +1,436 @@
+//! Ingest compatible with Sentry SDKs.
+//!
+//! | route | auth | what |
+//! |---|---|---|
+//! | `POST /api/{project_id}/envelope/` | DSN key | envelopes (events, and other items counted) |
+//! | `POST /api/{project_id}/store/` | DSN key | one event (the legacy endpoint) |
+//! | `OPTIONS` on both | none | CORS preflight for browser SDKs |
+//!
+//! No Bearer key: the project's DSN public key authenticates, from `X-Sentry-Auth`, the
+//! `sentry_key` query parameter or the envelope header's `dsn` (in that order). A wrong
+//! key is 401, an unknown project 404. Bodies may be plain, gzip, deflate, br or zstd
+//! (`Content-Encoding`), within the server's body and decompression limits.
+//!
+//! The whole body is parsed and every event item validated before anything is stored, so a
+//! truncated or invalid envelope (400) stores nothing. Events are scrubbed, normalised,
+//! grouped and categorised ([`strix_errors::process`]) and committed to the state store
+//! before the answer `{"id": "<event_id>"}` (200). Items that are not error events
+//! (transactions, sessions, check-ins, attachments, client reports, …) are accepted and
+//! counted in `strix_errors_items_total{type}`; stored events are counted in
+//! `strix_error_events_total{project,level,category,component}`. Both counters are written
+//! to the metric store through the ingest sink, so PromQL rules and KPIs can use them.
+
+use crate::router::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use strix_core::storage::{AppendMode, TimeSeries};
+use strix_core::Sample;
+use strix_core::{ErrorClass, Labels};
+use strix_errors::{
+    Categorizer, Envelope as SentryEnvelope, NormalizeOptions, PayloadLimits, Processed, Scrubber,
+    SentryAuth,
+};
+use strix_ingest::ContentEncoding;
+use strix_state::{NewErrorEvent, StateError, StateStore};
+
+/// A project that Sentry SDKs send to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: u64,
+    pub slug: String,
+    /// The DSN public key, 32 lowercase hex digits.
+    pub public_key: String,
+}
+
+/// Error tracking: projects, the compiled scrubbing and categorisation rules, and the
+/// state store the issues live in.
+pub struct ErrorTracking {
+    pub store: Arc<dyn StateStore>,
+    pub projects: Vec<Project>,
+    pub scrubber: Scrubber,
+    pub categorizer: Categorizer,
+    pub payload_limits: PayloadLimits,
+    /// Cumulative counter values written to the metric store, by label set.
+    counters: Mutex<HashMap<Vec<(String, String)>, f64>>,
+}
+
+impl ErrorTracking {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        projects: Vec<Project>,
+        scrubber: Scrubber,
+        categorizer: Categorizer,
+    ) -> Self {
+        ErrorTracking {
+            store,
+            projects,
+            scrubber,
+            categorizer,
+            payload_limits: PayloadLimits::default(),
+            counters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The project with this id.
+    pub fn project(&self, id: u64) -> Option<&Project> {
+        self.projects.iter().find(|p| p.id == id)
+    }
+
+    /// Adds `by` to each counter and returns the series with the new cumulative values at
+    /// `now`.
+    fn bump(&self, incs: Vec<(Vec<(String, String)>, f64)>, now: i64) -> Vec<TimeSeries> {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        incs.into_iter()
+            .map(|(labels, by)| {
+                let v = counters.entry(labels.clone()).or_insert(0.0);
+                *v += by;
+                TimeSeries {
+                    labels: Labels::from_pairs(labels),
+                    samples: vec![Sample { t: now, v: *v }],
+                }
+            })
+            .collect()
+    }
+
+    /// Processes and stores events in order; returns the event ids.
+    pub(crate) fn record(
+        &self,
+        project: u64,
+        raws: Vec<Value>,
+        received: i64,
+        client_ip: Option<String>,
+    ) -> Result<Vec<(String, Processed)>, StateError> {
+        let opts = NormalizeOptions {
+            received_ms: received,
+            client_ip,
+            ..NormalizeOptions::default()
+        };
+        let mut out = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let p = strix_errors::process(raw, &self.scrubber, &self.categorizer, &opts);
+            let ev = new_event(&p);
+            self.store.record_error_event(project, &ev, received)?;
+            out.push((ev.event_id, p));
+        }
+        Ok(out)
+    }
+}
+
+/// What the state store keeps of a processed event.
+pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
+    let e = &p.event;
+    let c = &p.categorization;
+    NewErrorEvent {
+        event_id: e.event_id.clone(),
+        hash: p.grouping.hash.clone(),
+        title: p.grouping.title.clone(),
+        culprit: p.grouping.culprit.clone().unwrap_or_default(),
+        level: e.level.as_str().to_string(),
+        timestamp: e.timestamp,
+        category: c.category.as_str().to_string(),
+        severity: c.severity.as_str().to_string(),
+        priority: c.priority.as_str().to_string(),
+        assignee: c.team.clone(),
+        payload: e.raw.clone(),
+        user_key: e.user.as_ref().and_then(|u| u.key()).map(str::to_string),
+    }
+}
+
+/// Writes the error and item counters to the metric store. Failures are logged: the events
+/// are already committed.
+pub(crate) fn count(
+    state: &AppState,
+    t: &ErrorTracking,
+    project: &str,
+    events: &[(String, Processed)],
+    items: &[&'static str],
+) {
+    let mut incs: HashMap<Vec<(String, String)>, f64> = HashMap::new();
+    for (_, p) in events {
+        let labels = vec![
+            (
+                "__name__".to_string(),
+                "strix_error_events_total".to_string(),
+            ),
+            (
+                "category".to_string(),
+                p.categorization.category.as_str().to_string(),
+            ),
+            (
+                "component".to_string(),
+                p.categorization.component.clone().unwrap_or_default(),
+            ),
+            ("level".to_string(), p.event.level.as_str().to_string()),
+            ("project".to_string(), project.to_string()),
+        ];
+        *incs.entry(labels).or_insert(0.0) += 1.0;
+    }
+    for ty in items {
+        let labels = vec![
+            (
+                "__name__".to_string(),
+                "strix_errors_items_total".to_string(),
+            ),
+            ("type".to_string(), (*ty).to_string()),
+        ];
+        *incs.entry(labels).or_insert(0.0) += 1.0;
+    }
+    if incs.is_empty() {
+        return;
+    }
+    let series = t.bump(incs.into_iter().collect(), strix_core::now_millis());
+    if let Err(e) = state.sink.append(&series, AppendMode::Live) {
+        tracing::warn!(error = %e, "Error-tracking counters not written to the metric store.");
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/{project_id}/envelope/",
+            post(envelope).options(preflight),
+        )
+        .route("/api/{project_id}/store/", post(store).options(preflight))
+}
+
+fn cors(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(
+            "x-sentry-auth, x-requested-with, origin, accept, content-type, content-encoding, \
+             authentication, sentry-trace, baggage",
+        ),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("x-sentry-error, x-sentry-rate-limits, retry-after"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("3600"),
+    );
+    r
+}
+
+async fn preflight() -> Response {
+    cors(StatusCode::OK.into_response())
+}
+
+/// Sentry's error shape: `{"detail": …}` with `X-Sentry-Error`.
+fn fail(status: StatusCode, detail: impl Into<String>) -> Response {
+    let detail = detail.into();
+    let mut r = (status, axum::Json(json!({ "detail": detail }))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&detail.replace(['\r', '\n'], " ")) {
+        r.headers_mut().insert("x-sentry-error", v);
+    }
+    cors(r)
+}
+
+fn class_status(class: ErrorClass) -> StatusCode {
+    match class {
+        ErrorClass::BadInput => StatusCode::BAD_REQUEST,
+        ErrorClass::Limit => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::Conflict => StatusCode::CONFLICT,
+        ErrorClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn errors_fail(e: &strix_errors::Error) -> Response {
+    fail(class_status(e.class()), e.to_string())
+}
+
+/// What [`prelude`] finds: the tracking state, the project and the decompressed body.
+type Prelude<'a> = (&'a ErrorTracking, &'a Project, std::borrow::Cow<'a, [u8]>);
+
+/// The project and the decompressed body, or the error response.
+fn prelude<'a>(
+    state: &'a AppState,
+    project_id: &str,
+    headers: &HeaderMap,
+    body: &'a [u8],
+) -> Result<Prelude<'a>, Box<Response>> {
+    let Some(t) = state.services.errors.as_deref() else {
+        return Err(Box::new(fail(
+            StatusCode::NOT_FOUND,
+            "error tracking is not enabled on this server",
+        )));
+    };
+    let project = project_id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| t.project(id))
+        .ok_or_else(|| {
+            Box::new(fail(
+                StatusCode::NOT_FOUND,
+                format!("unknown project {project_id:?}"),
+            ))
+        })?;
+    let enc = ContentEncoding::parse(
+        headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(|e| Box::new(errors_fail(&strix_errors::Error::Decode(e))))?;
+    let raw = strix_ingest::decompress(enc, body, &state.decode_limits())
+        .map_err(|e| Box::new(errors_fail(&strix_errors::Error::Decode(e))))?;
+    Ok((t, project, raw))
+}
+
+fn authenticate(
+    project: &Project,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    dsn: Option<&str>,
+) -> Result<(), Box<Response>> {
+    let header = headers
+        .get("x-sentry-auth")
+        .or_else(|| headers.get(header::AUTHORIZATION))
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| h.trim_start().to_ascii_lowercase().starts_with("sentry "));
+    let (auth, _) = SentryAuth::find(header, query, dsn)
+        .map_err(|e| Box::new(fail(StatusCode::UNAUTHORIZED, e.to_string())))?;
+    if !auth.public_key.eq_ignore_ascii_case(&project.public_key) {
+        return Err(Box::new(fail(
+            StatusCode::UNAUTHORIZED,
+            format!("unknown public key for project {}", project.id),
+        )));
+    }
+    Ok(())
+}
+
+/// Stores the events, counts them and answers with the first event id.
+async fn commit(
+    state: AppState,
+    project: Project,
+    raws: Vec<Value>,
+    items: Vec<&'static str>,
+    envelope_event_id: Option<String>,
+    headers: &HeaderMap,
+) -> Response {
+    let client_ip = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_string());
+    let st = state.clone();
+    let project_id = project.id;
+    let result = tokio::task::spawn_blocking(move || match st.services.errors.as_deref() {
+        Some(t) => t.record(project_id, raws, strix_core::now_millis(), client_ip),
+        None => Ok(Vec::new()),
+    })
+    .await;
+    let stored = match result {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => {
+            let mut r = fail(class_status(e.class()), e.to_string());
+            if e.class() == ErrorClass::Unavailable {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            return r;
+        }
+        Err(e) => {
+            return fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("event task failed: {e}"),
+            )
+        }
+    };
+    if let Some(t) = state.services.errors.as_deref() {
+        count(&state, t, &project.slug, &stored, &items);
+    }
+    let id = stored
+        .first()
+        .map(|(id, _)| id.clone())
+        .or(envelope_event_id)
+        .unwrap_or_default();
+    cors(axum::Json(json!({ "id": id })).into_response())
+}
+
+async fn envelope(
+    State(state): State<AppState>,
+    Path(project_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (project, raws, items, event_id) = {
+        let (t, project, raw) = match prelude(&state, &project_id, &headers, &body) {
+            Ok(x) => x,
+            Err(r) => return *r,
+        };
+        let env = match SentryEnvelope::parse(&raw, &t.payload_limits) {
+            Ok(e) => e,
+            Err(e) => {
+                // Authenticate first when we can, so a wrong key is 401 even for bad bodies.
+                if let Err(r) = authenticate(project, &headers, query.as_deref(), None) {
+                    return *r;
+                }
+                return errors_fail(&e);
+            }
+        };
+        if let Err(r) = authenticate(project, &headers, query.as_deref(), env.dsn()) {
+            return *r;
+        }
+        let mut raws = Vec::new();
+        let mut items = Vec::new();
+        for item in &env.items {
+            if item.item_type.is_error_event() {
+                match item.json(&t.payload_limits) {
+                    Ok(v) => raws.push(v),
+                    Err(e) => return errors_fail(&e),
+                }
+            } else {
+                items.push(item.item_type.metric_label());
+            }
+        }
+        (
+            project.clone(),
+            raws,
+            items,
+            env.event_id().map(str::to_string),
+        )
+    };
+    commit(state, project, raws, items, event_id, &headers).await
+}
+
+async fn store(
+    State(state): State<AppState>,
+    Path(project_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (project, raw) = {
+        let (t, project, raw) = match prelude(&state, &project_id, &headers, &body) {
+            Ok(x) => x,
+            Err(r) => return *r,
+        };
+        if let Err(r) = authenticate(project, &headers, query.as_deref(), None) {
+            return *r;
+        }
+        match strix_errors::parse_store(&raw, &t.payload_limits, &state.decode_limits()) {
+            Ok(v) => (project.clone(), v),
+            Err(e) => return errors_fail(&e),
+        }
+    };
+    commit(state, project, vec![raw], Vec::new(), None, &headers).await
+}
