@@ -64,6 +64,29 @@ fn start_dnsmasq() -> Dnsmasq {
     Dnsmasq { child, port }
 }
 
+/// Starts dnsmasq and waits until it answers. A port that looked free for UDP can be
+/// taken for TCP (dnsmasq binds both) while other tests run: then dnsmasq exits, and a
+/// new port is tried (bounded).
+async fn ready_dnsmasq() -> (Dnsmasq, String) {
+    for _ in 0..3 {
+        let mut dns = start_dnsmasq();
+        let server = format!("127.0.0.1:{}", dns.port);
+        let probe_yaml = format!(
+            "- {{name: example.test, type: dns, record: A, server: '{server}', timeout: 500ms}}"
+        );
+        for _ in 0..30 {
+            if dns.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if run(&probe_yaml).await[0].ok {
+                return (dns, server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    panic!("dnsmasq did not answer on three ports");
+}
+
 async fn run(yaml: &str) -> Vec<ProbeResult> {
     let ctx = ProbeContext::new().unwrap();
     let mut out = Vec::new();
@@ -75,21 +98,7 @@ async fn run(yaml: &str) -> Vec<ProbeResult> {
 
 #[tokio::test]
 async fn records_and_expectations() {
-    let dns = start_dnsmasq();
-    let server = format!("127.0.0.1:{}", dns.port);
-    // Wait until dnsmasq answers (bounded).
-    let probe_yaml = format!(
-        "- {{name: example.test, type: dns, record: A, server: '{server}', timeout: 500ms}}"
-    );
-    let mut ready = false;
-    for _ in 0..50 {
-        if run(&probe_yaml).await[0].ok {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "dnsmasq did not answer on {server}");
+    let (dns, server) = ready_dnsmasq().await;
 
     let r = run(&format!(
         r#"
