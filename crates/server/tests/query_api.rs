@@ -50,25 +50,10 @@ fn assert_error(got: &(StatusCode, Value), status: StatusCode, error_type: &str)
     );
 }
 
-/// Whether the PromQL evaluator is still a stub (then evaluation tests only check that
-/// the failure keeps Prometheus' envelope).
-async fn engine_missing(app: &axum::Router) -> bool {
-    let (_, v) = get(app, "/api/v1/query?query=1").await;
-    v["error"]
-        .as_str()
-        .is_some_and(|e| e.contains("not built yet"))
-}
-
 #[tokio::test]
 async fn one_plus_one_for_grafana() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path(), ServerOptions::default());
-    if engine_missing(&app).await {
-        let got = get(&app, "/api/v1/query?query=1%2B1&time=1700000000").await;
-        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "execution");
-        eprintln!("PromQL engine not built yet: only the error envelope was checked");
-        return;
-    }
     let (status, v) = get(&app, "/api/v1/query?query=1%2B1&time=1700000000").await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
@@ -176,10 +161,6 @@ async fn parameter_errors_are_bad_data() {
 async fn syntax_errors_are_bad_data() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path(), ServerOptions::default());
-    if engine_missing(&app).await {
-        eprintln!("PromQL engine not built yet: syntax errors come from the engine");
-        return;
-    }
     assert_error(
         &get(&app, "/api/v1/query?query=sum(").await,
         StatusCode::BAD_REQUEST,
