@@ -336,16 +336,15 @@ impl Inner {
                         let in_order = s.t > data.last_t;
                         if (in_order && s.t < oldest_in_order) || (!in_order && s.t < oldest_ooo) {
                             out.reject(RejectReason::OutOfWindow, 1, || {
-                                let (what, limit) = if in_order {
-                                    ("out of bounds: older than half a block range", oldest_in_order)
+                                let limit = if in_order { oldest_in_order } else { oldest_ooo };
+                                let what = if in_order {
+                                    "out of bounds: older than half a block range before the newest sample"
                                 } else {
-                                    ("out of order beyond the out-of-order window", oldest_ooo)
+                                    "out of order beyond the out-of-order window"
                                 };
                                 format!(
-                                    "sample of {} at {} is {what} ({}s) before the newest sample {head_max} (oldest accepted {limit}); use the import API to backfill",
-                                    series.labels,
-                                    s.t,
-                                    (head_max - limit) / 1000
+                                    "sample of {} at {} is {what} (oldest accepted {limit}); use the import API to backfill",
+                                    series.labels, s.t
                                 )
                             });
                             continue;

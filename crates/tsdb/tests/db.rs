@@ -649,6 +649,41 @@ fn label_queries_span_head_and_blocks() {
         .is_empty());
 }
 
+/// Found by the model test: once a sample is persisted (flush), the head no longer holds
+/// it, so a later live sample at the same timestamp is not refused as a duplicate. The
+/// rule is that an acknowledged write is what reads return: the newer value wins, in the
+/// head, across a restart (WAL replay) and after the next flush (block merge).
+#[test]
+fn acknowledged_write_after_flush_wins_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_millis() - H;
+    let s = |v: f64| ts("model", &[("s", "5")], vec![Sample::new(t, v)]);
+    let read = |db: &Db| all(db).values().next().unwrap().clone();
+    let db = open(dir.path(), opts());
+    db.append(&[s(0.0)], AppendMode::Live).unwrap();
+    // While the sample is in the head, a different value is a duplicate and refused.
+    let out = db.append(&[s(1.0)], AppendMode::Live).unwrap();
+    assert_eq!(out.rejected, vec![(RejectReason::DuplicateTimestamp, 1)]);
+    db.flush().unwrap();
+    let out = db.append(&[s(25_745_575.0)], AppendMode::Live).unwrap();
+    assert!(out.first_error.is_none(), "{out:?}");
+    assert_eq!(read(&db), vec![Sample::new(t, 25_745_575.0)]);
+    db.close().unwrap();
+    let db = open(dir.path(), opts());
+    assert_eq!(
+        read(&db),
+        vec![Sample::new(t, 25_745_575.0)],
+        "after WAL replay"
+    );
+    db.flush().unwrap();
+    db.run_maintenance().unwrap();
+    assert_eq!(
+        read(&db),
+        vec![Sample::new(t, 25_745_575.0)],
+        "after merging blocks"
+    );
+}
+
 mod model {
     //! Model-based test: random appends, imports, flushes and restarts against a
     //! `BTreeMap` model of what was acknowledged.
@@ -697,8 +732,9 @@ mod model {
                         clock += i64::from(dt_secs) * 1000;
                         let s = ts("model", &[("s", &series.to_string())], vec![Sample::new(clock, f64::from(value))]);
                         let out = db.append(std::slice::from_ref(&s), AppendMode::Live).unwrap();
+                        // An acknowledged write is what reads return (a refused one changes nothing).
                         if out.first_error.is_none() {
-                            model.entry(s.labels).or_default().entry(clock).or_insert(f64::from(value).to_bits());
+                            model.entry(s.labels).or_default().insert(clock, f64::from(value).to_bits());
                         }
                     }
                     Op::Import { series, age_mins, value } => {

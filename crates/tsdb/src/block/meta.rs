@@ -58,6 +58,10 @@ pub struct BlockStats {
     /// Samples (raw blocks) or rollup points (rollup blocks).
     pub num_samples: u64,
     pub num_chunks: u64,
+    /// Newest sample (or bucket end) in the block; absent in blocks written before it
+    /// was recorded. Live appends older than the newest persisted sample are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sample_time: Option<Timestamp>,
 }
 
 /// Compaction lineage.
@@ -164,6 +168,7 @@ mod tests {
                 num_series: 1,
                 num_samples: 2,
                 num_chunks: 3,
+                max_sample_time: Some(7_000_000),
             },
             compaction: CompactionMeta::level1(u),
             resolution: Resolution::FiveMinutes,

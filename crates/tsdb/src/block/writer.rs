@@ -201,6 +201,11 @@ impl BlockWriter {
             self.chunks_len += (CHUNK_RECORD_HEADER + c.bytes.len()) as u64;
             self.stats.num_samples += n as u64;
             self.stats.num_chunks += 1;
+            self.stats.max_sample_time = Some(
+                self.stats
+                    .max_sample_time
+                    .map_or(c.max_time, |m| m.max(c.max_time)),
+            );
         }
         self.stats.num_series += 1;
         self.index.add(labels, refs);
