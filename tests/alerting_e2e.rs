@@ -1,6 +1,7 @@
 //! End-to-end alerting: the real binary with a rule file and an `alertmanager:` section,
 //! loopback webhook receivers in the test, and (when installed) Prometheus from Debian
 //! sending its alerts to Strix's `/api/v2/alerts`.
+#![allow(clippy::expect_used)]
 #![allow(clippy::unwrap_used)]
 
 mod util;

@@ -1,5 +1,6 @@
 //! API keys and scopes, the refusal to listen openly without keys, and the command line
 //! around configuration (`check-config`, `--version`, JSON config files).
+#![allow(clippy::expect_used)]
 
 mod util;
 

@@ -1,6 +1,7 @@
 //! Bad input end to end: every malformed, oversized or invalid request gets a clear 4xx
 //! whose message names the problem, and afterwards the data stored before is exported
 //! intact and good writes still work.
+#![allow(clippy::expect_used)]
 
 mod util;
 

@@ -4,6 +4,7 @@
 //! With `fsync: interval` an acknowledged batch has been written to the OS but not
 //! necessarily to the disk, which survives a process crash (what these tests do) but not
 //! a power loss; with `fsync: always` it has been fsynced too.
+#![allow(clippy::expect_used)]
 
 mod util;
 

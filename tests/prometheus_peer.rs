@@ -5,6 +5,7 @@
 //! Needs `/usr/bin/prometheus` and `/usr/bin/prometheus-node-exporter` (Debian packages
 //! `prometheus` and `prometheus-node-exporter`). Without them the test prints a skip
 //! message and passes, unless `STRIX_REQUIRE_PEERS=1`, where it fails.
+#![allow(clippy::expect_used)]
 
 mod util;
 

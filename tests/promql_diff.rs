@@ -12,6 +12,7 @@
 //! (closed ranges) and 3.x (left-open ranges, which Strix follows) then agree.
 //! Differences that remain between the Prometheus we run and the 3.x semantics Strix
 //! targets are listed in [`KNOWN_DIFFERENCES`], run, reported, and not failed on.
+#![allow(clippy::expect_used)]
 
 mod util;
 

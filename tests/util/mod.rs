@@ -3,7 +3,7 @@
 //!
 //! Every wait is a poll of a condition with a deadline; nothing sleeps to "let things
 //! settle". Processes are stopped by PID only.
-
+#![allow(clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

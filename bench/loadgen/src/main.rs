@@ -8,6 +8,9 @@
 //! so every series arrives in time order. All request bodies are encoded and
 //! snappy-compressed before the clock starts, so the measured time is the receiver's
 //! (plus HTTP), not the generator's.
+// A benchmark tool: its `expect`s guard invariants (in-memory encoding, joined
+// worker threads), never input.
+#![allow(clippy::expect_used)]
 
 mod workload;
 

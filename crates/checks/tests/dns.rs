@@ -1,6 +1,6 @@
 //! End-to-end: the dns probe against dnsmasq (Debian package `dnsmasq-base`) started on a
 //! loopback port with fixed records.
-
+#![allow(clippy::expect_used)]
 #![allow(clippy::unwrap_used)]
 
 mod common;

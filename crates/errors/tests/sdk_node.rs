@@ -4,7 +4,7 @@
 //!
 //! Needs `node` and `npm`; `@sentry/node` is installed into the test's scratch dir.
 //! Skips with a message when that fails, unless `STRIX_REQUIRE_PEERS=1`.
-
+#![allow(clippy::expect_used)]
 #![allow(clippy::unwrap_used)] // test helpers
 
 mod common;

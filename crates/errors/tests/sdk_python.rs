@@ -4,7 +4,7 @@
 //! Needs `python3` with `sentry-sdk` (installed into the scratch dir when missing) and,
 //! for the `br` path, `brotli`. Skips with a message when unavailable, unless
 //! `STRIX_REQUIRE_PEERS=1`.
-
+#![allow(clippy::expect_used)]
 #![allow(clippy::unwrap_used)] // test helpers
 
 mod common;

@@ -15,6 +15,7 @@
 //! eval range from 0 to 1m step 10s <expr>
 //!   {job="a"} 1 2 _ 4 ...
 //! ```
+#![allow(clippy::expect_used)]
 
 use std::path::Path;
 

@@ -4,6 +4,7 @@
 //! Run with `cargo bench -p strix-tsdb --bench engine`; kept short (10 samples, a few
 //! seconds each). Throughput is in samples (criterion's elements). The end-to-end
 //! comparison with VictoriaMetrics and Prometheus lives in `bench/run.sh`.
+#![allow(clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
