@@ -41,46 +41,13 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/strix-bench.XXXXXX")
 PIDS=()
+# Shared helpers: log, stop_pid, cleanup (trap on EXIT), wait_ready, vm_hwm, vm_rss.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
-# Stops one process we started: SIGTERM, up to 60s grace, then SIGKILL.
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 600; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    log "pid $pid did not stop in 60s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    if [[ $KEEP_DATA == 1 ]]; then log "data kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-# Waits until a URL answers 2xx (bounded: 60s) while the process is alive.
-wait_ready() {
-    local url=$1 pid=$2 i
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || { log "server (pid $pid) exited during startup"; return 1; }
-        curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    log "timed out waiting for $url"
-    return 1
-}
 
-# Peak and current resident set of a process, in bytes.
-vm_hwm() { awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$1/status"; }
-vm_rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
 du_apparent() { du -sb "$1" | awk '{print $1}'; }
 du_allocated() { du -s --block-size=1 "$1" | awk '{print $1}'; }
 # "name=bytes ..." for each top-level entry of a data directory.

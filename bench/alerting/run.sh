@@ -69,38 +69,10 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/strix-alertbench.XXXXXX")
 PIDS=()
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# Shared helpers: log, stop_pid, cleanup (trap on EXIT), wait_ready, vm_hwm, vm_rss.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    log "pid $pid did not stop in 30s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    if [[ $KEEP_DATA == 1 ]]; then log "data kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-wait_ready() {
-    local url=$1 pid=$2 i
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || { log "server (pid $pid) exited during startup"; return 1; }
-        curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    log "timed out waiting for $url"
-    return 1
-}
 
 CLK_TCK=$(getconf CLK_TCK)
 # CPU seconds (user + system) of a process, or of one of its threads by name.

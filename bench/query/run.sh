@@ -70,41 +70,11 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/strix-qbench.XXXXXX")
 PIDS=()
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# Shared helpers: log, stop_pid, cleanup (trap on EXIT), wait_ready, vm_hwm, vm_rss.
+WAIT_READY_SECS=120
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-# Stops one process we started: SIGTERM, up to 60s grace, then SIGKILL.
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 600; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    log "pid $pid did not stop in 60s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    if [[ $KEEP_DATA == 1 ]]; then log "data kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-wait_ready() {
-    local url=$1 pid=$2 i
-    for ((i = 0; i < 600; i++)); do
-        kill -0 "$pid" 2>/dev/null || { log "server (pid $pid) exited during startup"; return 1; }
-        curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    log "timed out waiting for $url"
-    return 1
-}
-vm_hwm() { awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$1/status"; }
-vm_rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
 fmt_mib() { awk -v v="$1" 'BEGIN { printf "%.0f MiB", v / 1048576 }'; }
 # Sum of a metric's samples on a /metrics page (all label sets).
 metric_sum() { curl -fsS "$1" | awk -v m="$2" '$1 == m || index($1, m "{") == 1 {s += $NF} END {printf "%.0f", s}'; }
