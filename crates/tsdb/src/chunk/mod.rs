@@ -80,3 +80,24 @@ pub fn sample_count(chunk: &[u8]) -> Result<usize, ChunkError> {
         Encoding::Rollup => RollupIter::count(chunk),
     }
 }
+
+/// Sample (or point) count from the `[encoding][u16 BE count]` header that XOR and rollup
+/// chunks start with.
+pub(crate) fn header_count(chunk: &[u8]) -> Result<usize, ChunkError> {
+    match chunk {
+        [_, hi, lo, ..] => Ok(u16::from_be_bytes([*hi, *lo]) as usize),
+        _ => Err(ChunkError::Truncated("header")),
+    }
+}
+
+/// Drains a chunk iterator into `out`, stopping at the first error.
+pub(crate) fn collect_into<T>(
+    it: impl Iterator<Item = Result<T, ChunkError>>,
+    out: &mut Vec<T>,
+) -> Result<(), ChunkError> {
+    out.reserve(it.size_hint().0);
+    for v in it {
+        out.push(v?);
+    }
+    Ok(())
+}

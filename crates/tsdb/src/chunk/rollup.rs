@@ -244,20 +244,12 @@ impl<'a> RollupIter<'a> {
 
     /// Number of points the chunk holds.
     pub fn count(chunk: &[u8]) -> Result<usize, ChunkError> {
-        if chunk.len() < HEADER {
-            return Err(ChunkError::Truncated("header"));
-        }
-        Ok(u16::from_be_bytes([chunk[1], chunk[2]]) as usize)
+        super::header_count(chunk)
     }
 
     /// Decodes every point into `out`.
     pub fn decode_all(chunk: &[u8], out: &mut Vec<RollupPoint>) -> Result<(), ChunkError> {
-        let it = RollupIter::new(chunk)?;
-        out.reserve(it.remaining as usize);
-        for p in it {
-            out.push(p?);
-        }
-        Ok(())
+        super::collect_into(RollupIter::new(chunk)?, out)
     }
 
     fn next_point(&mut self) -> Option<RollupPoint> {

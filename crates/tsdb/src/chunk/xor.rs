@@ -150,20 +150,12 @@ impl<'a> XorIter<'a> {
 
     /// Number of samples the chunk holds.
     pub fn count(chunk: &[u8]) -> Result<usize, ChunkError> {
-        if chunk.len() < HEADER {
-            return Err(ChunkError::Truncated("header"));
-        }
-        Ok(u16::from_be_bytes([chunk[1], chunk[2]]) as usize)
+        super::header_count(chunk)
     }
 
     /// Decodes every sample into `out`.
     pub fn decode_all(chunk: &[u8], out: &mut Vec<Sample>) -> Result<(), ChunkError> {
-        let it = XorIter::new(chunk)?;
-        out.reserve(it.remaining as usize);
-        for s in it {
-            out.push(s?);
-        }
-        Ok(())
+        super::collect_into(XorIter::new(chunk)?, out)
     }
 
     fn next_sample(&mut self) -> Result<Sample, ChunkError> {
