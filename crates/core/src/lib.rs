@@ -7,6 +7,7 @@
 //! - [`ErrorClass`]: the transport-free classification every crate's error maps to.
 //! - [`storage`]: the `Appendable` / `Queryable` traits the engine implements and the
 //!   upper layers consume, so they never depend on engine types.
+//! - [`events`]: the live event bus the dashboard's server-sent events read.
 //! - [`duration`] / [`bytesize`]: parsing of `500ms`, `10s`, `5m`, `30d` and `64MiB`.
 //!
 //! This crate depends on no other Strix crate.
@@ -15,6 +16,7 @@
 pub mod bytesize;
 pub mod duration;
 mod error_class;
+pub mod events;
 mod labels;
 mod matcher;
 mod sample;

@@ -41,6 +41,8 @@ pub struct Services {
     /// Error tracking (Sentry ingest and `/api/monitoring/errors`); without it the Sentry
     /// endpoints answer 404 and the error API 503.
     pub errors: Option<Arc<api::sentry::ErrorTracking>>,
+    /// The live event bus the services publish to and `/api/monitoring/events` streams.
+    pub events: Arc<strix_core::events::EventBus>,
 }
 
 pub struct App {
