@@ -168,6 +168,8 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     let db = strix_tsdb::Db::open(&cfg.data_dir, cfg.db.clone(), &mut registry)
         .with_context(|| format!("opening storage in {}", cfg.data_dir.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
+    // Services publish what the dashboard shows live; `/api/monitoring/events` streams it.
+    let events = Arc::new(strix_core::events::EventBus::default());
     let mut rule_files =
         strix_rules::load_files(&cfg.rule_files, config_dir).context("loading rule files")?;
     // KPI thresholds are alerting rules too (one group, on the default interval).
@@ -267,6 +269,7 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
             pipeline.store().clone(),
             &cfg.errors,
         ))),
+        events: events.clone(),
     };
     let state =
         strix_server::AppState::with_services(db.clone(), cfg.server.clone(), registry, services);
