@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 
 pub mod alert;
+pub mod check;
 mod error;
 mod escalation;
 pub mod issue;
@@ -81,6 +82,7 @@ pub use alert::{
     AlertQuery, AlertRecord, AlertSortField, AlertState, AlertStats, SortDirection, Transition,
     UpsertOutcome, MAX_LIST_LIMIT, SYSTEM_ACTOR,
 };
+pub use check::{CheckChangeRecord, CHECK_STATUSES};
 pub use error::{BoxError, StateError};
 pub use escalation::{Escalation, PruneStats, RuleStateRecord};
 pub use issue::{

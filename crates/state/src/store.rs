@@ -243,3 +243,20 @@ pub trait StateStore: Send + Sync {
     /// before it (with their delivery log). Pending outbox entries are never pruned.
     fn prune(&self, before: i64) -> Result<PruneStats, StateError>;
 }
+    // ---- health checks ----
+
+    /// Appends status changes of health checks, all in one transaction (none on error).
+    /// A status outside [`CHECK_STATUSES`](crate::CHECK_STATUSES) or an empty check name is
+    /// [`StateError::BadInput`]. Changes of one check are kept in insertion order for equal
+    /// times.
+    fn record_check_changes(&self, changes: &[crate::CheckChangeRecord]) -> Result<(), StateError>;
+
+    /// Every stored change with `at >= since`, plus, for each check, its newest change
+    /// before `since` (the status it was in at `since`), ordered by check name, time and
+    /// insertion order.
+    fn load_check_changes(&self, since: i64) -> Result<Vec<crate::CheckChangeRecord>, StateError>;
+
+    /// Deletes check changes older than `before`, except each check's newest change before
+    /// it, so the status at `before` stays known. Returns the number of rows deleted.
+    fn prune_check_changes(&self, before: i64) -> Result<u64, StateError>;
+

@@ -10,6 +10,7 @@
 //! commit and a call that returned `Ok` survives `kill -9` and power loss.
 
 mod alerts;
+mod checks;
 mod escalations;
 mod issues;
 mod outbox;
@@ -266,6 +267,22 @@ impl StateStore for SqliteStore {
 
     fn get_outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StateError> {
         outbox::get(&self.lock(), id)
+    fn enqueue_batch(&self, items: &[OutboxItem], now: i64) -> Result<Vec<Enqueued>, StateError> {
+        self.write(|tx| outbox::enqueue_batch(tx, items, now))
+    }
+
+    fn pending_outbox(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxEntry>, StateError> {
+        check_limit(limit)?;
+        outbox::pending_after(&self.lock(), after_id, limit)
+    }
+
+    fn record_deliveries(
+        &self,
+        outcomes: &[DeliveryOutcome],
+    ) -> Result<Vec<Result<(), StateError>>, StateError> {
+        self.write(|tx| outbox::record_batch(tx, outcomes))
+    }
+
     }
 
     fn mark_delivered(&self, id: i64, at: i64, response_summary: &str) -> Result<(), StateError> {
@@ -371,3 +388,15 @@ impl StateStore for SqliteStore {
         self.write(|tx| prune::prune(tx, before))
     }
 }
+    fn record_check_changes(&self, changes: &[crate::CheckChangeRecord]) -> Result<(), StateError> {
+        self.write(|tx| checks::record(tx, changes))
+    }
+
+    fn load_check_changes(&self, since: i64) -> Result<Vec<crate::CheckChangeRecord>, StateError> {
+        self.read(|tx| checks::load(tx, since))
+    }
+
+    fn prune_check_changes(&self, before: i64) -> Result<u64, StateError> {
+        self.write(|tx| checks::prune(tx, before))
+    }
+

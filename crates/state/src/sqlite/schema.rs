@@ -8,11 +8,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::StateError;
 
 /// `(version, SQL)`, ascending. Version 1 is the initial schema; version 2 adds error
-/// tracking (issues and their events).
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+/// tracking (issues and their events); version 4 adds health-check history (version 3
+/// is reserved for error-tracking additions).
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (4, V4)];
 
 /// The newest schema version this build knows.
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 4;
 
 const V1: &str = r#"
 CREATE TABLE alerts (
@@ -159,6 +160,19 @@ CREATE INDEX error_events_issue_user ON error_events (issue_id, user_key) WHERE 
 CREATE INDEX error_events_received ON error_events (received);
 "#;
 
+const V4: &str = r#"
+CREATE TABLE check_changes (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_name  TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    from_status TEXT NOT NULL CHECK (from_status IN ('healthy', 'degraded', 'unhealthy', 'unknown')),
+    to_status   TEXT NOT NULL CHECK (to_status IN ('healthy', 'degraded', 'unhealthy', 'unknown')),
+    cause       TEXT
+);
+CREATE INDEX check_changes_check_at ON check_changes (check_name, at, seq);
+CREATE INDEX check_changes_at ON check_changes (at);
+"#;
+
 /// Brings the database to [`LATEST_VERSION`]. Returns the versions applied (empty when the
 /// database was current).
 pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<Vec<i64>, StateError> {
@@ -182,8 +196,17 @@ pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<Vec<i64>, State
             supported: LATEST_VERSION,
         });
     }
+    // Every migration not recorded yet, not only those above the newest: a database made
+    // by a build that had version 4 but not 3 still gets 3.
+    let recorded: Vec<i64> = {
+        let mut stmt = tx.prepare("SELECT version FROM schema_version")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows
+    };
     let mut applied = Vec::new();
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !recorded.contains(v)) {
         tx.execute_batch(sql)?;
         tx.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",

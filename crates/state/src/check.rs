@@ -1,0 +1,22 @@
+//! Health-check history: the status changes of every check, from which incidents
+//! (periods in `unhealthy`) and uptime over any window are computed exactly.
+
+use serde::{Deserialize, Serialize};
+
+/// The statuses a check can be in, as stored.
+pub const CHECK_STATUSES: [&str; 4] = ["healthy", "degraded", "unhealthy", "unknown"];
+
+/// One status change of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckChangeRecord {
+    /// The check's name.
+    pub check: String,
+    /// When the probe (or heartbeat evaluation) that caused the change ran, ms.
+    pub at: i64,
+    /// The status before (one of [`CHECK_STATUSES`]).
+    pub from: String,
+    /// The status after (one of [`CHECK_STATUSES`]).
+    pub to: String,
+    /// The probe's error for changes to unhealthy or degraded.
+    pub cause: Option<String>,
+}
