@@ -236,13 +236,6 @@ pub trait StateStore: Send + Sync {
         at: i64,
     ) -> Result<ErrorIssue, StateError>;
 
-    // ---- housekeeping ----
-
-    /// Deletes resolved alerts that ended before `before` (with history and timers),
-    /// silences that expired before it, and delivered or abandoned outbox entries finished
-    /// before it (with their delivery log). Pending outbox entries are never pruned.
-    fn prune(&self, before: i64) -> Result<PruneStats, StateError>;
-}
     // ---- health checks ----
 
     /// Appends status changes of health checks, all in one transaction (none on error).
@@ -260,3 +253,10 @@ pub trait StateStore: Send + Sync {
     /// it, so the status at `before` stays known. Returns the number of rows deleted.
     fn prune_check_changes(&self, before: i64) -> Result<u64, StateError>;
 
+    // ---- housekeeping ----
+
+    /// Deletes resolved alerts that ended before `before` (with history and timers),
+    /// silences that expired before it, and delivered or abandoned outbox entries finished
+    /// before it (with their delivery log). Pending outbox entries are never pruned.
+    fn prune(&self, before: i64) -> Result<PruneStats, StateError>;
+}

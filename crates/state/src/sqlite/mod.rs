@@ -267,22 +267,6 @@ impl StateStore for SqliteStore {
 
     fn get_outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StateError> {
         outbox::get(&self.lock(), id)
-    fn enqueue_batch(&self, items: &[OutboxItem], now: i64) -> Result<Vec<Enqueued>, StateError> {
-        self.write(|tx| outbox::enqueue_batch(tx, items, now))
-    }
-
-    fn pending_outbox(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxEntry>, StateError> {
-        check_limit(limit)?;
-        outbox::pending_after(&self.lock(), after_id, limit)
-    }
-
-    fn record_deliveries(
-        &self,
-        outcomes: &[DeliveryOutcome],
-    ) -> Result<Vec<Result<(), StateError>>, StateError> {
-        self.write(|tx| outbox::record_batch(tx, outcomes))
-    }
-
     }
 
     fn mark_delivered(&self, id: i64, at: i64, response_summary: &str) -> Result<(), StateError> {
@@ -384,10 +368,6 @@ impl StateStore for SqliteStore {
         self.write(|tx| issues::resolve(tx, id, operator, notes, at))
     }
 
-    fn prune(&self, before: i64) -> Result<PruneStats, StateError> {
-        self.write(|tx| prune::prune(tx, before))
-    }
-}
     fn record_check_changes(&self, changes: &[crate::CheckChangeRecord]) -> Result<(), StateError> {
         self.write(|tx| checks::record(tx, changes))
     }
@@ -400,3 +380,7 @@ impl StateStore for SqliteStore {
         self.write(|tx| checks::prune(tx, before))
     }
 
+    fn prune(&self, before: i64) -> Result<PruneStats, StateError> {
+        self.write(|tx| prune::prune(tx, before))
+    }
+}
