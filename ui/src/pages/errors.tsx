@@ -1,0 +1,297 @@
+import { useState } from 'preact/hooks';
+import { ApiError, post, queryRange, strix, strixFull } from '../api';
+import { Chart, toChartData } from '../chart';
+import { ago, fmtNum, fmtTime } from '../format';
+import { useData, useStored } from '../hooks';
+import { Badge, Card, Empty, ErrorNote } from '../ui';
+
+/** Loads an optional endpoint: `null` when the server does not have it (404/405). */
+async function optional<T>(path: string): Promise<T | null> {
+  try {
+    return await strix<T>(path);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 405)) return null;
+    throw e;
+  }
+}
+
+/** Any JSON value as nested text (for reports whose shape may grow). */
+export function JsonView(props: { value: any; depth?: number }) {
+  const { value, depth = 0 } = props;
+  if (value === null || value === undefined) return <span class="muted">–</span>;
+  if (Array.isArray(value)) {
+    if (!value.length) return <span class="muted">none</span>;
+    return (
+      <ul class="json-list">
+        {value.slice(0, 50).map((v, i) => (
+          <li key={i}>
+            <JsonView value={v} depth={depth + 1} />
+          </li>
+        ))}
+      </ul>
+    );
+  }
+  if (typeof value === 'object') {
+    if (depth > 4) return <code>{JSON.stringify(value)}</code>;
+    return (
+      <dl class="kv">
+        {Object.entries(value).map(([k, v]) => (
+          <div key={k}>
+            <dt>{k}</dt>
+            <dd>
+              <JsonView value={v} depth={depth + 1} />
+            </dd>
+          </div>
+        ))}
+      </dl>
+    );
+  }
+  return <span>{String(value)}</span>;
+}
+
+function tagsOf(p: any): Array<[string, string]> {
+  const t = p?.tags;
+  if (Array.isArray(t)) return t.filter((x) => Array.isArray(x)).map((x) => [String(x[0]), String(x[1])]);
+  if (t && typeof t === 'object') return Object.entries(t).map(([k, v]) => [k, String(v)]);
+  return [];
+}
+
+function Stack(props: { payload: any }) {
+  const exc = props.payload?.exception?.values ?? [];
+  if (!exc.length) {
+    const raw = props.payload?.extra?.stack;
+    return raw ? <pre class="stack">{String(raw)}</pre> : <p class="muted">No stack trace.</p>;
+  }
+  return (
+    <div>
+      {exc.map((x: any, i: number) => (
+        <div key={i} class="exception">
+          <p>
+            <strong>{String(x.type ?? 'Error')}</strong>: {String(x.value ?? '')}
+          </p>
+          <ol class="frames">
+            {[...(x.stacktrace?.frames ?? [])].reverse().map((f: any, j: number) => (
+              <li key={j} class={f.in_app ? 'in-app' : ''}>
+                <code>
+                  {String(f.function ?? '?')} — {String(f.filename ?? f.abs_path ?? f.module ?? '?')}
+                  {f.lineno ? `:${f.lineno}` : ''}
+                  {f.colno ? `:${f.colno}` : ''}
+                </code>
+                {f.context_line && <pre class="context">{String(f.context_line)}</pre>}
+              </li>
+            ))}
+          </ol>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function IssueDetail(props: { id: string }) {
+  const id = encodeURIComponent(props.id);
+  const d = useData(() => strix(`/api/monitoring/errors/issues/${id}`), [props.id], { events: ['error_issue'] });
+  const inv = useData(() => optional(`/api/monitoring/errors/issues/${id}/investigation`), [props.id]);
+  const ticket = useData(() => optional(`/api/monitoring/errors/issues/${id}/ticket`), [props.id], { events: ['error_issue'] });
+  const [operator, setOperator] = useStored('strix.operator', '');
+  const [notes, setNotes] = useState('');
+  const [assignee, setAssignee] = useState('');
+  const [err, setErr] = useState<string | null>(null);
+  if (d.error) return <ErrorNote error={d.error} />;
+  const issue = d.data;
+  if (!issue) return <p class="muted">Loading…</p>;
+  const ev = issue.latestEvents?.[0];
+  const p = ev?.payload ?? {};
+  const crumbs: any[] = p.breadcrumbs?.values ?? (Array.isArray(p.breadcrumbs) ? p.breadcrumbs : []);
+  const act = async (path: string, body: any) => {
+    setErr(null);
+    try {
+      await post(path, body);
+      d.reload();
+      ticket.reload();
+    } catch (e) {
+      setErr(e instanceof Error ? e.message : String(e));
+    }
+  };
+  return (
+    <div class="page">
+      <p>
+        <a href="#/errors">← Issues</a>
+      </p>
+      <h1 class="issue-title" data-testid="issue-title">
+        {issue.title}
+      </h1>
+      <p class="muted">{issue.culprit}</p>
+      <div class="row wrap">
+        <Badge status={issue.status} /> <Badge status={issue.level} /> <span class="pill">{issue.category}</span>
+        <span class="pill">{issue.priority}</span> <span class="pill">{issue.pattern}</span>
+        <span>
+          {issue.count} events · {issue.userCount} users · first {ago(issue.firstSeen)} · last {ago(issue.lastSeen)}
+        </span>
+        <span>assignee: {issue.assignee ?? 'none'}</span>
+      </div>
+      <Card title="Actions">
+        <form class="inline-form" onSubmit={(e) => e.preventDefault()}>
+          <label>
+            Operator
+            <input value={operator} onInput={(e) => setOperator((e.target as HTMLInputElement).value)} />
+          </label>
+          <label>
+            Notes
+            <input value={notes} onInput={(e) => setNotes((e.target as HTMLInputElement).value)} />
+          </label>
+          <button type="button" class="primary" disabled={issue.status === 'resolved'} onClick={() => act(`/api/monitoring/errors/issues/${id}/resolve`, { operator, notes })}>
+            Resolve
+          </button>
+          <label>
+            Assign to
+            <input value={assignee} onInput={(e) => setAssignee((e.target as HTMLInputElement).value)} />
+          </label>
+          <button type="button" onClick={() => act(`/api/monitoring/errors/issues/${id}/assign`, { assignee: assignee || null, operator })}>
+            Assign
+          </button>
+        </form>
+        <ErrorNote error={err} />
+      </Card>
+      <div class="two-col">
+        <Card title="Stack trace">
+          <Stack payload={p} />
+        </Card>
+        <Card title="Breadcrumbs">
+          {crumbs.length === 0 && <Empty>No breadcrumbs.</Empty>}
+          <ol class="timeline">
+            {crumbs.slice(-50).map((c, i) => (
+              <li key={i}>
+                <span class="muted">{typeof c.timestamp === 'number' ? fmtTime(c.timestamp * 1000) : fmtTime(c.timestamp)}</span>{' '}
+                <span class="pill">{String(c.category ?? c.type ?? '')}</span> {String(c.message ?? '')}
+              </li>
+            ))}
+          </ol>
+        </Card>
+      </div>
+      <div class="two-col">
+        <Card title="Tags">
+          <dl class="kv">
+            {tagsOf(p).map(([k, v]) => (
+              <div key={k}>
+                <dt>{k}</dt>
+                <dd>{v}</dd>
+              </div>
+            ))}
+          </dl>
+        </Card>
+        <Card title="Investigation">
+          {inv.data === null ? <Empty>This server has no investigation reports.</Empty> : <JsonView value={inv.data} />}
+          <ErrorNote error={inv.error} />
+        </Card>
+      </div>
+      <Card title="Ticket">
+        {ticket.data === null ? <Empty>No ticket.</Empty> : <JsonView value={ticket.data} />}
+        <ErrorNote error={ticket.error} />
+      </Card>
+    </div>
+  );
+}
+
+export function Errors(props: { id?: string; theme: string }) {
+  const [status, setStatus] = useStored('strix.errors.status', 'unresolved,regressed');
+  const [sort, setSort] = useStored('strix.errors.sort', 'last_seen');
+  const [q, setQ] = useState('');
+  const qs = new URLSearchParams({ limit: '200', sort, ...(status ? { status } : {}), ...(q ? { q } : {}) }).toString();
+  const list = useData(() => strixFull<any[]>(`/api/monitoring/errors/issues?${qs}`), [qs], { events: ['error_issue'] });
+  const trend = useData(
+    () => queryRange('sum by (category) (rate(strix_error_events_total[5m]))', 86400, 200),
+    [],
+    { events: ['error_issue'], intervalMs: 60000 },
+  );
+  const stats = useData(() => optional('/api/monitoring/errors/stats'), []);
+  if (props.id) return <IssueDetail id={props.id} />;
+  const cats = new Map<string, number>();
+  for (const i of list.data?.data ?? []) cats.set(i.category, (cats.get(i.category) ?? 0) + i.count);
+  return (
+    <div class="page">
+      <h1>Errors</h1>
+      <div class="two-col">
+        <Card title="Events/s by category (24h)">
+          <ErrorNote error={trend.error} />
+          <Chart data={toChartData(trend.data, (m) => m.category ?? 'all')} height={160} theme={props.theme} />
+        </Card>
+        <Card title="Categories">
+          <ul class="status-list">
+            {[...cats.entries()]
+              .sort((a, b) => b[1] - a[1])
+              .map(([c, n]) => (
+                <li key={c}>
+                  <span class="pill">{c}</span> <span>{fmtNum(n)} events</span>
+                </li>
+              ))}
+          </ul>
+          {stats.data && <JsonView value={stats.data} />}
+        </Card>
+      </div>
+      <Card>
+        <form class="inline-form" role="search" onSubmit={(e) => e.preventDefault()}>
+          <label>
+            Status
+            <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
+              <option value="unresolved,regressed">open</option>
+              <option value="unresolved">unresolved</option>
+              <option value="regressed">regressed</option>
+              <option value="resolved">resolved</option>
+              <option value="">all</option>
+            </select>
+          </label>
+          <label>
+            Sort
+            <select value={sort} onChange={(e) => setSort((e.target as HTMLSelectElement).value)}>
+              <option value="last_seen">last seen</option>
+              <option value="first_seen">first seen</option>
+              <option value="count">events</option>
+              <option value="users">users</option>
+            </select>
+          </label>
+          <label>
+            Search
+            <input type="search" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+          </label>
+        </form>
+        <ErrorNote error={list.error} />
+        {list.data && list.data.data.length === 0 && <Empty>No issues.</Empty>}
+        <div class="table-wrap">
+          <table class="table" data-testid="issues-table">
+            <thead>
+              <tr>
+                <th scope="col">Issue</th>
+                <th scope="col">Level</th>
+                <th scope="col">Category</th>
+                <th scope="col">Events</th>
+                <th scope="col">Users</th>
+                <th scope="col">Last seen</th>
+                <th scope="col">Status</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(list.data?.data ?? []).map((i) => (
+                <tr key={i.id}>
+                  <td>
+                    <a href={`#/errors/${i.id}`}>{i.title}</a>
+                    <div class="muted">{i.culprit}</div>
+                  </td>
+                  <td>
+                    <Badge status={i.level} />
+                  </td>
+                  <td>{i.category}</td>
+                  <td>{fmtNum(i.count)}</td>
+                  <td>{fmtNum(i.userCount)}</td>
+                  <td title={fmtTime(i.lastSeen)}>{ago(i.lastSeen)}</td>
+                  <td>
+                    <Badge status={i.status} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </Card>
+    </div>
+  );
+}
