@@ -22,10 +22,16 @@
 //! Time is always passed in (a [`strix_core::Timestamp`] in milliseconds), so the state machine,
 //! the breaker, heartbeats and the uptime figures are tested with a fake clock.
 //!
-//! Not here: storage of check state (strix-state), the HTTP API and the status page
-//! (strix-server), alert rules (strix-alerting). This crate runs no server.
+//! - [`alerts`]: `CheckDown`, `CheckCertificateExpiry` and `CheckSlaBudgetBurn`, handed to
+//!   the alerting pipeline through a [`CheckAlertSink`].
+//! - [`settings`]: `check_settings:` (history retention, alerting, component thresholds).
+//!
+//! Not here: the storage of check history (strix-state, through [`ServiceHooks::store`]),
+//! the HTTP API and the status page (strix-server), alert routing (strix-alerting). This
+//! crate runs no server.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod breaker;
 pub mod condition;
 pub mod config;
@@ -35,14 +41,19 @@ pub mod metrics;
 pub mod probe;
 pub mod scheduler;
 pub mod service;
+pub mod settings;
 pub mod state;
 mod uptime;
 
+pub use alerts::{CheckAlert, CheckAlertSink};
 pub use breaker::{BreakerConfig, BreakerState, BreakerTransition, CircuitBreaker};
 pub use config::{validate_checks, Check, CheckConfig, CheckKind, CheckType, ConfigError};
 pub use error::Error;
 pub use heartbeat::{Heartbeat, HeartbeatResult, HeartbeatState, HeartbeatStatus, PingKind};
 pub use probe::{Probe, ProbeContext, ProbeDetail, ProbeResult};
 pub use scheduler::{ProbeOutcome, Scheduler, SchedulerHandle, SchedulerMetrics, SchedulerOptions};
-pub use service::{CheckService, CheckServiceTasks, CheckSnapshot, PingError, WindowUptime};
+pub use service::{
+    CheckService, CheckServiceTasks, CheckSnapshot, PingError, ServiceHooks, WindowUptime,
+};
+pub use settings::{CheckSettings, ComponentThresholds};
 pub use state::{CheckState, CheckStatus, Incident, StateChange, Uptime, UptimeWindow};
