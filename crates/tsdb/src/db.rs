@@ -198,6 +198,11 @@ impl Db {
         !self.inner.closed.load(Ordering::Acquire) && !self.inner.wal.is_poisoned()
     }
 
+    /// Series in the head, without the scans [`Db::status`] does.
+    pub fn head_series(&self) -> usize {
+        self.inner.head.num_series()
+    }
+
     pub fn status(&self) -> DbStatus {
         let (head_series, head_chunks, head_min_time) = self.inner.head.stats();
         let max = self.inner.head.max_time();
