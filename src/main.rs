@@ -203,6 +203,7 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
         state_store,
         strix_alerting::pipeline::PipelineOptions {
             external_url: external_url.clone(),
+            events: Some(events.clone()),
             ..Default::default()
         },
         &mut registry,
@@ -245,34 +246,56 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
         None => None,
     };
     let scrape = strix_scrape::ScrapeManager::new(sink.clone(), &mut registry);
-    // Health checks: probes and heartbeats, their series written through the ingest sink.
-    let checks = (!cfg.checks.is_empty()).then(|| {
-        strix_checks::CheckService::new(cfg.checks.clone(), sink.clone(), strix_core::now_millis())
-    });
-    let check_tasks = match &checks {
-        Some(svc) => {
-            let _rt = rt.enter();
-            Some(
-                svc.start(strix_checks::SchedulerOptions::default())
-                    .context("starting health checks")?,
-            )
-        }
-        None => None,
+    // Health checks: probes and heartbeats, their series written through the ingest sink,
+    // their history in the state store, their alerts through the pipeline and their status
+    // changes on the event bus. The service exists without checks too.
+    let checks = strix_checks::CheckService::with_hooks(
+        cfg.checks.clone(),
+        sink.clone(),
+        strix_checks::ServiceHooks {
+            store: Some(pipeline.store().clone()),
+            events: Some(events.clone()),
+            alerts: Some(Arc::new(CheckAlertNotifier {
+                pipeline: pipeline.clone(),
+                external_url: format!("http://{}", cfg.listen),
+            })),
+            settings: cfg.check_settings.clone(),
+        },
+        strix_core::now_millis(),
+    );
+    let check_tasks = {
+        let _rt = rt.enter();
+        checks
+            .start(strix_checks::SchedulerOptions::default())
+            .context("starting health checks")?
     };
+    let errors = Arc::new(
+        error_tracking(
+            pipeline.store().clone(),
+            &cfg.errors,
+            pipeline.clone(),
+            events.clone(),
+            &format!("http://{}", cfg.listen),
+            &mut registry,
+        )
+        .context("starting error tracking")?,
+    );
+    rt.spawn(strix_server::api::sentry::run_maintenance(errors.clone()));
     let services = strix_server::Services {
         sink: Some(sink.clone()),
         rules: Some(rules.clone()),
         scrape: Some(scrape.clone()),
         alerts: Some(pipeline.clone()),
-        checks,
-        errors: Some(Arc::new(error_tracking(
-            pipeline.store().clone(),
-            &cfg.errors,
-        ))),
+        checks: Some(checks.clone()),
+        errors: Some(errors.clone()),
         events: events.clone(),
     };
     let state =
         strix_server::AppState::with_services(db.clone(), cfg.server.clone(), registry, services);
+    let ticker = {
+        let _rt = rt.enter();
+        strix_server::api::events::spawn_ticker(state.clone(), Duration::from_secs(5))
+    };
     let app = strix_server::build_router(state);
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -288,10 +311,10 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
         served
     });
     stop.store(true, Ordering::Release);
+    ticker.abort();
     rules.stop();
-    if let Some(t) = check_tasks {
-        rt.block_on(t.stop());
-    }
+    rt.block_on(check_tasks.stop());
+    checks.flush_history();
     tracing::info!("Stopping the alerting pipeline.");
     rt.block_on(pipeline.shutdown());
     if let Some(h) = host {
@@ -337,11 +360,16 @@ fn print_projects(config: Option<&std::path::Path>, listen: Option<String>) -> a
     Ok(())
 }
 
-/// Error tracking over the state store, from the validated `projects:` and `errors:`.
+/// Error tracking over the state store, from the validated `projects:` and `errors:`;
+/// spike alerts go to the alerting pipeline, new and regressed issues to the event bus.
 fn error_tracking(
     store: Arc<dyn strix_state::StateStore>,
     errors: &config::ErrorsSection,
-) -> strix_server::api::sentry::ErrorTracking {
+    pipeline: strix_alerting::pipeline::AlertPipeline,
+    events: Arc<strix_core::events::EventBus>,
+    external_url: &str,
+    registry: &mut prometheus_client::registry::Registry,
+) -> std::io::Result<strix_server::api::sentry::ErrorTracking> {
     let projects = errors
         .projects
         .iter()
@@ -356,7 +384,47 @@ fn error_tracking(
         projects,
         errors.scrubber.clone(),
         errors.categorizer.clone(),
+        strix_server::api::sentry::TrackingOptions {
+            rate: errors.limits.clone(),
+            retention: errors.retention.clone(),
+            detection: errors.detection.clone(),
+            external_url: external_url.to_string(),
+        },
+        Some(pipeline),
+        events,
+        registry,
     )
+}
+
+/// Hands check alerts (`CheckDown`, `CheckCertificateExpiry`, `CheckSlaBudgetBurn`) to the
+/// alerting pipeline, the same path as alerts from rule evaluation.
+struct CheckAlertNotifier {
+    pipeline: strix_alerting::pipeline::AlertPipeline,
+    external_url: String,
+}
+
+impl strix_checks::CheckAlertSink for CheckAlertNotifier {
+    fn send(&self, alerts: Vec<strix_checks::CheckAlert>) {
+        let incoming = alerts
+            .into_iter()
+            .map(|a| strix_alerting::pipeline::IncomingAlert {
+                generator_url: format!(
+                    "{}/api/monitoring/health/{}",
+                    self.external_url,
+                    a.labels.get("check").map_or("", String::as_str)
+                ),
+                labels: a.labels,
+                annotations: a.annotations,
+                starts_at: a.starts_at,
+                ends_at: a.ends_at,
+                value: None,
+                source: strix_alerting::pipeline::AlertSource::Rule,
+            })
+            .collect();
+        if let Err(e) = self.pipeline.ingest(incoming) {
+            tracing::warn!(error = %e, "Check alerts refused by the alerting pipeline.");
+        }
+    }
 }
 
 /// Hands alerts from rule evaluation to the alerting pipeline (what Prometheus sends to

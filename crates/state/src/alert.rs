@@ -442,3 +442,52 @@ mod tests {
         assert!(!q.matches_labels_and_text(&a));
     }
 }
+
+/// One write of a batch given to
+/// [`StateStore::write_alerts`](crate::StateStore::write_alerts).
+// Batches are short-lived vectors built and consumed at once: boxing the record would add
+// an allocation per write for no gain.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertWrite {
+    /// As [`StateStore::upsert_alert`](crate::StateStore::upsert_alert).
+    Upsert {
+        /// The record.
+        alert: AlertRecord,
+        /// Who.
+        actor: String,
+        /// Why.
+        notes: String,
+    },
+    /// As [`StateStore::transition`](crate::StateStore::transition).
+    Transition {
+        /// Alert id.
+        id: String,
+        /// Target state.
+        to: AlertState,
+        /// Who.
+        actor: String,
+        /// Why.
+        notes: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// As [`StateStore::upsert_escalation`](crate::StateStore::upsert_escalation).
+    Escalation {
+        /// The timer.
+        escalation: crate::Escalation,
+        /// When, ms.
+        now: i64,
+    },
+}
+
+/// What one [`AlertWrite`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertWritten {
+    /// An upsert's outcome.
+    Upserted(UpsertOutcome),
+    /// The record after a transition.
+    Transitioned(AlertRecord),
+    /// The escalation timer was set.
+    Escalation,
+}

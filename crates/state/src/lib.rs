@@ -79,19 +79,21 @@ pub mod sqlite;
 mod store;
 
 pub use alert::{
-    AlertQuery, AlertRecord, AlertSortField, AlertState, AlertStats, SortDirection, Transition,
-    UpsertOutcome, MAX_LIST_LIMIT, SYSTEM_ACTOR,
+    AlertQuery, AlertRecord, AlertSortField, AlertState, AlertStats, AlertWrite, AlertWritten,
+    SortDirection, Transition, UpsertOutcome, MAX_LIST_LIMIT, SYSTEM_ACTOR,
 };
 pub use check::{CheckChangeRecord, CHECK_STATUSES};
 pub use error::{BoxError, StateError};
 pub use escalation::{Escalation, PruneStats, RuleStateRecord};
 pub use issue::{
-    ErrorEventRecord, ErrorIssue, ErrorIssueQuery, IssueSort, IssueStatus, NewErrorEvent,
-    RecordedEvent,
+    BatchOutcome, ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery,
+    ErrorPruneStats, ErrorStats, ErrorTicket, EventRetention, IssueChange, IssueSort,
+    IssueStatus, NewErrorEvent, RecordedEvent, TicketOutcome, TicketStatus, TicketStep,
+    TicketUpdate,
 };
 pub use outbox::{
-    DeliveryLogEntry, DeliveryLogQuery, DeliveryStatus, Enqueued, OutboxEntry, OutboxItem,
-    OutboxStatus,
+    DeliveryLogEntry, DeliveryLogQuery, DeliveryOutcome, DeliveryStatus, Enqueued, OutboxEntry,
+    OutboxItem, OutboxStatus,
 };
 pub use silence::{Silence, SilenceInput, SilenceMatcher, SilenceState};
 pub use sqlite::SqliteStore;

@@ -181,3 +181,51 @@ impl Default for DeliveryLogQuery {
         }
     }
 }
+
+/// One delivery attempt's result, for [`StateStore::record_deliveries`](crate::StateStore::record_deliveries),
+/// which records many in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    /// As [`StateStore::mark_delivered`](crate::StateStore::mark_delivered).
+    Delivered {
+        /// Outbox entry id.
+        id: i64,
+        /// When the attempt finished, ms.
+        at: i64,
+        /// The channel's response summary.
+        response: String,
+    },
+    /// As [`StateStore::mark_failed`](crate::StateStore::mark_failed).
+    Failed {
+        /// Outbox entry id.
+        id: i64,
+        /// The attempt's number, from 1.
+        attempt: u32,
+        /// When to try again, ms.
+        next_attempt_at: i64,
+        /// The error.
+        error: String,
+        /// When the attempt finished, ms.
+        at: i64,
+    },
+    /// As [`StateStore::give_up`](crate::StateStore::give_up).
+    GaveUp {
+        /// Outbox entry id.
+        id: i64,
+        /// The error.
+        error: String,
+        /// When the attempt finished, ms.
+        at: i64,
+    },
+}
+
+impl DeliveryOutcome {
+    /// The outbox entry it is about.
+    pub fn id(&self) -> i64 {
+        match self {
+            DeliveryOutcome::Delivered { id, .. }
+            | DeliveryOutcome::Failed { id, .. }
+            | DeliveryOutcome::GaveUp { id, .. } => *id,
+        }
+    }
+}

@@ -1,10 +1,10 @@
 //! The backend-neutral store trait.
 
 use crate::{
-    AlertQuery, AlertRecord, AlertState, AlertStats, DeliveryLogEntry, DeliveryLogQuery, Enqueued,
-    ErrorEventRecord, ErrorIssue, ErrorIssueQuery, Escalation, NewErrorEvent, OutboxEntry,
-    OutboxItem, PruneStats, RecordedEvent, RuleStateRecord, Silence, SilenceInput, SilenceState,
-    StateError, Transition, UpsertOutcome,
+    AlertQuery, AlertRecord, AlertState, AlertStats, AlertWrite, AlertWritten, DeliveryLogEntry,
+    DeliveryLogQuery, DeliveryOutcome, Enqueued, ErrorEventRecord, ErrorIssue, ErrorIssueQuery,
+    Escalation, NewErrorEvent, OutboxEntry, OutboxItem, PruneStats, RecordedEvent, RuleStateRecord,
+    Silence, SilenceInput, SilenceState, StateError, Transition, UpsertOutcome,
 };
 
 /// Relational state behind one object-safe trait, so the embedded SQLite store and a later
@@ -51,6 +51,40 @@ pub trait StateStore: Send + Sync {
         notes: &str,
         at: i64,
     ) -> Result<AlertRecord, StateError>;
+
+    /// Applies `writes` in order, in one transaction (one commit for the whole batch).
+    /// Each write runs as its own savepoint: a write that fails (a conflict, an unknown id)
+    /// is rolled back alone and reported in its slot, the others still apply. The outer
+    /// `Err` means nothing was applied (the transaction could not be opened or committed).
+    fn write_alerts(
+        &self,
+        writes: &[AlertWrite],
+    ) -> Result<Vec<Result<AlertWritten, StateError>>, StateError> {
+        Ok(writes
+            .iter()
+            .map(|w| match w {
+                AlertWrite::Upsert {
+                    alert,
+                    actor,
+                    notes,
+                } => self
+                    .upsert_alert(alert, actor, notes)
+                    .map(AlertWritten::Upserted),
+                AlertWrite::Transition {
+                    id,
+                    to,
+                    actor,
+                    notes,
+                    at,
+                } => self
+                    .transition(id, *to, actor, notes, *at)
+                    .map(AlertWritten::Transitioned),
+                AlertWrite::Escalation { escalation, now } => self
+                    .upsert_escalation(escalation, *now)
+                    .map(|()| AlertWritten::Escalation),
+            })
+            .collect())
+    }
 
     /// One alert by id; `None` if unknown.
     fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StateError>;
@@ -119,6 +153,42 @@ pub trait StateStore: Send + Sync {
     /// Enqueuing an idempotency key that is already present (in any status) writes nothing
     /// and returns the existing id with `created = false`.
     fn enqueue(&self, item: &OutboxItem, now: i64) -> Result<Enqueued, StateError>;
+
+    /// Adds many notifications in one transaction (as [`enqueue`](Self::enqueue) each, in
+    /// order); all or nothing. Returns one [`Enqueued`] per item.
+    fn enqueue_batch(&self, items: &[OutboxItem], now: i64) -> Result<Vec<Enqueued>, StateError> {
+        items.iter().map(|it| self.enqueue(it, now)).collect()
+    }
+
+    /// Up to `limit` pending entries with `id > after_id`, in id order, whatever their
+    /// `next_attempt_at`: a sender pages through them at start to rebuild its queue.
+    fn pending_outbox(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxEntry>, StateError>;
+
+    /// Records many delivery attempts in one transaction, each as
+    /// [`mark_delivered`](Self::mark_delivered), [`mark_failed`](Self::mark_failed) or
+    /// [`give_up`](Self::give_up) would, in order. Each runs as its own savepoint: one that
+    /// fails (not pending any more) is reported in its slot and the others still apply.
+    fn record_deliveries(
+        &self,
+        outcomes: &[DeliveryOutcome],
+    ) -> Result<Vec<Result<(), StateError>>, StateError> {
+        Ok(outcomes
+            .iter()
+            .map(|o| match o {
+                DeliveryOutcome::Delivered { id, at, response } => {
+                    self.mark_delivered(*id, *at, response)
+                }
+                DeliveryOutcome::Failed {
+                    id,
+                    attempt,
+                    next_attempt_at,
+                    error,
+                    at,
+                } => self.mark_failed(*id, *attempt, *next_attempt_at, error, *at),
+                DeliveryOutcome::GaveUp { id, error, at } => self.give_up(*id, error, *at),
+            })
+            .collect())
+    }
 
     /// Up to `limit` pending entries with `next_attempt_at <= now`, earliest due first (ties
     /// in enqueue order).
@@ -235,6 +305,76 @@ pub trait StateStore: Send + Sync {
         notes: &str,
         at: i64,
     ) -> Result<ErrorIssue, StateError>;
+
+    /// Records several requests' events in one transaction (one fsync), each request in its
+    /// own savepoint: the outer error is for the transaction as a whole (nothing stored),
+    /// an inner error for one request (only that request's events are not stored). Per
+    /// event it does what [`record_error_event`](Self::record_error_event) does, bumps the
+    /// per-minute counts and issue tags, ends an ignore whose time or count is up, and thins
+    /// stored events per `retention`.
+    fn record_error_batch(
+        &self,
+        batch: &[crate::ErrorEventBatch],
+        retention: &crate::EventRetention,
+    ) -> Result<Vec<crate::BatchOutcome>, StateError>;
+
+    /// Applies an operator's change (resolve, unresolve, ignore, assign), noted in the
+    /// issue's ticket timeline. [`StateError::NotFound`] if unknown, [`StateError::Conflict`]
+    /// if it would change nothing (resolving a resolved issue).
+    fn change_error_issue(
+        &self,
+        id: i64,
+        change: &crate::IssueChange,
+        at: i64,
+    ) -> Result<ErrorIssue, StateError>;
+
+    /// The issue's `environment` and `release` values seen, sorted by key and value.
+    fn error_issue_tags(&self, id: i64) -> Result<Vec<(String, String)>, StateError>;
+
+    /// Event counts in `buckets` buckets of `step` ms from `start` (all issues, one project
+    /// or one issue), including events thinned by the per-issue cap.
+    fn error_counts(
+        &self,
+        start: i64,
+        step: i64,
+        buckets: usize,
+        project_id: Option<u64>,
+        issue_id: Option<i64>,
+    ) -> Result<Vec<u64>, StateError>;
+
+    /// Issue aggregates (by status and severity, MTTR overall, by category and team) and
+    /// event aggregates since `since` (total, top categories and components).
+    fn error_stats(
+        &self,
+        since: i64,
+        project_id: Option<u64>,
+    ) -> Result<crate::ErrorStats, StateError>;
+
+    /// The issue's ticket with its timeline; `None` if it has none.
+    fn get_error_ticket(&self, issue_id: i64) -> Result<Option<crate::ErrorTicket>, StateError>;
+
+    /// Creates the issue's ticket if needed and applies the change, in one transaction; a
+    /// `resolved` or `closed` status resolves the issue too.
+    fn update_error_ticket(
+        &self,
+        issue_id: i64,
+        update: &crate::TicketUpdate,
+        at: i64,
+    ) -> Result<crate::TicketOutcome, StateError>;
+
+    /// Appends a step to the issue's ticket timeline (creating the ticket if needed).
+    fn add_error_ticket_step(
+        &self,
+        issue_id: i64,
+        action: &str,
+        description: &str,
+        author: &str,
+        at: i64,
+    ) -> Result<crate::ErrorTicket, StateError>;
+
+    /// Error-tracking retention: deletes events received before `before`, and issues last
+    /// seen before it that have no unfinished ticket.
+    fn prune_error_events(&self, before: i64) -> Result<crate::ErrorPruneStats, StateError>;
 
     // ---- health checks ----
 

@@ -166,14 +166,19 @@ impl Drop for MockServer {
 
 impl MockServer {
     pub async fn start(replies: Vec<Reply>) -> MockServer {
+        Self::start_bounded(replies, 64).await
+    }
+
+    /// As [`MockServer::start`], accepting at most `max_connections` connections.
+    pub async fn start_bounded(replies: Vec<Reply>, max_connections: usize) -> MockServer {
         assert!(!replies.is_empty());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let recs = requests.clone();
         let task = tokio::spawn(async move {
-            // Bounded: at most 64 connections per test server.
-            for i in 0..64usize {
+            // Bounded: at most `max_connections` connections per test server.
+            for i in 0..max_connections {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };

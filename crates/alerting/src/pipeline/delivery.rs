@@ -1,15 +1,27 @@
-//! The delivery scheduler: reads due outbox entries, runs up to `delivery_workers`
-//! deliveries at once (at most half of them for one receiver), and records each outcome
-//! in the store. Woken on enqueue; otherwise polls every `tick` (retries are due by
-//! their persisted `next_attempt_at`).
+//! The delivery scheduler.
+//!
+//! - **Queue in memory, truth in the store.** Every entry is durable in the outbox before
+//!   it reaches the queue: the dispatcher pushes what it enqueued ([`Inner::push_jobs`]),
+//!   and at start the queue is rebuilt by paging through the pending entries of the store
+//!   (`pending_outbox`), so nothing is re-read or re-decoded per completion.
+//! - **Concurrency**: at most `delivery_workers` attempts at once, and at most
+//!   `per_receiver_concurrency` for one receiver, so a slow receiver cannot starve the
+//!   others. Each receiver's queue is FIFO; retries wait in a timer heap until their
+//!   `next_attempt_at`.
+//! - **Outcomes in batches.** A finished attempt sends its outcome to the recorder task,
+//!   which writes everything that arrived meanwhile in one transaction
+//!   (`record_deliveries`): while one commit runs, the next batch accumulates. An attempt
+//!   whose outcome was not committed before a crash is sent again after restart, with
+//!   the same idempotency key (at-least-once).
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strix_state::OutboxEntry;
-use tokio::sync::Semaphore;
+use strix_state::{DeliveryOutcome, OutboxEntry, OutboxItem, MAX_LIST_LIMIT};
+use tokio::sync::mpsc;
 
 use super::build::Payload;
 use super::{lock, now_ms, Inner};
@@ -17,89 +29,317 @@ use crate::channels::{Attempt, DeliveryError};
 
 /// Upper bound of one attempt, whatever the channel's own timeout says.
 const MAX_ATTEMPT: Duration = Duration::from_secs(120);
-const BATCH: usize = 256;
+/// Outcomes written in one transaction at most.
+const RECORD_BATCH: usize = 1024;
 
+/// One outbox entry waiting for (another) attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub id: i64,
+    pub receiver: String,
+    pub channel: String,
+    pub payload: Arc<Payload>,
+    pub attempts: u32,
+    pub created_at: i64,
+    pub due_at: i64,
+}
+
+impl Job {
+    /// A job for the entry `id` just enqueued from `item`; `None` when the payload does
+    /// not decode (cannot happen for items the pipeline built itself).
+    pub fn from_item(id: i64, item: &OutboxItem, now: i64) -> Option<Job> {
+        let payload: Payload = serde_json::from_value(item.payload.clone()).ok()?;
+        Some(Job {
+            id,
+            receiver: item.receiver.clone(),
+            channel: item.channel.clone(),
+            payload: Arc::new(payload),
+            attempts: 0,
+            created_at: now,
+            due_at: item.not_before,
+        })
+    }
+
+    fn from_entry(e: OutboxEntry) -> Result<Job, (i64, String)> {
+        let payload: Payload = serde_json::from_value(e.payload)
+            .map_err(|err| (e.id, format!("undecodable outbox payload: {err}")))?;
+        Ok(Job {
+            id: e.id,
+            receiver: e.receiver,
+            channel: e.channel,
+            payload: Arc::new(payload),
+            attempts: e.attempts,
+            created_at: e.created_at,
+            due_at: e.next_attempt_at,
+        })
+    }
+}
+
+/// Entries waiting, by receiver, plus retries waiting for their time.
 #[derive(Default)]
-struct InFlight {
-    ids: HashSet<i64>,
-    per_receiver: HashMap<String, usize>,
+pub(crate) struct Queue {
+    ready: HashMap<String, VecDeque<Job>>,
+    delayed: BinaryHeap<Reverse<(i64, i64)>>,
+    delayed_jobs: HashMap<i64, Job>,
+    /// Ids queued, delayed or in flight: a job is pushed once until its final outcome.
+    known: HashSet<i64>,
+    in_flight: HashMap<String, usize>,
+    in_flight_total: usize,
 }
 
-/// Removes an entry from the in-flight set when its delivery task ends (even by panic).
-struct Guard {
-    inflight: Arc<Mutex<InFlight>>,
-    id: i64,
-    receiver: String,
-}
+impl Queue {
+    /// Adds a job unless its id is already known. Returns whether it was added.
+    pub fn push(&mut self, job: Job, now: i64) -> bool {
+        if !self.known.insert(job.id) {
+            return false;
+        }
+        self.place(job, now);
+        true
+    }
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let mut f = lock(&self.inflight);
-        f.ids.remove(&self.id);
-        if let Some(n) = f.per_receiver.get_mut(&self.receiver) {
+    fn place(&mut self, job: Job, now: i64) {
+        if job.due_at <= now {
+            self.ready
+                .entry(job.receiver.clone())
+                .or_default()
+                .push_back(job);
+        } else {
+            self.delayed.push(Reverse((job.due_at, job.id)));
+            self.delayed_jobs.insert(job.id, job);
+        }
+    }
+
+    /// Moves retries whose time has come to their receiver's queue.
+    fn promote(&mut self, now: i64) {
+        while let Some(Reverse((at, id))) = self.delayed.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.delayed.pop();
+            if let Some(job) = self.delayed_jobs.remove(&id) {
+                self.ready
+                    .entry(job.receiver.clone())
+                    .or_default()
+                    .push_back(job);
+            }
+        }
+    }
+
+    /// The next time a delayed job becomes due.
+    fn next_due(&self) -> Option<i64> {
+        self.delayed.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Takes as many jobs as the limits allow, in receiver-fair order.
+    fn take_startable(
+        &mut self,
+        total_cap: usize,
+        per_receiver_cap: impl Fn(&str) -> usize,
+    ) -> Vec<Job> {
+        let mut out = Vec::new();
+        let mut receivers: Vec<String> = self.ready.keys().cloned().collect();
+        receivers.sort_unstable();
+        // Round-robin over receivers so one long queue does not delay the others.
+        loop {
+            let mut progressed = false;
+            for r in &receivers {
+                if self.in_flight_total >= total_cap {
+                    return out;
+                }
+                let busy = self.in_flight.get(r).copied().unwrap_or(0);
+                if busy >= per_receiver_cap(r) {
+                    continue;
+                }
+                let Some(q) = self.ready.get_mut(r) else {
+                    continue;
+                };
+                let Some(job) = q.pop_front() else {
+                    continue;
+                };
+                if q.is_empty() {
+                    self.ready.remove(r);
+                }
+                *self.in_flight.entry(r.clone()).or_default() += 1;
+                self.in_flight_total += 1;
+                out.push(job);
+                progressed = true;
+            }
+            if !progressed {
+                return out;
+            }
+        }
+    }
+
+    /// An attempt of `job` ended: with `retry_at`, it waits for its next attempt,
+    /// otherwise it is finished.
+    fn finished(&mut self, job: Job, retry_at: Option<i64>, now: i64) {
+        if let Some(n) = self.in_flight.get_mut(&job.receiver) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                f.per_receiver.remove(&self.receiver);
+                self.in_flight.remove(&job.receiver);
             }
+        }
+        self.in_flight_total = self.in_flight_total.saturating_sub(1);
+        match retry_at {
+            Some(at) => {
+                let mut job = job;
+                job.attempts = job.attempts.saturating_add(1);
+                job.due_at = at;
+                self.place(job, now);
+            }
+            None => {
+                self.known.remove(&job.id);
+            }
+        }
+    }
+
+    /// Jobs not finished (queued, waiting for a retry, or in flight).
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+}
+
+/// Rebuilds the queue from the store's pending entries (after a restart).
+async fn restore(inner: &Arc<Inner>, record: &mpsc::UnboundedSender<DeliveryOutcome>) {
+    let mut after = 0i64;
+    let mut restored = 0usize;
+    loop {
+        let store = inner.store.clone();
+        let page = match tokio::task::spawn_blocking(move || {
+            store.pending_outbox(after, MAX_LIST_LIMIT)
+        })
+        .await
+        {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "Cannot read the notification outbox; pending notifications wait for the next start.");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Outbox read task failed.");
+                return;
+            }
+        };
+        let n = page.len();
+        let now = now_ms();
+        for e in page {
+            after = after.max(e.id);
+            match Job::from_entry(e) {
+                Ok(job) => {
+                    if lock(&inner.queue).push(job, now) {
+                        restored += 1;
+                    }
+                }
+                Err((id, msg)) => {
+                    tracing::error!(id, "{msg}");
+                    inner.metrics.dropped("invalid_payload");
+                    let _ = record.send(DeliveryOutcome::GaveUp {
+                        id,
+                        error: msg,
+                        at: now,
+                    });
+                }
+            }
+        }
+        if n < MAX_LIST_LIMIT {
+            break;
+        }
+    }
+    let pending = lock(&inner.queue).len();
+    inner
+        .metrics
+        .outbox_pending
+        .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    if restored > 0 {
+        tracing::info!(
+            restored,
+            "Pending notifications from the outbox queued for delivery."
+        );
+    }
+}
+
+/// Writes delivery outcomes in batches until every sender is gone.
+async fn recorder(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<DeliveryOutcome>) {
+    let mut batch: Vec<DeliveryOutcome> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        let items = std::mem::take(&mut batch);
+        let store = inner.store.clone();
+        let n = items.len();
+        inner.metrics.record_batch.observe(n as f64);
+        match tokio::task::spawn_blocking(move || {
+            let r = store.record_deliveries(&items);
+            (items, r)
+        })
+        .await
+        {
+            Ok((items, Ok(results))) => {
+                for (o, r) in items.iter().zip(results) {
+                    if let Err(e) = r {
+                        tracing::warn!(id = o.id(), error = %e, "Cannot record a delivery outcome.");
+                    }
+                }
+            }
+            Ok((_, Err(e))) => {
+                // Nothing of the batch was written: the entries stay pending and are sent
+                // again after a restart (at-least-once).
+                tracing::error!(outcomes = n, error = %e, "Cannot record delivery outcomes.");
+            }
+            Err(e) => tracing::error!(error = %e, "Delivery bookkeeping task failed."),
         }
     }
 }
 
 pub(crate) async fn run(inner: Arc<Inner>) {
     let workers = inner.opts.delivery_workers.max(1);
-    let per_receiver_cap = workers.div_ceil(2).max(1);
-    let sem = Arc::new(Semaphore::new(workers));
-    let inflight = Arc::new(Mutex::new(InFlight::default()));
+    let default_cap = inner.opts.per_receiver_concurrency.clamp(1, workers);
+    let per_receiver_cap = |r: &str| {
+        inner
+            .config
+            .concurrency
+            .get(r)
+            .copied()
+            .unwrap_or(default_cap)
+            .max(1)
+    };
+    let (tx, rx) = mpsc::unbounded_channel::<DeliveryOutcome>();
+    let recorder_task = tokio::spawn(recorder(inner.clone(), rx));
+    restore(&inner, &tx).await;
     let mut tasks = tokio::task::JoinSet::new();
     while !inner.shutdown.load(Ordering::Acquire) {
-        let store = inner.store.clone();
         let now = now_ms();
-        let due = match tokio::task::spawn_blocking(move || store.due(now, BATCH)).await {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "Cannot read the notification outbox.");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "Outbox read task failed.");
-                Vec::new()
-            }
+        let (start, next_due) = {
+            let mut q = lock(&inner.queue);
+            q.promote(now);
+            (q.take_startable(workers, per_receiver_cap), q.next_due())
         };
-        for e in due {
-            {
-                let f = lock(&inflight);
-                if f.ids.contains(&e.id)
-                    || f.per_receiver.get(&e.receiver).copied().unwrap_or(0) >= per_receiver_cap
-                {
-                    continue;
-                }
-            }
-            let Ok(permit) = sem.clone().try_acquire_owned() else {
-                break;
-            };
-            {
-                let mut f = lock(&inflight);
-                f.ids.insert(e.id);
-                *f.per_receiver.entry(e.receiver.clone()).or_default() += 1;
-            }
-            let guard = Guard {
-                inflight: inflight.clone(),
-                id: e.id,
-                receiver: e.receiver.clone(),
-            };
+        for job in start {
             let inner2 = inner.clone();
+            let tx2 = tx.clone();
             tasks.spawn(async move {
-                deliver(&inner2, e).await;
-                drop(guard);
-                drop(permit);
+                let retry_at = deliver(&inner2, &job, &tx2).await;
+                lock(&inner2.queue).finished(job, retry_at, now_ms());
                 inner2.delivery_wake.notify_one();
             });
         }
         while tasks.try_join_next().is_some() {}
+        let wait = match next_due {
+            Some(at) => inner
+                .opts
+                .tick
+                .min(Duration::from_millis(u64::try_from(at - now).unwrap_or(0))),
+            None => inner.opts.tick,
+        };
         tokio::select! {
             _ = inner.delivery_wake.notified() => {}
             _ = inner.shutdown_notify.notified() => {}
-            _ = tokio::time::sleep(inner.opts.tick) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
     // Let deliveries in flight finish (bounded by their timeouts) so their outcome is
@@ -110,48 +350,42 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     if wait.await.is_err() {
         tasks.abort_all();
     }
-}
-
-async fn blocking<F>(inner: &Arc<Inner>, f: F)
-where
-    F: FnOnce(&dyn strix_state::StateStore) -> Result<(), strix_state::StateError> + Send + 'static,
-{
-    let store = inner.store.clone();
-    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "Cannot record a delivery outcome."),
-        Err(e) => tracing::error!(error = %e, "Delivery bookkeeping task failed."),
+    drop(tx);
+    if tokio::time::timeout(Duration::from_secs(10), recorder_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("Delivery outcomes still being recorded at shutdown.");
     }
 }
 
-async fn deliver(inner: &Arc<Inner>, e: OutboxEntry) {
-    let id = e.id;
-    let payload: Payload = match serde_json::from_value(e.payload.clone()) {
-        Ok(p) => p,
-        Err(err) => {
-            let msg = format!("undecodable outbox payload: {err}");
-            tracing::error!(id, receiver = %e.receiver, "{msg}");
-            inner.metrics.dropped("invalid_payload");
-            inner.metrics.outbox_pending.dec();
-            blocking(inner, move |s| s.give_up(id, &msg, now_ms())).await;
-            return;
-        }
-    };
+/// One attempt; returns the time of the next attempt if it is to be retried.
+async fn deliver(
+    inner: &Arc<Inner>,
+    job: &Job,
+    record: &mpsc::UnboundedSender<DeliveryOutcome>,
+) -> Option<i64> {
+    let id = job.id;
+    let payload = &job.payload;
     let channel = inner
         .channels()
-        .get(&e.receiver)
+        .get(&job.receiver)
         .and_then(|c| c.get(payload.channel_index))
-        .filter(|c| c.kind().as_str() == e.channel);
+        .filter(|c| c.kind().as_str() == job.channel);
     let Some(channel) = channel else {
         let msg = format!(
             "receiver {:?} has no {} channel #{} any more",
-            e.receiver, e.channel, payload.channel_index
+            job.receiver, job.channel, payload.channel_index
         );
         tracing::warn!(id, "{msg}; notification dropped");
         inner.metrics.dropped("unknown_receiver");
         inner.metrics.outbox_pending.dec();
-        blocking(inner, move |s| s.give_up(id, &msg, now_ms())).await;
-        return;
+        let _ = record.send(DeliveryOutcome::GaveUp {
+            id,
+            error: msg,
+            at: now_ms(),
+        });
+        return None;
     };
     let kind = channel.kind();
     let started = Instant::now();
@@ -164,12 +398,12 @@ async fn deliver(inner: &Arc<Inner>, e: OutboxEntry) {
         .metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
-    let receiver = e.receiver.clone();
+    let receiver = &job.receiver;
     let now = now_ms();
     match result {
         Ok(receipt) => {
             if !receipt.skipped {
-                inner.metrics.sent(&receiver, kind.as_str());
+                inner.metrics.sent(receiver, kind.as_str());
             }
             inner.metrics.outbox_pending.dec();
             let mut summary = if receipt.skipped {
@@ -184,14 +418,20 @@ async fn deliver(inner: &Arc<Inner>, e: OutboxEntry) {
                 summary.push_str(&format!(" ids {}", receipt.ids.join(",")));
             }
             tracing::debug!(id, receiver = %receiver, channel = %kind, "Notification delivered.");
-            blocking(inner, move |s| s.mark_delivered(id, now, &summary)).await;
+            let _ = record.send(DeliveryOutcome::Delivered {
+                id,
+                at: now,
+                response: summary,
+            });
+            None
         }
         Err(err) => {
-            inner.metrics.failed(&receiver, kind.as_str());
-            let attempt = e.attempts.saturating_add(1);
+            inner.metrics.failed(receiver, kind.as_str());
+            let attempt = job.attempts.saturating_add(1);
             let msg = err.to_string();
             let delay = if err.is_retryable() {
-                let elapsed = Duration::from_millis(u64::try_from(now - e.created_at).unwrap_or(0));
+                let elapsed =
+                    Duration::from_millis(u64::try_from(now - job.created_at).unwrap_or(0));
                 inner.retry.next_delay(
                     &Attempt {
                         number: attempt,
@@ -208,7 +448,14 @@ async fn deliver(inner: &Arc<Inner>, e: OutboxEntry) {
                     inner.metrics.retries.inc();
                     let next = now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
                     tracing::info!(id, receiver = %receiver, channel = %kind, attempt, retry_in_ms = d.as_millis() as u64, error = %msg, "Notification delivery failed; will retry.");
-                    blocking(inner, move |s| s.mark_failed(id, attempt, next, &msg, now)).await;
+                    let _ = record.send(DeliveryOutcome::Failed {
+                        id,
+                        attempt,
+                        next_attempt_at: next,
+                        error: msg,
+                        at: now,
+                    });
+                    Some(next)
                 }
                 None => {
                     let reason = if err.is_retryable() {
@@ -219,9 +466,79 @@ async fn deliver(inner: &Arc<Inner>, e: OutboxEntry) {
                     inner.metrics.dropped(reason);
                     inner.metrics.outbox_pending.dec();
                     tracing::warn!(id, receiver = %receiver, channel = %kind, attempt, error = %msg, "Notification delivery given up.");
-                    blocking(inner, move |s| s.give_up(id, &msg, now)).await;
+                    let _ = record.send(DeliveryOutcome::GaveUp {
+                        id,
+                        error: msg,
+                        at: now,
+                    });
+                    None
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: i64, receiver: &str, due_at: i64) -> Job {
+        Job {
+            id,
+            receiver: receiver.into(),
+            channel: "webhook".into(),
+            payload: Arc::new(Payload {
+                channel_index: 0,
+                notification: super::super::build::test_notification(receiver, "", 0),
+            }),
+            attempts: 0,
+            created_at: 0,
+            due_at,
+        }
+    }
+
+    #[test]
+    fn queue_limits_per_receiver_and_total_and_dedups() {
+        let mut q = Queue::default();
+        for i in 0..10 {
+            assert!(q.push(job(i, "a", 0), 0));
+        }
+        for i in 10..13 {
+            assert!(q.push(job(i, "b", 0), 0));
+        }
+        assert!(!q.push(job(3, "a", 0), 0), "a known id is not queued twice");
+        let started = q.take_startable(6, |_| 4);
+        assert_eq!(started.len(), 6);
+        assert_eq!(started.iter().filter(|j| j.receiver == "a").count(), 3);
+        assert_eq!(started.iter().filter(|j| j.receiver == "b").count(), 3);
+        // a has 3 in flight; cap 4 lets one more through once the total allows it.
+        let more = q.take_startable(8, |_| 4);
+        assert_eq!(
+            more.iter().map(|j| j.receiver.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert!(q.take_startable(100, |_| 4).is_empty(), "a is at its cap");
+        for j in started.into_iter().chain(more) {
+            q.finished(j, None, 0);
+        }
+        assert_eq!(q.len(), 6);
+        assert_eq!(q.take_startable(100, |_| 4).len(), 4);
+    }
+
+    #[test]
+    fn retries_wait_for_their_time() {
+        let mut q = Queue::default();
+        q.push(job(1, "a", 0), 0);
+        let j = q.take_startable(4, |_| 4).remove(0);
+        q.finished(j, Some(500), 10);
+        assert!(q.take_startable(4, |_| 4).is_empty());
+        assert_eq!(q.next_due(), Some(500));
+        q.promote(499);
+        assert!(q.take_startable(4, |_| 4).is_empty());
+        q.promote(500);
+        let again = q.take_startable(4, |_| 4);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 1);
+        assert_eq!(q.len(), 1);
     }
 }

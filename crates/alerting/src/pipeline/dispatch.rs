@@ -1,15 +1,16 @@
 //! The dispatcher thread: ingest → state → grouping → outbox, plus escalation timers.
 //! All store I/O here is blocking, which is why this runs on its own thread.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use strix_core::Labels;
 use strix_state::{
-    AlertQuery, AlertRecord, AlertState, Escalation, OutboxItem, SilenceState, StateError,
-    StateStore, MAX_LIST_LIMIT, SYSTEM_ACTOR,
+    AlertQuery, AlertRecord, AlertState, AlertWrite, AlertWritten, Escalation, OutboxItem,
+    SilenceState, StateError, StateStore, MAX_LIST_LIMIT, SYSTEM_ACTOR,
 };
 
 use super::build::{self, AlertInfo};
+use super::events;
 use super::metrics::Metrics;
 use super::{lock, now_ms, AlertSource, IncomingAlert, Inner, PipelineError};
 use crate::channels::ChannelKind;
@@ -25,6 +26,39 @@ const ESCALATION_CHECK_MS: i64 = 1_000;
 /// Re-write an unchanged firing alert (value, `updated_at`) at most this often.
 const REWRITE_MS: i64 = 60_000;
 const FORGET_MS: i64 = 24 * 3_600_000;
+/// Alert writes applied in one transaction at most.
+const WRITE_BATCH: usize = 1024;
+
+/// What to do with the outcome of one collected alert write.
+enum After {
+    /// Log unexpected errors only.
+    Log,
+    /// A known alert re-written: remember when, and its state.
+    Rewrite { fp: u64 },
+    /// A new alert: on success it joins its groups (and may start an escalation).
+    New {
+        id: String,
+        input: AlertInput,
+        value: f64,
+        starts_at: i64,
+    },
+}
+
+/// Alert writes collected while processing incoming alerts.
+#[derive(Default)]
+pub(crate) struct Writes {
+    ops: Vec<AlertWrite>,
+    after: Vec<After>,
+    /// Fingerprints with a write in `ops`.
+    fps: HashSet<u64>,
+}
+
+impl Writes {
+    fn push(&mut self, op: AlertWrite, after: After) {
+        self.ops.push(op);
+        self.after.push(after);
+    }
+}
 
 /// An open alert the pipeline knows.
 #[derive(Debug, Clone)]
@@ -190,9 +224,11 @@ impl DispatchState {
             }
             self.silences_loaded_at = now;
         }
+        let mut w = Writes::default();
         for a in batch {
-            self.process(inner, a, now);
+            self.process(inner, a, now, &mut w);
         }
+        self.apply(inner, &mut w, now);
         let mut created = 0;
         if now >= self.next_sweep {
             self.sweep(inner, now);
@@ -207,10 +243,18 @@ impl DispatchState {
         created
     }
 
-    fn process(&mut self, inner: &Inner, a: IncomingAlert, now: i64) {
+    /// Decides what an incoming alert changes. In-memory effects happen at once; store
+    /// writes are collected in `w` and applied by [`DispatchState::apply`], one
+    /// transaction for many alerts. An alert whose fingerprint already has a write in `w`
+    /// applies `w` first, so every alert sees the effects of the ones before it.
+    fn process(&mut self, inner: &Inner, a: IncomingAlert, now: i64, w: &mut Writes) {
         let store = inner.store.as_ref();
         let labels = labels_of(&a.labels);
         let fp = group::fingerprint(&labels);
+        if w.fps.contains(&fp) || w.ops.len() >= WRITE_BATCH {
+            self.apply(inner, w, now);
+        }
+        w.fps.insert(fp);
         let fp_hex = build::fingerprint_hex(fp);
         let resolved = a.ends_at.is_some_and(|e| e <= now);
         let mut input = AlertInput {
@@ -235,12 +279,16 @@ impl DispatchState {
                     .map(|r| r.id)
             });
             if let Some(id) = known {
-                match store.transition(&id, AlertState::Resolved, SYSTEM_ACTOR, "resolved", now) {
-                    Ok(_) | Err(StateError::Conflict(_)) | Err(StateError::NotFound { .. }) => {}
-                    Err(e) => {
-                        tracing::warn!(alert = %id, error = %e, "Cannot record an alert's resolution.")
-                    }
-                }
+                w.push(
+                    AlertWrite::Transition {
+                        id: id.clone(),
+                        to: AlertState::Resolved,
+                        actor: SYSTEM_ACTOR.to_string(),
+                        notes: "resolved".to_string(),
+                        at: now,
+                    },
+                    After::Log,
+                );
                 self.recent.insert(fp, (id, now));
             }
             self.dispatcher.insert(input, now);
@@ -266,15 +314,14 @@ impl DispatchState {
                 let mut rec = AlertRecord::new(fp_hex.clone(), "", act.state, act.input.starts_at);
                 rec.id = act.id.clone();
                 fill_record(&mut rec, &a, value, now);
-                match store.upsert_alert(&rec, SYSTEM_ACTOR, "") {
-                    Ok(out) => {
-                        act.last_write = now;
-                        act.state = out.record.state;
-                    }
-                    Err(e) => {
-                        tracing::warn!(alert = %act.id, error = %e, "Cannot update an alert.")
-                    }
-                }
+                w.push(
+                    AlertWrite::Upsert {
+                        alert: rec,
+                        actor: SYSTEM_ACTOR.to_string(),
+                        notes: String::new(),
+                    },
+                    After::Rewrite { fp },
+                );
             }
             self.dispatcher.insert(input, now);
             return;
@@ -287,7 +334,7 @@ impl DispatchState {
                 None
             }
         };
-        let (id, state, start_escalation) = match existing {
+        match existing {
             Some(rec) => {
                 input.starts_at = rec.starts_at;
                 let mut up = rec.clone();
@@ -298,73 +345,187 @@ impl DispatchState {
                     rec.state
                 };
                 up.state = to;
-                if let Err(e) = store.upsert_alert(&up, SYSTEM_ACTOR, "") {
-                    tracing::warn!(alert = %rec.id, error = %e, "Cannot update an alert.");
+                w.push(
+                    AlertWrite::Upsert {
+                        alert: up,
+                        actor: SYSTEM_ACTOR.to_string(),
+                        notes: String::new(),
+                    },
+                    After::Log,
+                );
+                if rec.state == AlertState::Pending && to == AlertState::Firing {
+                    if let Some(esc) = self.escalation_for(inner, &rec.id, &input) {
+                        w.push(
+                            AlertWrite::Escalation {
+                                escalation: esc,
+                                now,
+                            },
+                            After::Log,
+                        );
+                    }
                 }
-                (rec.id, to, rec.state == AlertState::Pending)
+                self.alerts.insert(
+                    fp,
+                    Active {
+                        id: rec.id,
+                        state: to,
+                        input: input.clone(),
+                        value,
+                        last_write: now,
+                    },
+                );
+                self.dispatcher.insert(input, now);
             }
             None => {
                 let name = a.labels.get("alertname").cloned().unwrap_or_default();
                 let mut rec =
                     AlertRecord::new(fp_hex.clone(), name, AlertState::Firing, a.starts_at);
                 fill_record(&mut rec, &a, value, now);
-                match store.upsert_alert(&rec, SYSTEM_ACTOR, "") {
-                    Ok(out) if out.record.state == AlertState::Resolved => {
-                        // This episode was closed (by an operator, before a restart).
-                        self.operator_resolved.insert(fp, (a.starts_at, now));
-                        return;
-                    }
-                    Ok(out) => (out.record.id, out.record.state, out.created),
-                    Err(StateError::Conflict(_)) => {
-                        self.operator_resolved.insert(fp, (a.starts_at, now));
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Cannot record an alert; notifying anyway.");
-                        (rec.id, AlertState::Firing, false)
-                    }
-                }
+                let id = rec.id.clone();
+                w.push(
+                    AlertWrite::Upsert {
+                        alert: rec,
+                        actor: SYSTEM_ACTOR.to_string(),
+                        notes: String::new(),
+                    },
+                    After::New {
+                        id,
+                        input,
+                        value,
+                        starts_at: a.starts_at,
+                    },
+                );
             }
-        };
-        if start_escalation && state == AlertState::Firing {
-            self.start_escalation(inner, &id, &input, now);
         }
-        self.alerts.insert(
-            fp,
-            Active {
-                id,
-                state,
-                input: input.clone(),
-                value,
-                last_write: now,
-            },
-        );
-        self.dispatcher.insert(input, now);
     }
 
-    fn start_escalation(&mut self, inner: &Inner, id: &str, input: &AlertInput, now: i64) {
-        let Some(sev) = input.labels.get("severity") else {
+    /// Applies the collected writes in one transaction, then what depends on their
+    /// outcome (new alerts into their groups, escalation timers, live events).
+    fn apply(&mut self, inner: &Inner, w: &mut Writes, now: i64) {
+        w.fps.clear();
+        if w.ops.is_empty() {
             return;
-        };
-        let Some(policy) = inner.config.escalation.for_severity(sev) else {
-            return;
-        };
-        let Some(step) = policy.step(0, input.starts_at) else {
-            return;
-        };
-        let esc = Escalation {
+        }
+        let ops = std::mem::take(&mut w.ops);
+        let afters = std::mem::take(&mut w.after);
+        let results: Vec<Option<Result<AlertWritten, StateError>>> =
+            match inner.store.write_alerts(&ops) {
+                Ok(r) => r.into_iter().map(Some).collect(),
+                Err(e) => {
+                    tracing::warn!(writes = ops.len(), error = %e, "Cannot record alert changes.");
+                    ops.iter().map(|_| None).collect()
+                }
+            };
+        let bus = inner.opts.events.as_deref();
+        let mut escalations = Vec::new();
+        for (after, res) in afters.into_iter().zip(results) {
+            match &res {
+                Some(Ok(AlertWritten::Upserted(out))) if out.transition.is_some() => {
+                    events::publish_alert(bus, &out.record)
+                }
+                Some(Ok(AlertWritten::Transitioned(rec))) => events::publish_alert(bus, rec),
+                _ => {}
+            }
+            match after {
+                After::Log => match res {
+                    Some(Err(StateError::Conflict(_)))
+                    | Some(Err(StateError::NotFound { .. }))
+                    | Some(Ok(_))
+                    | None => {}
+                    Some(Err(e)) => tracing::warn!(error = %e, "Cannot record an alert change."),
+                },
+                After::Rewrite { fp } => match res {
+                    Some(Ok(AlertWritten::Upserted(out))) => {
+                        if let Some(act) = self.alerts.get_mut(&fp) {
+                            act.last_write = now;
+                            act.state = out.record.state;
+                        }
+                    }
+                    Some(Err(e)) => tracing::warn!(error = %e, "Cannot update an alert."),
+                    _ => {}
+                },
+                After::New {
+                    id,
+                    input,
+                    value,
+                    starts_at,
+                } => {
+                    let fp = input.fingerprint;
+                    let (id, state, created) = match res {
+                        Some(Ok(AlertWritten::Upserted(out)))
+                            if out.record.state == AlertState::Resolved =>
+                        {
+                            // This episode was closed (by an operator, before a restart).
+                            self.operator_resolved.insert(fp, (starts_at, now));
+                            continue;
+                        }
+                        Some(Ok(AlertWritten::Upserted(out))) => {
+                            (out.record.id, out.record.state, out.created)
+                        }
+                        Some(Err(StateError::Conflict(_))) => {
+                            self.operator_resolved.insert(fp, (starts_at, now));
+                            continue;
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "Cannot record an alert; notifying anyway.");
+                            (id, AlertState::Firing, false)
+                        }
+                        Some(Ok(_)) | None => (id, AlertState::Firing, false),
+                    };
+                    if created && state == AlertState::Firing {
+                        if let Some(esc) = self.escalation_for(inner, &id, &input) {
+                            escalations.push(AlertWrite::Escalation {
+                                escalation: esc,
+                                now,
+                            });
+                        }
+                    }
+                    self.alerts.insert(
+                        fp,
+                        Active {
+                            id,
+                            state,
+                            input: input.clone(),
+                            value,
+                            last_write: now,
+                        },
+                    );
+                    self.dispatcher.insert(input, now);
+                }
+            }
+        }
+        if !escalations.is_empty() {
+            match inner.store.write_alerts(&escalations) {
+                Ok(results) => {
+                    for r in results {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "Cannot persist an escalation.");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "Cannot persist escalations."),
+            }
+        }
+    }
+
+    /// The first timer of the escalation policy for the alert's `severity`, if any.
+    fn escalation_for(
+        &mut self,
+        inner: &Inner,
+        id: &str,
+        input: &AlertInput,
+    ) -> Option<Escalation> {
+        let sev = input.labels.get("severity")?;
+        let policy = inner.config.escalation.for_severity(sev)?;
+        let step = policy.step(0, input.starts_at)?;
+        self.next_escalation_check = self.next_escalation_check.min(step.due_at);
+        Some(Escalation {
             alert_id: id.to_string(),
             policy: sev.to_string(),
             level: 0,
             repeat: 0,
             next_at: step.due_at,
-        };
-        match inner.store.upsert_escalation(&esc, now) {
-            Ok(()) => {
-                self.next_escalation_check = self.next_escalation_check.min(step.due_at);
-            }
-            Err(e) => tracing::warn!(alert = %id, error = %e, "Cannot persist an escalation."),
-        }
+        })
     }
 
     /// Alerts whose `ends_at` passed without a re-send resolve.
@@ -384,7 +545,8 @@ impl DispatchState {
                     "not re-sent before its end time",
                     now,
                 ) {
-                    Ok(_) | Err(StateError::Conflict(_)) | Err(StateError::NotFound { .. }) => {}
+                    Ok(rec) => events::publish_alert(inner.opts.events.as_deref(), &rec),
+                    Err(StateError::Conflict(_)) | Err(StateError::NotFound { .. }) => {}
                     Err(e) => tracing::warn!(alert = %a.id, error = %e, "Cannot resolve an alert."),
                 }
                 self.recent.insert(fp, (a.id, now));
@@ -426,6 +588,8 @@ impl DispatchState {
         let ids = self.ids();
         let info = AlertInfo { ids: &ids };
         let mut created = 0;
+        let mut chunk: Vec<OutboxItem> = Vec::new();
+        let mut chunk_notifications = 0usize;
         for n in &due {
             let Some(chans) = inner.channels().get(&n.receiver) else {
                 tracing::warn!(receiver = %n.receiver, "Notification for an unknown receiver dropped.");
@@ -435,13 +599,29 @@ impl DispatchState {
             if chans.is_empty() {
                 continue;
             }
+            if inner.config.rate_limits.contains_key(&n.receiver) && !chunk.is_empty() {
+                // The rate limit counts what the store holds: write the chunk first.
+                created += enqueue_all(inner, &std::mem::take(&mut chunk), now);
+                chunk_notifications = 0;
+            }
             if !rate_ok(inner, &n.receiver, chans.len(), now) {
                 continue;
             }
             let cn = build::channel_notification(n, &inner.opts.external_url, &info, now);
-            let items = build::outbox_items(chans, &cn, &cn.idempotency_key, None, now);
-            created += enqueue_all(inner, &items, now);
+            chunk.extend(build::outbox_items(
+                chans,
+                &cn,
+                &cn.idempotency_key,
+                None,
+                now,
+            ));
+            chunk_notifications += 1;
+            if chunk_notifications >= inner.opts.flush_chunk {
+                created += enqueue_all(inner, &std::mem::take(&mut chunk), now);
+                chunk_notifications = 0;
+            }
         }
+        created += enqueue_all(inner, &chunk, now);
         created
     }
 
@@ -552,12 +732,9 @@ impl DispatchState {
             });
             match store.advance_escalation(&esc, next.as_ref(), &items, now) {
                 Ok(res) => {
-                    let n = res.iter().filter(|e| e.created).count();
-                    inner
-                        .metrics
-                        .outbox_pending
-                        .inc_by(i64::try_from(n).unwrap_or(0));
-                    created += n;
+                    let pairs: Vec<(&OutboxItem, strix_state::Enqueued)> =
+                        items.iter().zip(res).collect();
+                    created += inner.push_jobs(&pairs, now);
                     if let Some(nx) = &next {
                         self.next_escalation_check = self.next_escalation_check.min(nx.next_at);
                     }
@@ -620,8 +797,8 @@ impl DispatchState {
         enqueue_all(inner, &items, now)
     }
 
-    /// After an operator resolved `rec`: its groups report it resolved at their next
-    /// flush; re-sends of the episode are ignored.
+    /// After an operator resolved `rec`: its groups report it resolved at once (not at
+    /// their next `group_interval`); re-sends of the episode are ignored.
     pub fn resolved_by_operator(&mut self, rec: &AlertRecord, now: i64) {
         let Some(fp) = self.find_by_id(&rec.id) else {
             return;
@@ -632,7 +809,8 @@ impl DispatchState {
             let mut input = a.input;
             input.status = AlertStatus::Resolved;
             input.ends_at = Some(now);
-            self.dispatcher.insert(input, now);
+            let keys = self.dispatcher.insert(input, now);
+            self.dispatcher.flush_now(&keys, now);
         }
     }
 }
@@ -683,23 +861,34 @@ fn rate_ok(inner: &Inner, receiver: &str, channels: usize, now: i64) -> bool {
     }
 }
 
-/// Enqueues `items`; returns how many were new.
+/// Enqueues `items` in one transaction and hands the new entries to delivery; returns
+/// how many were new. If the batch cannot be written, each item is tried alone so one bad
+/// item cannot hold back the others.
 fn enqueue_all(inner: &Inner, items: &[OutboxItem], now: i64) -> usize {
-    let mut created = 0;
+    if items.is_empty() {
+        return 0;
+    }
+    inner.metrics.enqueue_batch.observe(items.len() as f64);
+    match inner.store.enqueue_batch(items, now) {
+        Ok(res) => {
+            let pairs: Vec<(&OutboxItem, strix_state::Enqueued)> = items.iter().zip(res).collect();
+            return inner.push_jobs(&pairs, now);
+        }
+        Err(e) => {
+            tracing::warn!(items = items.len(), error = %e, "Cannot enqueue notifications as one batch; trying one by one.");
+        }
+    }
+    let mut pairs = Vec::new();
     for it in items {
         match inner.store.enqueue(it, now) {
-            Ok(e) if e.created => {
-                created += 1;
-                inner.metrics.outbox_pending.inc();
-            }
-            Ok(_) => {}
+            Ok(e) => pairs.push((it, e)),
             Err(e) => {
                 inner.metrics.dropped("store_error");
                 tracing::error!(receiver = %it.receiver, error = %e, "Cannot enqueue a notification.");
             }
         }
     }
-    created
+    inner.push_jobs(&pairs, now)
 }
 
 /// The dispatcher thread's loop, until shutdown.

@@ -24,6 +24,8 @@ pub(crate) struct Metrics {
     rate_limited: Family<L, Counter>,
     pub duration: Histogram,
     pub outbox_pending: Gauge,
+    pub record_batch: Histogram,
+    pub enqueue_batch: Histogram,
     alerts_active: Family<L, Gauge>,
 }
 
@@ -39,6 +41,8 @@ impl Metrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
             outbox_pending: Gauge::default(),
+            record_batch: Histogram::new([1.0, 4.0, 16.0, 64.0, 256.0, 1024.0]),
+            enqueue_batch: Histogram::new([1.0, 4.0, 16.0, 64.0, 256.0, 1024.0]),
             alerts_active: Family::default(),
         };
         registry.register(
@@ -75,6 +79,16 @@ impl Metrics {
             "strix_outbox_pending",
             "Notifications in the durable outbox not yet delivered or abandoned.",
             m.outbox_pending.clone(),
+        );
+        registry.register(
+            "strix_notifications_outcomes_batch_size",
+            "Delivery outcomes written to the outbox in one transaction.",
+            m.record_batch.clone(),
+        );
+        registry.register(
+            "strix_notifications_enqueue_batch_size",
+            "Notifications written to the outbox in one transaction.",
+            m.enqueue_batch.clone(),
         );
         registry.register(
             "strix_alerts_active",

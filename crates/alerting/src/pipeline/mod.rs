@@ -47,6 +47,7 @@
 mod build;
 mod delivery;
 mod dispatch;
+pub mod events;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -55,7 +56,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use strix_core::ErrorClass;
-use strix_state::{AlertRecord, AlertState, StateError, StateStore};
+use strix_state::{AlertRecord, AlertState, Enqueued, OutboxItem, StateError, StateStore};
 
 use crate::channels::{self, ChannelSet, DeliveryReceipt, RetryPolicy};
 use crate::routing::config::{valid_label_name, RoutingConfig};
@@ -68,9 +69,17 @@ use metrics::Metrics;
 pub struct PipelineOptions {
     /// Base URL of Strix's UI (Alertmanager's `externalURL`) for notifications.
     pub external_url: String,
-    /// Concurrent deliveries (default 4). One receiver uses at most half of them, so a
-    /// slow receiver cannot starve the others.
+    /// Concurrent delivery attempts over all receivers (default 64).
     pub delivery_workers: usize,
+    /// Concurrent delivery attempts to one receiver (default 16), so a slow receiver
+    /// cannot starve the others. HTTP channels reuse keep-alive connections.
+    pub per_receiver_concurrency: usize,
+    /// Notifications the dispatcher writes to the outbox in one transaction before it
+    /// hands them to delivery (default 256): the first ones go out while later groups
+    /// of a large flush are still being decided.
+    pub flush_chunk: usize,
+    /// Where alert state changes are published (`kind::ALERT`), for live dashboards.
+    pub events: Option<Arc<strix_core::events::EventBus>>,
     /// Dispatcher wakeup granularity (default 50 ms); ingest and enqueue wake at once.
     pub tick: Duration,
 }
@@ -79,8 +88,11 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         PipelineOptions {
             external_url: String::new(),
-            delivery_workers: 4,
+            delivery_workers: 64,
+            per_receiver_concurrency: 16,
+            flush_chunk: 256,
             tick: Duration::from_millis(50),
+            events: None,
         }
     }
 }
@@ -176,6 +188,7 @@ pub(crate) struct Inner {
     inbox_cv: Condvar,
     dispatch: Mutex<DispatchState>,
     delivery_wake: tokio::sync::Notify,
+    queue: Mutex<delivery::Queue>,
     shutdown: AtomicBool,
     shutdown_notify: tokio::sync::Notify,
     started: AtomicBool,
@@ -220,17 +233,11 @@ impl AlertPipeline {
         let metrics = Metrics::new(registry);
         let now = now_ms();
         let dispatch = DispatchState::new(&config, store.as_ref(), &metrics, now)?;
-        match store.due(i64::MAX, strix_state::MAX_LIST_LIMIT) {
-            Ok(pending) => {
-                metrics
-                    .outbox_pending
-                    .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
-            }
-            Err(e) => tracing::warn!(error = %e, "Cannot count pending notifications."),
-        }
         let config_yaml = default_config_yaml(&config);
         let mut opts = opts;
         opts.delivery_workers = opts.delivery_workers.max(1);
+        opts.per_receiver_concurrency = opts.per_receiver_concurrency.max(1);
+        opts.flush_chunk = opts.flush_chunk.max(1);
         if opts.tick.is_zero() {
             opts.tick = Duration::from_millis(50);
         }
@@ -247,6 +254,7 @@ impl AlertPipeline {
                 inbox_cv: Condvar::new(),
                 dispatch: Mutex::new(dispatch),
                 delivery_wake: tokio::sync::Notify::new(),
+                queue: Mutex::new(delivery::Queue::default()),
                 shutdown: AtomicBool::new(false),
                 shutdown_notify: tokio::sync::Notify::new(),
                 started: AtomicBool::new(false),
@@ -341,6 +349,7 @@ impl AlertPipeline {
             notes,
             now,
         )?;
+        events::publish_alert(self.inner.opts.events.as_deref(), &rec);
         let created = lock(&self.inner.dispatch).acknowledged(&self.inner, &rec, now);
         if created > 0 {
             self.inner.delivery_wake.notify_one();
@@ -349,7 +358,7 @@ impl AlertPipeline {
     }
 
     /// An operator resolves an alert: its escalation ends, and its groups send resolved
-    /// notifications at their next flush. Later re-sends of the same firing episode are
+    /// notifications at once. Later re-sends of the same firing episode are
     /// ignored; if the condition fires again after clearing, that is a new alert.
     pub fn resolve(
         &self,
@@ -362,6 +371,7 @@ impl AlertPipeline {
             self.inner
                 .store
                 .transition(alert_id, AlertState::Resolved, operator, notes, now)?;
+        events::publish_alert(self.inner.opts.events.as_deref(), &rec);
         lock(&self.inner.dispatch).resolved_by_operator(&rec, now);
         self.inner.inbox_cv.notify_one();
         Ok(rec)
@@ -525,6 +535,38 @@ fn validate(a: &IncomingAlert) -> Result<(), String> {
 impl Inner {
     pub(crate) fn channels(&self) -> &ChannelSet {
         &self.channels
+    }
+
+    /// Hands entries just written to the outbox to the delivery scheduler and wakes it.
+    /// `enqueued` pairs each item with the store's answer; only new entries are queued.
+    pub(crate) fn push_jobs(&self, enqueued: &[(&OutboxItem, Enqueued)], now: i64) -> usize {
+        let mut added = 0;
+        {
+            let mut q = lock(&self.queue);
+            for (item, e) in enqueued {
+                if !e.created {
+                    continue;
+                }
+                match delivery::Job::from_item(e.id, item, now) {
+                    Some(job) => {
+                        if q.push(job, now) {
+                            added += 1;
+                        }
+                    }
+                    None => tracing::error!(
+                        id = e.id,
+                        "An outbox entry's payload does not decode; it is delivered after a restart."
+                    ),
+                }
+            }
+        }
+        if added > 0 {
+            self.metrics
+                .outbox_pending
+                .inc_by(i64::try_from(added).unwrap_or(0));
+            self.delivery_wake.notify_one();
+        }
+        added
     }
 }
 

@@ -242,3 +242,162 @@ fn bad_alerts_are_refused_and_secrets_masked() {
     assert_eq!(p.receivers(), vec!["hook".to_string()]);
     assert!(default_routing_config().is_ok());
 }
+
+fn pipeline_with_bus(
+    cfg: &str,
+    store: Arc<dyn StateStore>,
+    bus: Arc<strix_core::events::EventBus>,
+) -> AlertPipeline {
+    let mut reg = prometheus_client::registry::Registry::default();
+    let p = AlertPipeline::new(
+        config(cfg),
+        store,
+        PipelineOptions {
+            external_url: "http://strix.test".into(),
+            events: Some(bus),
+            ..PipelineOptions::default()
+        },
+        &mut reg,
+    )
+    .unwrap();
+    p.start(&tokio::runtime::Handle::current());
+    p
+}
+
+fn alert_events(bus: &strix_core::events::EventBus) -> Vec<serde_json::Value> {
+    bus.since(0, 10_000)
+        .events
+        .into_iter()
+        .filter(|e| e.kind == strix_core::events::kind::ALERT)
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changes_are_published_and_operator_resolve_notifies_at_once() {
+    let srv = MockServer::start(vec![Reply::status(200, "ok")]).await;
+    let (_d, st) = store();
+    let bus = Arc::new(strix_core::events::EventBus::default());
+    // A long group_interval: the resolved notice must not wait for it.
+    let cfg = format!(
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1h\n\
+         receivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n",
+        srv.url("/hook")
+    );
+    let p = pipeline_with_bus(&cfg, st.clone(), bus.clone());
+    p.ingest(vec![alert("DiskFull", "warning", None)]).unwrap();
+    let reqs = wait_requests(&srv, 1, Duration::from_secs(5)).await;
+    assert_eq!(
+        reqs.len(),
+        1,
+        "{:?}",
+        reqs.iter().map(|r| r.json()).collect::<Vec<_>>()
+    );
+    let ev = alert_events(&bus);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["state"], "firing");
+    assert_eq!(ev[0]["labels"]["alertname"], "DiskFull");
+    assert_eq!(ev[0]["severity"], "warning");
+    assert_eq!(ev[0]["value"], 42.0);
+    let id = ev[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(ev[0]["startsAt"], "2023-11-14T22:13:20.000Z");
+
+    // A re-send of the same firing alert is no state change: no event.
+    p.ingest(vec![alert("DiskFull", "warning", None)]).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(alert_events(&bus).len(), 1, "{:?}", alert_events(&bus));
+
+    p.acknowledge(&id, "alice", "looking").unwrap();
+    let ev = alert_events(&bus);
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[1]["state"], "acknowledged");
+    assert_eq!(ev[1]["acknowledgedBy"], "alice");
+
+    let t0 = Instant::now();
+    p.resolve(&id, "bob", "fixed").unwrap();
+    let ev = alert_events(&bus);
+    assert_eq!(ev.len(), 3);
+    assert_eq!(ev[2]["state"], "resolved");
+    assert_eq!(ev[2]["id"], id.as_str());
+    let reqs = wait_requests(&srv, 2, Duration::from_secs(5)).await;
+    assert_eq!(reqs.len(), 2, "no resolved notice");
+    assert_eq!(reqs[1].json()["status"], "resolved");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "resolved notice took {:?}",
+        t0.elapsed()
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_groups_are_delivered_once_and_recorded() {
+    let srv = MockServer::start_bounded(vec![Reply::status(200, "ok")], 2_000).await;
+    let (_d, st) = store();
+    let cfg = format!(
+        "route:\n  receiver: hook\n  group_by: [alertname, i]\n  group_wait: 0s\n  group_interval: 1h\n\
+         receivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n",
+        srv.url("/hook")
+    );
+    let p = pipeline(&cfg, st.clone());
+    const N: usize = 600;
+    let batch: Vec<IncomingAlert> = (0..N)
+        .map(|i| {
+            let mut a = alert("Flood", "warning", None);
+            a.labels.insert("i".into(), i.to_string());
+            a
+        })
+        .collect();
+    // The same alert twice in one batch is one alert.
+    let mut twice = batch.clone();
+    twice.push(batch[0].clone());
+    p.ingest(twice).unwrap();
+    let reqs = wait_requests(&srv, N, Duration::from_secs(30)).await;
+    assert_eq!(reqs.len(), N);
+    let mut seen: Vec<String> = reqs
+        .iter()
+        .map(|r| r.json()["groupLabels"]["i"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), N, "every group notified exactly once");
+    // Every outcome reaches the store (in batches); nothing stays pending.
+    let start = Instant::now();
+    loop {
+        let pending = st.pending_outbox(0, strix_state::MAX_LIST_LIMIT).unwrap();
+        if pending.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} entries still pending",
+            pending.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (log, total) = st
+        .delivery_log(&strix_state::DeliveryLogQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(total, N as u64);
+    assert!(log
+        .iter()
+        .all(|l| l.status == strix_state::DeliveryStatus::Delivered));
+    let (alerts, total) = st
+        .list_alerts(&strix_state::AlertQuery {
+            states: vec![AlertState::Firing],
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(total, N as u64, "{alerts:?}");
+    p.shutdown().await;
+    // After a restart nothing is sent again.
+    let before = srv.requests().len();
+    let p = pipeline(&cfg, st.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(srv.requests().len(), before);
+    p.shutdown().await;
+}

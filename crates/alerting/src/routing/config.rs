@@ -7,7 +7,8 @@
 //! `alertmanager.route.routes[2].receiver: unknown receiver "x"`.
 //!
 //! Strix additions: per receiver `teams_configs`, `discord_configs` (Alertmanager's
-//! fields), `sms_configs` (Twilio-compatible) and `rate_limit: {max, per}`; per webhook
+//! fields), `sms_configs` (Twilio-compatible), `rate_limit: {max, per}` and
+//! `max_concurrency` (deliveries in flight to the receiver at once); per webhook
 //! `signing_secret` (HMAC signature of the body); top-level `escalation_policies`.
 //!
 //! Receiver types Alertmanager has and Strix does not send to (`opsgenie_configs`,
@@ -339,6 +340,9 @@ pub struct ReceiverConfig {
     pub sms_configs: Vec<SmsConfig>,
     /// Strix: at most `max` notifications to this receiver `per` window.
     pub rate_limit: Option<RateLimitConfig>,
+    /// Strix: at most this many deliveries to this receiver in flight at once (default:
+    /// the pipeline's per-receiver concurrency, 16).
+    pub max_concurrency: Option<u32>,
 
     // Alertmanager receiver types Strix does not support (rejected by validation).
     #[serde(default)]
@@ -678,6 +682,8 @@ pub struct RoutingConfig {
     pub escalation: EscalationPolicies,
     /// Receiver name → rate limit.
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// Receiver name → deliveries in flight at most (`max_concurrency`).
+    pub concurrency: BTreeMap<String, usize>,
 }
 
 impl RoutingConfig {
@@ -745,6 +751,7 @@ impl AlertmanagerConfig {
         let mut names = HashSet::new();
         let mut receivers = Vec::with_capacity(self.receivers.len());
         let mut rate_limits = BTreeMap::new();
+        let mut concurrency = BTreeMap::new();
         for (i, r) in self.receivers.iter().enumerate() {
             let path = format!("{ROOT}.receivers[{i}]");
             if r.name.is_empty() {
@@ -765,6 +772,16 @@ impl AlertmanagerConfig {
                         r.name
                     ),
                 );
+            }
+            match r.max_concurrency {
+                Some(0) => errs.push(
+                    format!("{path}.max_concurrency"),
+                    "must be greater than zero",
+                ),
+                Some(n) => {
+                    concurrency.insert(r.name.clone(), n as usize);
+                }
+                None => {}
             }
             if let Some(rl) = &r.rate_limit {
                 match RateLimit::new(rl.max, rl.per.0) {
@@ -849,6 +866,7 @@ impl AlertmanagerConfig {
                 templates: self.templates.clone(),
                 escalation: policies,
                 rate_limits,
+                concurrency,
             }),
             _ => Err(ConfigErrors(errs.0)),
         }

@@ -315,6 +315,16 @@ impl Dispatcher {
         out
     }
 
+    /// Makes the groups `keys` due at `now` (an operator resolved one of their alerts:
+    /// receivers hear about it at once rather than at the next `group_interval`).
+    pub fn flush_now(&mut self, keys: &[String], now: Timestamp) {
+        for k in keys {
+            if let Some(g) = self.groups.get_mut(k) {
+                g.next_flush = g.next_flush.min(now);
+            }
+        }
+    }
+
     /// When [`Dispatcher::due`] next has something to do, if ever.
     pub fn next_wakeup(&self) -> Option<Timestamp> {
         self.groups.values().map(|g| g.next_flush).min()

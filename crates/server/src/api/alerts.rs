@@ -144,10 +144,6 @@ pub fn rfc3339(ms: i64) -> String {
     }
 }
 
-fn opt_time(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |t| json!(rfc3339(t)))
-}
-
 /// A JSON number, `null` for NaN and infinities.
 fn num(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
@@ -214,27 +210,9 @@ pub(crate) fn matchers_param(
 
 // ---- alerts --------------------------------------------------------------------------
 
-/// One alert in the Strix shape.
+/// One alert in the Strix shape (the same document the live `alert` events carry).
 pub fn alert_json(a: &AlertRecord) -> Value {
-    json!({
-        "id": a.id,
-        "fingerprint": a.fingerprint,
-        "rule": a.rule,
-        "generator": a.generator,
-        "state": a.state.as_str(),
-        "severity": a.severity,
-        "labels": a.labels,
-        "annotations": a.annotations,
-        "value": num(a.value),
-        "startsAt": rfc3339(a.starts_at),
-        "updatedAt": rfc3339(a.updated_at),
-        "endsAt": opt_time(a.ended_at),
-        "acknowledgedBy": a.acknowledged_by,
-        "acknowledgedAt": opt_time(a.acknowledged_at),
-        "resolvedBy": a.resolved_by,
-        "resolvedAt": opt_time(a.resolved_at),
-        "notes": a.notes,
-    })
+    strix_alerting::pipeline::events::alert_json(a)
 }
 
 fn transition_json(t: &Transition) -> Value {

@@ -7,8 +7,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::{conv_err, escalations, sql_int};
 use crate::{
-    AlertQuery, AlertRecord, AlertSortField, AlertState, AlertStats, SortDirection, StateError,
-    Transition, UpsertOutcome,
+    AlertQuery, AlertRecord, AlertSortField, AlertState, AlertStats, AlertWrite, AlertWritten,
+    SortDirection, StateError, Transition, UpsertOutcome,
 };
 
 const COLS: &str = "id, fingerprint, rule, generator, labels, annotations, state, severity, value, starts_at, \
@@ -487,4 +487,53 @@ pub(super) fn stats(conn: &Connection, since: i64, top: usize) -> Result<AlertSt
         mttr_seconds,
         top_rules,
     })
+}
+
+/// Runs `f` inside a savepoint of the current transaction: on `Err` its changes are rolled
+/// back and the transaction goes on. The outer `Err` is a failure of the savepoint
+/// statements themselves (the transaction is then unusable).
+pub(super) fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce() -> Result<T, StateError>,
+) -> Result<Result<T, StateError>, StateError> {
+    conn.execute_batch("SAVEPOINT strix_batch_item")?;
+    match f() {
+        Ok(v) => {
+            conn.execute_batch("RELEASE strix_batch_item")?;
+            Ok(Ok(v))
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO strix_batch_item; RELEASE strix_batch_item")?;
+            Ok(Err(e))
+        }
+    }
+}
+
+pub(super) fn write_batch(
+    conn: &Connection,
+    writes: &[AlertWrite],
+) -> Result<Vec<Result<AlertWritten, StateError>>, StateError> {
+    let mut out = Vec::with_capacity(writes.len());
+    for w in writes {
+        let r = in_savepoint(conn, || match w {
+            AlertWrite::Upsert {
+                alert,
+                actor,
+                notes,
+            } => upsert(conn, alert, actor, notes).map(AlertWritten::Upserted),
+            AlertWrite::Transition {
+                id,
+                to,
+                actor,
+                notes,
+                at,
+            } => transition(conn, id, *to, actor, notes, *at)
+                .map(|(rec, _)| AlertWritten::Transitioned(rec)),
+            AlertWrite::Escalation { escalation, now } => {
+                escalations::upsert(conn, escalation, *now).map(|()| AlertWritten::Escalation)
+            }
+        })?;
+        out.push(r);
+    }
+    Ok(out)
 }

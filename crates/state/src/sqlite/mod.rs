@@ -18,6 +18,7 @@ mod prune;
 mod rules;
 mod schema;
 mod silences;
+mod tickets;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -28,10 +29,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 pub use schema::LATEST_VERSION as SCHEMA_VERSION;
 
 use crate::{
-    AlertQuery, AlertRecord, AlertState, AlertStats, DeliveryLogEntry, DeliveryLogQuery, Enqueued,
-    ErrorEventRecord, ErrorIssue, ErrorIssueQuery, Escalation, NewErrorEvent, OutboxEntry,
-    OutboxItem, PruneStats, RecordedEvent, RuleStateRecord, Silence, SilenceInput, SilenceState,
-    StateError, StateStore, Transition, UpsertOutcome,
+    AlertQuery, AlertRecord, AlertState, AlertStats, AlertWrite, AlertWritten, DeliveryLogEntry,
+    DeliveryLogQuery, DeliveryOutcome, Enqueued, ErrorEventRecord, ErrorIssue, ErrorIssueQuery,
+    Escalation, NewErrorEvent, OutboxEntry, OutboxItem, PruneStats, RecordedEvent, RuleStateRecord,
+    Silence, SilenceInput, SilenceState, StateError, StateStore, Transition, UpsertOutcome,
 };
 
 /// How long a statement waits for another process' lock before giving up.
@@ -199,6 +200,13 @@ impl StateStore for SqliteStore {
         self.write(|tx| alerts::transition(tx, alert_id, to, actor, notes, at).map(|(rec, _)| rec))
     }
 
+    fn write_alerts(
+        &self,
+        writes: &[AlertWrite],
+    ) -> Result<Vec<Result<AlertWritten, StateError>>, StateError> {
+        self.write(|tx| alerts::write_batch(tx, writes))
+    }
+
     fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StateError> {
         alerts::get(&self.lock(), id)
     }
@@ -258,6 +266,22 @@ impl StateStore for SqliteStore {
 
     fn enqueue(&self, item: &OutboxItem, now: i64) -> Result<Enqueued, StateError> {
         self.write(|tx| outbox::enqueue(tx, item, now))
+    }
+
+    fn enqueue_batch(&self, items: &[OutboxItem], now: i64) -> Result<Vec<Enqueued>, StateError> {
+        self.write(|tx| outbox::enqueue_batch(tx, items, now))
+    }
+
+    fn pending_outbox(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxEntry>, StateError> {
+        check_limit(limit)?;
+        outbox::pending_after(&self.lock(), after_id, limit)
+    }
+
+    fn record_deliveries(
+        &self,
+        outcomes: &[DeliveryOutcome],
+    ) -> Result<Vec<Result<(), StateError>>, StateError> {
+        self.write(|tx| outbox::record_batch(tx, outcomes))
     }
 
     fn due(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StateError> {
@@ -333,7 +357,87 @@ impl StateStore for SqliteStore {
         event: &NewErrorEvent,
         received: i64,
     ) -> Result<RecordedEvent, StateError> {
-        self.write(|tx| issues::record(tx, project_id, event, received))
+        let batch = [crate::ErrorEventBatch {
+            project_id,
+            received,
+            events: vec![event.clone()],
+        }];
+        let mut out = self.record_error_batch(&batch, &crate::EventRetention::default())?;
+        match out.pop() {
+            Some(Ok(mut r)) => r
+                .pop()
+                .ok_or_else(|| StateError::BadInput("no event recorded".into())),
+            Some(Err(e)) => Err(e),
+            None => Err(StateError::BadInput("no event recorded".into())),
+        }
+    }
+
+    fn record_error_batch(
+        &self,
+        batch: &[crate::ErrorEventBatch],
+        retention: &crate::EventRetention,
+    ) -> Result<Vec<crate::BatchOutcome>, StateError> {
+        self.write(|tx| issues::record_batch(tx, batch, retention))
+    }
+
+    fn change_error_issue(
+        &self,
+        id: i64,
+        change: &crate::IssueChange,
+        at: i64,
+    ) -> Result<ErrorIssue, StateError> {
+        self.write(|tx| issues::change(tx, id, change, at))
+    }
+
+    fn error_issue_tags(&self, id: i64) -> Result<Vec<(String, String)>, StateError> {
+        issues::tags(&self.lock(), id)
+    }
+
+    fn error_counts(
+        &self,
+        start: i64,
+        step: i64,
+        buckets: usize,
+        project_id: Option<u64>,
+        issue_id: Option<i64>,
+    ) -> Result<Vec<u64>, StateError> {
+        issues::counts(&self.lock(), start, step, buckets, project_id, issue_id)
+    }
+
+    fn error_stats(
+        &self,
+        since: i64,
+        project_id: Option<u64>,
+    ) -> Result<crate::ErrorStats, StateError> {
+        self.read(|tx| issues::stats(tx, since, project_id))
+    }
+
+    fn get_error_ticket(&self, issue_id: i64) -> Result<Option<crate::ErrorTicket>, StateError> {
+        tickets::get(&self.lock(), issue_id)
+    }
+
+    fn update_error_ticket(
+        &self,
+        issue_id: i64,
+        update: &crate::TicketUpdate,
+        at: i64,
+    ) -> Result<crate::TicketOutcome, StateError> {
+        self.write(|tx| tickets::update(tx, issue_id, update, at))
+    }
+
+    fn add_error_ticket_step(
+        &self,
+        issue_id: i64,
+        action: &str,
+        description: &str,
+        author: &str,
+        at: i64,
+    ) -> Result<crate::ErrorTicket, StateError> {
+        self.write(|tx| tickets::add_step(tx, issue_id, action, description, author, at))
+    }
+
+    fn prune_error_events(&self, before: i64) -> Result<crate::ErrorPruneStats, StateError> {
+        self.write(|tx| issues::prune(tx, before))
     }
 
     fn list_error_issues(
@@ -365,7 +469,17 @@ impl StateStore for SqliteStore {
         notes: &str,
         at: i64,
     ) -> Result<ErrorIssue, StateError> {
-        self.write(|tx| issues::resolve(tx, id, operator, notes, at))
+        self.write(|tx| {
+            issues::change(
+                tx,
+                id,
+                &crate::IssueChange::Resolve {
+                    operator: operator.to_string(),
+                    notes: notes.to_string(),
+                },
+                at,
+            )
+        })
     }
 
     fn record_check_changes(&self, changes: &[crate::CheckChangeRecord]) -> Result<(), StateError> {

@@ -5,7 +5,10 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::{conv_err, sql_int};
 use crate::outbox::{DeliveryStatus, OutboxStatus};
-use crate::{DeliveryLogEntry, DeliveryLogQuery, Enqueued, OutboxEntry, OutboxItem, StateError};
+use crate::{
+    DeliveryLogEntry, DeliveryLogQuery, DeliveryOutcome, Enqueued, OutboxEntry, OutboxItem,
+    StateError,
+};
 
 const COLS: &str =
     "id, idempotency_key, receiver, channel, payload, status, attempts, created_at, \
@@ -223,4 +226,51 @@ pub(super) fn count_notifications(
         .prepare_cached("SELECT COUNT(*) FROM outbox WHERE receiver = ?1 AND created_at >= ?2")?
         .query_row(params![receiver, since], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(super) fn enqueue_batch(
+    conn: &Connection,
+    items: &[OutboxItem],
+    now: i64,
+) -> Result<Vec<Enqueued>, StateError> {
+    items.iter().map(|it| enqueue(conn, it, now)).collect()
+}
+
+pub(super) fn pending_after(
+    conn: &Connection,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<OutboxEntry>, StateError> {
+    let sql = format!(
+        "SELECT {COLS} FROM outbox WHERE status = 'pending' AND id > ?1 ORDER BY id LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![after_id, sql_int(limit)], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub(super) fn record_batch(
+    conn: &Connection,
+    outcomes: &[DeliveryOutcome],
+) -> Result<Vec<Result<(), StateError>>, StateError> {
+    let mut out = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        let r = super::alerts::in_savepoint(conn, || match o {
+            DeliveryOutcome::Delivered { id, at, response } => {
+                mark_delivered(conn, *id, *at, response)
+            }
+            DeliveryOutcome::Failed {
+                id,
+                attempt,
+                next_attempt_at,
+                error,
+                at,
+            } => mark_failed(conn, *id, *attempt, *next_attempt_at, error, *at),
+            DeliveryOutcome::GaveUp { id, error, at } => give_up(conn, *id, error, *at),
+        })?;
+        out.push(r);
+    }
+    Ok(out)
 }
