@@ -75,6 +75,12 @@ pub struct NewErrorEvent {
     pub payload: serde_json::Value,
     /// The affected user's key (id, e-mail, username or IP), for the users-affected count.
     pub user_key: Option<String>,
+    /// The component it came from (categorisation), empty when unknown.
+    pub component: String,
+    /// The SDK's environment, if any.
+    pub environment: Option<String>,
+    /// The SDK's release, if any.
+    pub release: Option<String>,
 }
 
 /// What [`record_error_event`](crate::StateStore::record_error_event) did.
@@ -89,6 +95,13 @@ pub struct RecordedEvent {
     /// Whether the event id was already stored for the project (an SDK retry): nothing was
     /// written.
     pub duplicate: bool,
+    /// Whether this event ended an ignore (its `until` time passed or its count was
+    /// reached): the issue is unresolved again.
+    pub unignored: bool,
+    /// Whether the issue is (still) ignored after this event: it is counted, not alerted on.
+    pub ignored: bool,
+    /// The issue's event count after this event.
+    pub count: u64,
 }
 
 /// A stored issue.
@@ -131,6 +144,20 @@ pub struct ErrorIssue {
     pub resolved_at: Option<i64>,
     /// Resolution notes.
     pub resolution_notes: Option<String>,
+    /// The component of the latest event (empty when unknown).
+    pub component: String,
+    /// When the current episode began: the first event, or the latest regression, ms.
+    pub opened_at: i64,
+    /// When it last regressed, ms.
+    pub regressed_at: Option<i64>,
+    /// How often it regressed.
+    pub regression_count: u64,
+    /// While ignored: it becomes unresolved again at this time, ms.
+    pub ignore_until: Option<i64>,
+    /// While ignored: it becomes unresolved again when `count` reaches this.
+    pub ignore_until_count: Option<u64>,
+    /// Events currently stored for it (at most the retention cap plus samples).
+    pub stored_events: u64,
 }
 
 /// A stored event.
@@ -165,18 +192,25 @@ pub enum IssueSort {
     Count,
     /// Most users affected first.
     Users,
+    /// Most severe first (critical, high, medium, low), then most recently seen.
+    Severity,
+    /// Highest priority first (P0 … P3), then most recently seen.
+    Priority,
 }
 
 impl IssueSort {
-    /// Parses `last_seen`, `first_seen`, `count` or `users` (also camelCase).
+    /// Parses `last_seen`, `first_seen`, `count`, `users`, `severity` or `priority` (also
+    /// camelCase).
     pub fn parse(s: &str) -> Result<IssueSort, StateError> {
         match s {
             "last_seen" | "lastSeen" => Ok(IssueSort::LastSeen),
             "first_seen" | "firstSeen" => Ok(IssueSort::FirstSeen),
             "count" | "freq" => Ok(IssueSort::Count),
             "users" | "user_count" | "userCount" => Ok(IssueSort::Users),
+            "severity" => Ok(IssueSort::Severity),
+            "priority" => Ok(IssueSort::Priority),
             other => Err(StateError::BadInput(format!(
-                "unknown sort {other:?} (expected last_seen, first_seen, count or users)"
+                "unknown sort {other:?} (expected last_seen, first_seen, count, users, severity or priority)"
             ))),
         }
     }
@@ -193,6 +227,20 @@ pub struct ErrorIssueQuery {
     pub level: Option<String>,
     /// Only this category.
     pub category: Option<String>,
+    /// Only this severity.
+    pub severity: Option<String>,
+    /// Only this priority.
+    pub priority: Option<String>,
+    /// Only this assignee (`none` for unassigned).
+    pub assignee: Option<String>,
+    /// Only issues with an event in this environment.
+    pub environment: Option<String>,
+    /// Only issues with an event in this release.
+    pub release: Option<String>,
+    /// Only this component.
+    pub component: Option<String>,
+    /// Only issues seen at or after this time, ms.
+    pub seen_since: Option<i64>,
     /// Case-insensitive substring of title or culprit.
     pub text: Option<String>,
     /// Sort order.
@@ -210,10 +258,244 @@ impl Default for ErrorIssueQuery {
             statuses: Vec::new(),
             level: None,
             category: None,
+            severity: None,
+            priority: None,
+            assignee: None,
+            environment: None,
+            release: None,
+            component: None,
+            seen_since: None,
             text: None,
             sort: IssueSort::default(),
             offset: 0,
             limit: 100,
         }
     }
+}
+
+/// How many events are kept per issue. The first [`keep_first`](Self::keep_first) events
+/// are always kept; beyond [`max_per_issue`](Self::max_per_issue) stored events, the oldest
+/// event after those first ones is deleted as each new one arrives, except events whose
+/// sequence number in the issue (1, 2, 3, …) is a power of two. So an issue keeps its first
+/// events, its latest ones, and a logarithmic sample of everything in between (at most 64
+/// more): bounded, and still showing how the issue looked over its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRetention {
+    /// Events always kept from the start of an issue.
+    pub keep_first: u64,
+    /// Stored events per issue beyond which older ones are thinned (not counting the
+    /// power-of-two samples). `0` keeps everything.
+    pub max_per_issue: u64,
+}
+
+impl Default for EventRetention {
+    fn default() -> Self {
+        EventRetention {
+            keep_first: 100,
+            max_per_issue: 1000,
+        }
+    }
+}
+
+/// One request's events for [`record_error_batch`](crate::StateStore::record_error_batch).
+#[derive(Debug, Clone)]
+pub struct ErrorEventBatch {
+    /// The project they belong to.
+    pub project_id: u64,
+    /// When they were received, ms.
+    pub received: i64,
+    /// The events, in order.
+    pub events: Vec<NewErrorEvent>,
+}
+
+/// What one request's events did, in order.
+pub type BatchOutcome = Result<Vec<RecordedEvent>, StateError>;
+
+/// An operator's change to an issue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssueChange {
+    /// Resolve with notes. Conflict if already resolved.
+    Resolve {
+        /// Who.
+        operator: String,
+        /// Why / what was done.
+        notes: String,
+    },
+    /// Back to unresolved (from resolved, ignored or regressed). Conflict if unresolved.
+    Unresolve {
+        /// Who.
+        operator: String,
+    },
+    /// Mute: new events are counted, the issue stays ignored until `until` (ms) or until
+    /// `count` more events arrived, whichever comes first; forever when both are `None`.
+    Ignore {
+        /// Who.
+        operator: String,
+        /// Unmute at this time, ms.
+        until: Option<i64>,
+        /// Unmute after this many more events.
+        count: Option<u64>,
+    },
+    /// Set (or clear, with `None`) the assignee.
+    Assign {
+        /// Who.
+        operator: String,
+        /// The new assignee (a team or a person).
+        assignee: Option<String>,
+    },
+}
+
+impl IssueChange {
+    /// Who made the change.
+    pub fn operator(&self) -> &str {
+        match self {
+            IssueChange::Resolve { operator, .. }
+            | IssueChange::Unresolve { operator }
+            | IssueChange::Ignore { operator, .. }
+            | IssueChange::Assign { operator, .. } => operator,
+        }
+    }
+}
+
+/// Status of a resolution ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    /// Opened, nobody on it yet.
+    Open,
+    /// Someone is looking into the cause.
+    Investigating,
+    /// A fix is being made.
+    InProgress,
+    /// Fixed: the issue (and its alerts) are resolved.
+    Resolved,
+    /// Closed without a fix (won't fix, duplicate): the issue is resolved too.
+    Closed,
+}
+
+impl TicketStatus {
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Open => "open",
+            TicketStatus::Investigating => "investigating",
+            TicketStatus::InProgress => "in_progress",
+            TicketStatus::Resolved => "resolved",
+            TicketStatus::Closed => "closed",
+        }
+    }
+
+    /// Parses a stored or API name.
+    pub fn parse(s: &str) -> Result<TicketStatus, StateError> {
+        match s {
+            "open" => Ok(TicketStatus::Open),
+            "investigating" => Ok(TicketStatus::Investigating),
+            "in_progress" | "in-progress" | "inProgress" => Ok(TicketStatus::InProgress),
+            "resolved" => Ok(TicketStatus::Resolved),
+            "closed" => Ok(TicketStatus::Closed),
+            other => Err(StateError::BadInput(format!(
+                "unknown ticket status {other:?} (expected open, investigating, in_progress, resolved or closed)"
+            ))),
+        }
+    }
+
+    /// Whether the ticket is finished (resolved or closed).
+    pub fn is_done(self) -> bool {
+        matches!(self, TicketStatus::Resolved | TicketStatus::Closed)
+    }
+}
+
+/// One step in a ticket's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketStep {
+    /// Store-assigned id.
+    pub id: i64,
+    /// What was done (`created`, `status`, `assigned`, `note`, `resolved`, `regressed`, …).
+    pub action: String,
+    /// Free text.
+    pub description: String,
+    /// Who.
+    pub author: String,
+    /// When, ms.
+    pub at: i64,
+}
+
+/// The resolution ticket of an issue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorTicket {
+    /// The issue it tracks.
+    pub issue_id: i64,
+    /// Where it is.
+    pub status: TicketStatus,
+    /// Who works on it.
+    pub assignee: Option<String>,
+    /// Who opened it.
+    pub created_by: String,
+    /// When it was opened, ms.
+    pub created_at: i64,
+    /// Last change, ms.
+    pub updated_at: i64,
+    /// When it was last resolved or closed, ms.
+    pub resolved_at: Option<i64>,
+    /// Timeline, oldest first.
+    pub steps: Vec<TicketStep>,
+}
+
+/// A change to a ticket; creates the ticket when the issue has none.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TicketUpdate {
+    /// Who.
+    pub author: String,
+    /// New status.
+    pub status: Option<TicketStatus>,
+    /// New assignee (`Some(None)` clears it).
+    pub assignee: Option<Option<String>>,
+    /// A note recorded in the timeline (and as resolution notes when it resolves).
+    pub note: Option<String>,
+}
+
+/// What [`update_error_ticket`](crate::StateStore::update_error_ticket) did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketOutcome {
+    /// The ticket after the change.
+    pub ticket: ErrorTicket,
+    /// The issue after the change.
+    pub issue: ErrorIssue,
+    /// Whether this change resolved the issue.
+    pub resolved_issue: bool,
+}
+
+/// Aggregates over issues for the stats endpoint. Durations in seconds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorStats {
+    /// Issues by status.
+    pub by_status: Vec<(String, u64)>,
+    /// Issues by severity.
+    pub by_severity: Vec<(String, u64)>,
+    /// Mean time to resolution over resolved issues (resolved − opened), seconds.
+    pub mttr_seconds: Option<f64>,
+    /// Resolved issues the mean is over.
+    pub resolved: u64,
+    /// Mean time to resolution by category.
+    pub mttr_by_category: Vec<(String, f64, u64)>,
+    /// Mean time to resolution by assignee team (`unassigned` when none).
+    pub mttr_by_team: Vec<(String, f64, u64)>,
+    /// Events received in the window, by minute buckets.
+    pub events_in_window: u64,
+    /// Top categories by events in the window.
+    pub top_categories: Vec<(String, u64)>,
+    /// Top components by events in the window.
+    pub top_components: Vec<(String, u64)>,
+}
+
+/// What [`prune_error_events`](crate::StateStore::prune_error_events) removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErrorPruneStats {
+    /// Events older than the cut-off.
+    pub events: u64,
+    /// Issues not seen since the cut-off (with their tickets).
+    pub issues: u64,
 }

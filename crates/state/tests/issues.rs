@@ -25,6 +25,9 @@ fn event(event_id: &str, hash: &str, ts: i64, user: Option<&str>) -> NewErrorEve
         assignee: Some("backend".into()),
         payload: json!({"event_id": event_id, "extra": {"password": "[Filtered]"}}),
         user_key: user.map(str::to_string),
+        component: "api".into(),
+        environment: Some("production".into()),
+        release: Some("web@1.0".into()),
     }
 }
 
@@ -227,7 +230,7 @@ fn survives_reopen_and_rejects_empty_ids() {
             .issue_id
     };
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), strix_state::sqlite::SCHEMA_VERSION);
     assert_eq!(s.get_error_issue(id).unwrap().unwrap().count, 1);
 }
 
@@ -253,14 +256,263 @@ fn a_version_1_database_is_migrated_keeping_its_data() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE error_events; DROP TABLE error_issues; \
-             DELETE FROM schema_version WHERE version = 2;",
+            "DROP TABLE error_ticket_steps; DROP TABLE error_tickets; DROP TABLE error_counts; \
+             DROP TABLE error_issue_tags; DROP TABLE error_issue_users; \
+             DROP TABLE error_events; DROP TABLE error_issues; \
+             DROP TABLE IF EXISTS check_changes; \
+             DELETE FROM schema_version WHERE version > 1;",
         )
         .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), strix_state::sqlite::SCHEMA_VERSION);
     assert!(s.get_outbox_entry(1).unwrap().is_some(), "v1 data kept");
     s.record_error_event(1, &event("e1", "h", 0, None), 0)
         .unwrap();
+}
+
+fn batch(project_id: u64, received: i64, events: Vec<NewErrorEvent>) -> ErrorEventBatch {
+    ErrorEventBatch {
+        project_id,
+        received,
+        events,
+    }
+}
+
+#[test]
+fn a_batch_stores_good_requests_and_rolls_back_a_bad_one_alone() {
+    let (_d, s) = store();
+    let mut bad = event("x2", "h1", 2, None);
+    bad.hash = String::new();
+    let out = s
+        .record_error_batch(
+            &[
+                batch(1, 10, vec![event("a1", "h1", 1, None)]),
+                // Second request: its first event is fine, its second is not -> neither stored.
+                batch(1, 11, vec![event("x1", "h9", 1, None), bad]),
+                batch(1, 12, vec![event("a2", "h1", 3, None)]),
+            ],
+            &EventRetention::default(),
+        )
+        .unwrap();
+    assert_eq!(out.len(), 3);
+    assert!(out[0].is_ok() && out[2].is_ok());
+    assert_eq!(out[1].as_ref().unwrap_err().class(), ErrorClass::BadInput);
+    let (issues, total) = s.list_error_issues(&ErrorIssueQuery::default()).unwrap();
+    assert_eq!(total, 1, "the half-valid request left nothing behind: {issues:?}");
+    assert_eq!(issues[0].count, 2);
+    assert_eq!(out[2].as_ref().unwrap()[0].count, 2);
+}
+
+#[test]
+fn events_beyond_the_cap_keep_first_latest_and_power_of_two_samples() {
+    let (_d, s) = store();
+    let retention = EventRetention {
+        keep_first: 3,
+        max_per_issue: 10,
+    };
+    for i in 1..=100i64 {
+        s.record_error_batch(
+            &[batch(1, i, vec![event(&format!("e{i}"), "h", i, None)])],
+            &retention,
+        )
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+    }
+    let issue = &s.list_error_issues(&ErrorIssueQuery::default()).unwrap().0[0];
+    assert_eq!(issue.count, 100, "every event is counted");
+    let (evs, total) = s.list_error_events(issue.id, 0, 500).unwrap();
+    assert_eq!(total, issue.stored_events);
+    let mut ids: Vec<i64> = evs.iter().map(|e| e.timestamp).collect();
+    ids.sort_unstable();
+    // First 3, then powers of two beyond them, then the latest ones.
+    for must in [1, 2, 3, 4, 8, 16, 32, 64, 100, 99, 98] {
+        assert!(ids.contains(&must), "event {must} kept: {ids:?}");
+    }
+    assert!(!ids.contains(&50), "a middle event is thinned: {ids:?}");
+    assert!(ids.len() <= 10 + 7, "bounded: {ids:?}");
+    // Counts per minute still see all 100.
+    let counts = s.error_counts(0, 60_000, 1, None, None).unwrap();
+    assert_eq!(counts, vec![100]);
+}
+
+#[test]
+fn ignore_until_count_unresolve_and_assign() {
+    let (_d, s) = store();
+    let id = s
+        .record_error_event(1, &event("e1", "h", 1, None), 1)
+        .unwrap()
+        .issue_id;
+    let op = || "alice".to_string();
+    let i = s
+        .change_error_issue(
+            id,
+            &IssueChange::Ignore {
+                operator: op(),
+                until: None,
+                count: Some(2),
+            },
+            10,
+        )
+        .unwrap();
+    assert_eq!(i.status, IssueStatus::Ignored);
+    assert_eq!(i.ignore_until_count, Some(3));
+    let r = s.record_error_event(1, &event("e2", "h", 2, None), 20).unwrap();
+    assert!(r.ignored && !r.unignored);
+    let r = s.record_error_event(1, &event("e3", "h", 3, None), 30).unwrap();
+    assert!(r.unignored && !r.ignored);
+    assert_eq!(
+        s.get_error_issue(id).unwrap().unwrap().status,
+        IssueStatus::Unresolved
+    );
+    // Ignore until a time: an event after it unmutes.
+    s.change_error_issue(
+        id,
+        &IssueChange::Ignore {
+            operator: op(),
+            until: Some(1_000),
+            count: None,
+        },
+        40,
+    )
+    .unwrap();
+    assert!(s.record_error_event(1, &event("e4", "h", 4, None), 500).unwrap().ignored);
+    assert!(s.record_error_event(1, &event("e5", "h", 5, None), 1_000).unwrap().unignored);
+    // Unresolving an unresolved issue is a conflict; a past `until` is bad input.
+    let e = s
+        .change_error_issue(id, &IssueChange::Unresolve { operator: op() }, 50)
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Conflict);
+    let e = s
+        .change_error_issue(
+            id,
+            &IssueChange::Ignore {
+                operator: op(),
+                until: Some(10),
+                count: None,
+            },
+            50,
+        )
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::BadInput);
+    let i = s
+        .change_error_issue(
+            id,
+            &IssueChange::Assign {
+                operator: op(),
+                assignee: Some("payments".into()),
+            },
+            60,
+        )
+        .unwrap();
+    assert_eq!(i.assignee.as_deref(), Some("payments"));
+    let (list, _) = s
+        .list_error_issues(&ErrorIssueQuery {
+            assignee: Some("payments".into()),
+            environment: Some("production".into()),
+            release: Some("web@1.0".into()),
+            ..ErrorIssueQuery::default()
+        })
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    let (list, _) = s
+        .list_error_issues(&ErrorIssueQuery {
+            release: Some("web@2.0".into()),
+            ..ErrorIssueQuery::default()
+        })
+        .unwrap();
+    assert!(list.is_empty());
+}
+
+#[test]
+fn tickets_resolve_issues_and_regressions_reopen_them() {
+    let (_d, s) = store();
+    let id = s
+        .record_error_event(1, &event("e1", "h", 1_000, None), 1_000)
+        .unwrap()
+        .issue_id;
+    assert!(s.get_error_ticket(id).unwrap().is_none());
+    let out = s
+        .update_error_ticket(
+            id,
+            &TicketUpdate {
+                author: "bob".into(),
+                status: Some(TicketStatus::Investigating),
+                assignee: Some(Some("bob".into())),
+                note: None,
+            },
+            2_000,
+        )
+        .unwrap();
+    assert_eq!(out.ticket.status, TicketStatus::Investigating);
+    assert!(!out.resolved_issue);
+    s.add_error_ticket_step(id, "restarted", "restarted the db pool", "bob", 3_000)
+        .unwrap();
+    let out = s
+        .update_error_ticket(
+            id,
+            &TicketUpdate {
+                author: "bob".into(),
+                status: Some(TicketStatus::Resolved),
+                note: Some("raised pool size".into()),
+                ..TicketUpdate::default()
+            },
+            61_000,
+        )
+        .unwrap();
+    assert!(out.resolved_issue);
+    assert_eq!(out.issue.status, IssueStatus::Resolved);
+    assert_eq!(out.issue.resolution_notes.as_deref(), Some("raised pool size"));
+    let actions: Vec<&str> = out.ticket.steps.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(actions, ["created", "status", "restarted", "status", "resolved", "note"]);
+    // MTTR: opened at 1 s, resolved at 61 s.
+    let st = s.error_stats(0, None).unwrap();
+    assert_eq!(st.mttr_seconds, Some(60.0));
+    assert_eq!(st.mttr_by_team, vec![("backend".to_string(), 60.0, 1)]);
+    // A new event regresses the issue and reopens the ticket.
+    let r = s.record_error_event(1, &event("e2", "h", 70_000, None), 70_000).unwrap();
+    assert!(r.regressed);
+    let t = s.get_error_ticket(id).unwrap().unwrap();
+    assert_eq!(t.status, TicketStatus::Open);
+    assert_eq!(t.steps.last().unwrap().action, "regressed");
+    let i = s.get_error_issue(id).unwrap().unwrap();
+    assert_eq!((i.regression_count, i.regressed_at), (1, Some(70_000)));
+    assert_eq!(i.opened_at, 70_000);
+    // Unknown issue: not found.
+    let e = s
+        .update_error_ticket(
+            999,
+            &TicketUpdate {
+                author: "bob".into(),
+                ..TicketUpdate::default()
+            },
+            1,
+        )
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::NotFound);
+}
+
+#[test]
+fn stats_counts_and_retention() {
+    let (_d, s) = store();
+    let day = 86_400_000;
+    s.record_error_event(1, &event("old", "h-old", 1_000, None), 1_000)
+        .unwrap();
+    for i in 0..5 {
+        s.record_error_event(1, &event(&format!("n{i}"), "h-new", 2 * day, None), 2 * day + i)
+            .unwrap();
+    }
+    let st = s.error_stats(day, None).unwrap();
+    assert_eq!(st.events_in_window, 5);
+    assert_eq!(st.top_categories, vec![("system".to_string(), 5)]);
+    assert_eq!(st.top_components, vec![("api".to_string(), 5)]);
+    let counts = s.error_counts(0, day, 3, Some(1), None).unwrap();
+    assert_eq!(counts, vec![1, 0, 5]);
+    let p = s.prune_error_events(day).unwrap();
+    assert_eq!((p.events, p.issues), (1, 1));
+    let (list, _) = s.list_error_issues(&ErrorIssueQuery::default()).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].hash, "h-new");
 }

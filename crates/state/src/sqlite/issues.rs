@@ -4,13 +4,15 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{conv_err, sql_int};
 use crate::{
-    ErrorEventRecord, ErrorIssue, ErrorIssueQuery, IssueSort, IssueStatus, NewErrorEvent,
-    RecordedEvent, StateError,
+    ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery, ErrorPruneStats, ErrorStats,
+    EventRetention, IssueChange, IssueSort, IssueStatus, NewErrorEvent, RecordedEvent,
+    StateError,
 };
 
 const ISSUE_COLS: &str = "id, project_id, hash, title, culprit, level, status, count, \
      user_count, first_seen, last_seen, category, severity, priority, assignee, resolved_by, \
-     resolved_at, resolution_notes";
+     resolved_at, resolution_notes, component, opened_at, regressed_at, regression_count, \
+     ignore_until, ignore_until_count, stored_events";
 
 const EVENT_COLS: &str = "id, issue_id, event_id, received, timestamp, payload, user_key";
 
@@ -48,6 +50,15 @@ fn issue_from_row(r: &Row<'_>) -> rusqlite::Result<ErrorIssue> {
         resolved_by: r.get(15)?,
         resolved_at: r.get(16)?,
         resolution_notes: r.get(17)?,
+        component: r.get(18)?,
+        opened_at: r.get(19)?,
+        regressed_at: r.get(20)?,
+        regression_count: get_u64(r, 21)?,
+        ignore_until: r.get(22)?,
+        ignore_until_count: r
+            .get::<_, Option<i64>>(23)?
+            .map(|n| u64::try_from(n).unwrap_or(0)),
+        stored_events: get_u64(r, 24)?,
     })
 }
 
@@ -72,11 +83,49 @@ pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<ErrorIssue>, Stat
         .optional()?)
 }
 
+/// Records a batch of requests in the caller's transaction, each inside its own savepoint:
+/// a request that fails is rolled back alone and reported, the others stay.
+pub(super) fn record_batch(
+    tx: &Transaction<'_>,
+    batch: &[ErrorEventBatch],
+    retention: &EventRetention,
+) -> Result<Vec<crate::BatchOutcome>, StateError> {
+    let mut out = Vec::with_capacity(batch.len());
+    for req in batch {
+        tx.execute_batch("SAVEPOINT strix_error_request")?;
+        let mut recorded = Vec::with_capacity(req.events.len());
+        let mut failed = None;
+        for ev in &req.events {
+            match record(tx, req.project_id, ev, req.received, retention) {
+                Ok(r) => recorded.push(r),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => {
+                tx.execute_batch("RELEASE strix_error_request")?;
+                out.push(Ok(recorded));
+            }
+            Some(e) => {
+                tx.execute_batch(
+                    "ROLLBACK TO strix_error_request; RELEASE strix_error_request",
+                )?;
+                out.push(Err(e));
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn record(
     tx: &Transaction<'_>,
     project_id: u64,
     ev: &NewErrorEvent,
     received: i64,
+    retention: &EventRetention,
 ) -> Result<RecordedEvent, StateError> {
     let project_id = project_int(project_id)?;
     if ev.event_id.is_empty() || ev.hash.is_empty() {
@@ -85,34 +134,45 @@ pub(super) fn record(
         ));
     }
     // An SDK retry: the event id is already stored for this project.
-    let existing: Option<i64> = tx
+    let existing: Option<(i64, i64)> = tx
         .prepare_cached(
-            "SELECT issue_id FROM error_events WHERE project_id = ?1 AND event_id = ?2",
+            "SELECT e.issue_id, i.count FROM error_events e JOIN error_issues i ON i.id = e.issue_id \
+             WHERE e.project_id = ?1 AND e.event_id = ?2",
         )?
-        .query_row(params![project_id, ev.event_id], |r| r.get(0))
+        .query_row(params![project_id, ev.event_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    if let Some(issue_id) = existing {
+    if let Some((issue_id, count)) = existing {
         return Ok(RecordedEvent {
             issue_id,
             created: false,
             regressed: false,
             duplicate: true,
+            unignored: false,
+            ignored: false,
+            count: u64::try_from(count).unwrap_or(0),
         });
     }
     let payload = serde_json::to_string(&ev.payload).map_err(|e| {
         StateError::BadInput(format!("error event payload is not serialisable: {e}"))
     })?;
 
-    let current: Option<(i64, String)> = tx
-        .prepare_cached("SELECT id, status FROM error_issues WHERE project_id = ?1 AND hash = ?2")?
-        .query_row(params![project_id, ev.hash], |r| Ok((r.get(0)?, r.get(1)?)))
+    type Current = (i64, String, i64, Option<i64>, Option<i64>);
+    let current: Option<Current> = tx
+        .prepare_cached(
+            "SELECT id, status, count, ignore_until, ignore_until_count FROM error_issues \
+             WHERE project_id = ?1 AND hash = ?2",
+        )?
+        .query_row(params![project_id, ev.hash], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
-    let (issue_id, created, regressed) = match current {
+    let (issue_id, created, regressed, unignored, ignored, seq) = match current {
         None => {
             tx.prepare_cached(
                 "INSERT INTO error_issues (project_id, hash, title, culprit, level, status, \
-                 count, user_count, first_seen, last_seen, category, severity, priority, assignee) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'unresolved', 0, 0, ?6, ?6, ?7, ?8, ?9, ?10)",
+                 count, user_count, first_seen, last_seen, category, severity, priority, assignee, \
+                 component, opened_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'unresolved', 0, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?6)",
             )?
             .execute(params![
                 project_id,
@@ -125,29 +185,48 @@ pub(super) fn record(
                 ev.severity,
                 ev.priority,
                 ev.assignee,
+                ev.component,
             ])?;
-            (tx.last_insert_rowid(), true, false)
+            (tx.last_insert_rowid(), true, false, false, false, 1)
         }
-        Some((id, status)) => {
-            let regressed = IssueStatus::parse(&status)? == IssueStatus::Resolved;
-            (id, false, regressed)
+        Some((id, status, count, until, until_count)) => {
+            let status = IssueStatus::parse(&status)?;
+            let regressed = status == IssueStatus::Resolved;
+            let unignored = status == IssueStatus::Ignored
+                && (until.is_some_and(|u| received >= u)
+                    || until_count.is_some_and(|c| count + 1 >= c));
+            let ignored = status == IssueStatus::Ignored && !unignored;
+            (id, false, regressed, unignored, ignored, count + 1)
         }
     };
 
     let new_user = match &ev.user_key {
-        Some(key) => tx
-            .prepare_cached(
-                "SELECT 1 FROM error_events WHERE issue_id = ?1 AND user_key = ?2 LIMIT 1",
+        Some(key) => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO error_issue_users (issue_id, user_key) VALUES (?1, ?2)",
             )?
-            .query_row(params![issue_id, key], |_| Ok(()))
-            .optional()?
-            .is_none(),
+            .execute(params![issue_id, key])?
+                == 1
+        }
         None => false,
     };
+    for (key, value) in [("environment", &ev.environment), ("release", &ev.release)] {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO error_issue_tags (issue_id, key, value) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![issue_id, key, value])?;
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO error_counts (issue_id, minute, n) VALUES (?1, ?2, 1) \
+         ON CONFLICT (issue_id, minute) DO UPDATE SET n = n + 1",
+    )?
+    .execute(params![issue_id, received.div_euclid(60_000)])?;
 
     tx.prepare_cached(
         "INSERT INTO error_events (issue_id, project_id, event_id, received, timestamp, payload, \
-         user_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         user_key, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         issue_id,
@@ -157,7 +236,33 @@ pub(super) fn record(
         ev.timestamp,
         payload,
         ev.user_key,
+        seq,
     ])?;
+
+    // Thin the stored events beyond the cap (see `EventRetention`).
+    let mut removed = 0i64;
+    if retention.max_per_issue > 0 {
+        let stored: i64 = tx
+            .prepare_cached("SELECT stored_events FROM error_issues WHERE id = ?1")?
+            .query_row([issue_id], |r| r.get(0))?;
+        let samples = i64::from(64 - seq.max(1).leading_zeros());
+        let cap = i64::try_from(retention.max_per_issue).unwrap_or(i64::MAX);
+        if stored + 1 > cap.saturating_add(samples) {
+            removed = i64::try_from(
+                tx.prepare_cached(
+                    "DELETE FROM error_events WHERE id IN (SELECT id FROM error_events \
+                     WHERE issue_id = ?1 AND seq > ?2 AND (seq & (seq - 1)) <> 0 \
+                     ORDER BY seq LIMIT ?3)",
+                )?
+                .execute(params![
+                    issue_id,
+                    i64::try_from(retention.keep_first).unwrap_or(i64::MAX),
+                    stored + 1 - cap.saturating_add(samples),
+                ])?,
+            )
+            .unwrap_or(0);
+        }
+    }
 
     tx.prepare_cached(
         "UPDATE error_issues SET \
@@ -166,7 +271,14 @@ pub(super) fn record(
              first_seen = MIN(first_seen, ?3), \
              last_seen = MAX(last_seen, ?3), \
              title = ?4, culprit = ?5, level = ?6, \
-             status = CASE WHEN ?7 THEN 'regressed' ELSE status END \
+             status = CASE WHEN ?7 THEN 'regressed' WHEN ?8 THEN 'unresolved' ELSE status END, \
+             regressed_at = CASE WHEN ?7 THEN ?9 ELSE regressed_at END, \
+             regression_count = regression_count + ?7, \
+             opened_at = CASE WHEN ?7 THEN ?3 ELSE opened_at END, \
+             ignore_until = CASE WHEN ?8 THEN NULL ELSE ignore_until END, \
+             ignore_until_count = CASE WHEN ?8 THEN NULL ELSE ignore_until_count END, \
+             component = CASE WHEN ?10 <> '' THEN ?10 ELSE component END, \
+             stored_events = stored_events + 1 - ?11 \
          WHERE id = ?1",
     )?
     .execute(params![
@@ -177,13 +289,23 @@ pub(super) fn record(
         ev.culprit,
         ev.level,
         regressed,
+        unignored,
+        received,
+        ev.component,
+        removed,
     ])?;
+    if regressed {
+        super::tickets::reopen(tx, issue_id, received)?;
+    }
 
     Ok(RecordedEvent {
         issue_id,
         created,
         regressed,
         duplicate: false,
+        unignored,
+        ignored,
+        count: u64::try_from(seq).unwrap_or(0),
     })
 }
 
@@ -213,6 +335,40 @@ pub(super) fn list(
         args.push(rusqlite::types::Value::Text(category.clone()));
         clauses.push(format!("category = ?{}", args.len()));
     }
+    for (col, value) in [
+        ("severity", &q.severity),
+        ("priority", &q.priority),
+        ("component", &q.component),
+    ] {
+        if let Some(v) = value {
+            args.push(rusqlite::types::Value::Text(v.clone()));
+            clauses.push(format!("{col} = ?{}", args.len()));
+        }
+    }
+    match q.assignee.as_deref() {
+        None => {}
+        Some("none") => clauses.push("assignee IS NULL".to_string()),
+        Some(a) => {
+            args.push(rusqlite::types::Value::Text(a.to_string()));
+            clauses.push(format!("assignee = ?{}", args.len()));
+        }
+    }
+    for (key, value) in [("environment", &q.environment), ("release", &q.release)] {
+        if let Some(v) = value {
+            args.push(rusqlite::types::Value::Text(key.to_string()));
+            let k = args.len();
+            args.push(rusqlite::types::Value::Text(v.clone()));
+            clauses.push(format!(
+                "EXISTS (SELECT 1 FROM error_issue_tags t WHERE t.issue_id = error_issues.id \
+                 AND t.key = ?{k} AND t.value = ?{})",
+                args.len()
+            ));
+        }
+    }
+    if let Some(since) = q.seen_since {
+        args.push(rusqlite::types::Value::Integer(since));
+        clauses.push(format!("last_seen >= ?{}", args.len()));
+    }
     if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
         let escaped = text
             .to_lowercase()
@@ -240,6 +396,11 @@ pub(super) fn list(
         IssueSort::FirstSeen => "first_seen DESC",
         IssueSort::Count => "count DESC",
         IssueSort::Users => "user_count DESC",
+        IssueSort::Severity => {
+            "CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 \
+             WHEN 'low' THEN 3 ELSE 4 END, last_seen DESC"
+        }
+        IssueSort::Priority => "priority ASC, last_seen DESC",
     };
     args.push(rusqlite::types::Value::Integer(sql_int(q.limit)));
     let limit_n = args.len();
@@ -282,23 +443,224 @@ pub(super) fn events(
     Ok((rows, u64::try_from(total).unwrap_or(0)))
 }
 
-pub(super) fn resolve(
+/// Applies an operator's change to an issue. Every change also goes into the issue's
+/// ticket timeline when it has a ticket.
+pub(super) fn change(
     tx: &Transaction<'_>,
     id: i64,
-    operator: &str,
-    notes: &str,
+    change: &IssueChange,
     at: i64,
 ) -> Result<ErrorIssue, StateError> {
     let issue = get(tx, id)?.ok_or_else(|| StateError::not_found("error issue", id.to_string()))?;
-    if issue.status == IssueStatus::Resolved {
-        return Err(StateError::Conflict(format!(
-            "error issue {id} is already resolved"
-        )));
-    }
-    tx.prepare_cached(
-        "UPDATE error_issues SET status = 'resolved', resolved_by = ?2, resolved_at = ?3, \
-         resolution_notes = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, operator, at, notes])?;
+    let (action, description) = match change {
+        IssueChange::Resolve { operator, notes } => {
+            if issue.status == IssueStatus::Resolved {
+                return Err(StateError::Conflict(format!(
+                    "error issue {id} is already resolved"
+                )));
+            }
+            tx.prepare_cached(
+                "UPDATE error_issues SET status = 'resolved', resolved_by = ?2, resolved_at = ?3, \
+                 resolution_notes = ?4, ignore_until = NULL, ignore_until_count = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, operator, at, notes])?;
+            ("resolved", notes.clone())
+        }
+        IssueChange::Unresolve { .. } => {
+            if issue.status == IssueStatus::Unresolved {
+                return Err(StateError::Conflict(format!(
+                    "error issue {id} is already unresolved"
+                )));
+            }
+            tx.prepare_cached(
+                "UPDATE error_issues SET status = 'unresolved', ignore_until = NULL, \
+                 ignore_until_count = NULL, opened_at = CASE WHEN status = 'resolved' THEN ?2 \
+                 ELSE opened_at END WHERE id = ?1",
+            )?
+            .execute(params![id, at])?;
+            ("unresolved", format!("was {}", issue.status.as_str()))
+        }
+        IssueChange::Ignore { until, count, .. } => {
+            if until.is_some_and(|u| u <= at) {
+                return Err(StateError::BadInput(
+                    "ignore \"until\" must be in the future".into(),
+                ));
+            }
+            if *count == Some(0) {
+                return Err(StateError::BadInput(
+                    "ignore \"count\" must be at least 1".into(),
+                ));
+            }
+            let until_count = count
+                .map(|c| i64::try_from(issue.count.saturating_add(c)).unwrap_or(i64::MAX));
+            tx.prepare_cached(
+                "UPDATE error_issues SET status = 'ignored', ignore_until = ?2, \
+                 ignore_until_count = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, until, until_count])?;
+            let mut d = String::from("muted");
+            if let Some(u) = until {
+                d.push_str(&format!(" until {u}"));
+            }
+            if let Some(c) = count {
+                d.push_str(&format!(" for {c} more events"));
+            }
+            ("ignored", d)
+        }
+        IssueChange::Assign { assignee, .. } => {
+            tx.prepare_cached("UPDATE error_issues SET assignee = ?2 WHERE id = ?1")?
+                .execute(params![id, assignee])?;
+            (
+                "assigned",
+                assignee.clone().unwrap_or_else(|| "unassigned".into()),
+            )
+        }
+    };
+    super::tickets::note_if_open(tx, id, action, &description, change.operator(), at)?;
     get(tx, id)?.ok_or_else(|| StateError::not_found("error issue", id.to_string()))
+}
+
+/// Tags of an issue (`environment`, `release`), sorted.
+pub(super) fn tags(
+    conn: &Connection,
+    issue_id: i64,
+) -> Result<Vec<(String, String)>, StateError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT key, value FROM error_issue_tags WHERE issue_id = ?1 ORDER BY key, value",
+        )?
+        .query_map([issue_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Event counts per bucket: `buckets` buckets of `step` ms from `start`, optionally for one
+/// project or one issue. Counts come from the per-minute table, so they include events
+/// thinned by the per-issue cap.
+pub(super) fn counts(
+    conn: &Connection,
+    start: i64,
+    step: i64,
+    buckets: usize,
+    project_id: Option<u64>,
+    issue_id: Option<i64>,
+) -> Result<Vec<u64>, StateError> {
+    let mut out = vec![0u64; buckets];
+    if step <= 0 || buckets == 0 {
+        return Ok(out);
+    }
+    let end = start.saturating_add(step.saturating_mul(i64::try_from(buckets).unwrap_or(0)));
+    let project = project_id.map(project_int).transpose()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.minute, SUM(c.n) FROM error_counts c JOIN error_issues i ON i.id = c.issue_id \
+         WHERE c.minute >= ?1 AND c.minute < ?2 AND (?3 IS NULL OR i.project_id = ?3) \
+         AND (?4 IS NULL OR c.issue_id = ?4) GROUP BY c.minute",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            start.div_euclid(60_000),
+            end.div_euclid(60_000) + i64::from(end.rem_euclid(60_000) != 0),
+            project,
+            issue_id
+        ],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    )?;
+    for row in rows {
+        let (minute, n) = row?;
+        let b = (minute * 60_000 - start).div_euclid(step);
+        if let Some(slot) = usize::try_from(b).ok().and_then(|b| out.get_mut(b)) {
+            *slot += u64::try_from(n).unwrap_or(0);
+        }
+    }
+    Ok(out)
+}
+
+/// Aggregates for the stats endpoint; the event-based ones over `[since, now]`.
+pub(super) fn stats(
+    tx: &Transaction<'_>,
+    since: i64,
+    project_id: Option<u64>,
+) -> Result<ErrorStats, StateError> {
+    let project = project_id.map(project_int).transpose()?;
+    let pairs = |sql: &str| -> Result<Vec<(String, u64)>, StateError> {
+        Ok(tx
+            .prepare_cached(sql)?
+            .query_map(params![project, since.div_euclid(60_000)], |r| {
+                Ok((r.get::<_, String>(0)?, get_u64(r, 1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?)
+    };
+    let by_status = pairs(
+        "SELECT status, COUNT(*) FROM error_issues WHERE (?1 IS NULL OR project_id = ?1) \
+         AND ?2 = ?2 GROUP BY status ORDER BY status",
+    )?;
+    let by_severity = pairs(
+        "SELECT severity, COUNT(*) FROM error_issues WHERE (?1 IS NULL OR project_id = ?1) \
+         AND ?2 = ?2 GROUP BY severity ORDER BY severity",
+    )?;
+    let top_categories = pairs(
+        "SELECT i.category, SUM(c.n) AS n FROM error_counts c JOIN error_issues i ON i.id = c.issue_id \
+         WHERE (?1 IS NULL OR i.project_id = ?1) AND c.minute >= ?2 \
+         GROUP BY i.category ORDER BY n DESC, i.category LIMIT 10",
+    )?;
+    let top_components = pairs(
+        "SELECT i.component, SUM(c.n) AS n FROM error_counts c JOIN error_issues i ON i.id = c.issue_id \
+         WHERE (?1 IS NULL OR i.project_id = ?1) AND c.minute >= ?2 AND i.component <> '' \
+         GROUP BY i.component ORDER BY n DESC, i.component LIMIT 10",
+    )?;
+    let events_in_window: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE(SUM(c.n), 0) FROM error_counts c JOIN error_issues i ON i.id = c.issue_id \
+             WHERE (?1 IS NULL OR i.project_id = ?1) AND c.minute >= ?2",
+        )?
+        .query_row(params![project, since.div_euclid(60_000)], |r| r.get(0))?;
+    let mttr = |group: &str| -> Result<Vec<(String, f64, u64)>, StateError> {
+        let sql = format!(
+            "SELECT {group} AS g, AVG(resolved_at - opened_at) / 1000.0, COUNT(*) FROM error_issues \
+             WHERE status = 'resolved' AND resolved_at IS NOT NULL AND (?1 IS NULL OR project_id = ?1) \
+             GROUP BY g ORDER BY g"
+        );
+        Ok(tx
+            .prepare_cached(&sql)?
+            .query_map(params![project], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, get_u64(r, 2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?)
+    };
+    let overall = mttr("'all'")?;
+    Ok(ErrorStats {
+        by_status,
+        by_severity,
+        mttr_seconds: overall.first().map(|(_, m, _)| *m),
+        resolved: overall.first().map(|(_, _, n)| *n).unwrap_or(0),
+        mttr_by_category: mttr("category")?,
+        mttr_by_team: mttr("COALESCE(assignee, 'unassigned')")?,
+        events_in_window: u64::try_from(events_in_window).unwrap_or(0),
+        top_categories,
+        top_components,
+    })
+}
+
+/// Deletes events received before `before`, and issues (with everything hanging off them)
+/// whose last event is older than that and that have no open ticket.
+pub(super) fn prune(tx: &Transaction<'_>, before: i64) -> Result<ErrorPruneStats, StateError> {
+    let events = tx.execute("DELETE FROM error_events WHERE received < ?1", [before])?;
+    let issues = tx.execute(
+        "DELETE FROM error_issues WHERE last_seen < ?1 AND NOT EXISTS (SELECT 1 FROM error_tickets t \
+         WHERE t.issue_id = error_issues.id AND t.status NOT IN ('resolved', 'closed'))",
+        [before],
+    )?;
+    tx.execute(
+        "DELETE FROM error_counts WHERE minute < ?1",
+        [before.div_euclid(60_000)],
+    )?;
+    if events > 0 {
+        tx.execute_batch(
+            "UPDATE error_issues SET stored_events = \
+             (SELECT COUNT(*) FROM error_events e WHERE e.issue_id = error_issues.id)",
+        )?;
+    }
+    Ok(ErrorPruneStats {
+        events: events as u64,
+        issues: issues as u64,
+    })
 }

@@ -8,9 +8,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::StateError;
 
 /// `(version, SQL)`, ascending. Version 1 is the initial schema; version 2 adds error
-/// tracking (issues and their events); version 4 adds health-check history (version 3
-/// is reserved for error-tracking additions).
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (4, V4)];
+/// tracking (issues and their events); version 3 adds error-issue lifecycle, retention,
+/// per-minute counts and tickets; version 4 adds health-check history.
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 /// The newest schema version this build knows.
 pub const LATEST_VERSION: i64 = 4;
@@ -160,6 +160,66 @@ CREATE INDEX error_events_issue_user ON error_events (issue_id, user_key) WHERE 
 CREATE INDEX error_events_received ON error_events (received);
 "#;
 
+const V3: &str = r#"
+ALTER TABLE error_issues ADD COLUMN component TEXT NOT NULL DEFAULT '';
+ALTER TABLE error_issues ADD COLUMN opened_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE error_issues ADD COLUMN regressed_at INTEGER;
+ALTER TABLE error_issues ADD COLUMN regression_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE error_issues ADD COLUMN ignore_until INTEGER;
+ALTER TABLE error_issues ADD COLUMN ignore_until_count INTEGER;
+ALTER TABLE error_issues ADD COLUMN stored_events INTEGER NOT NULL DEFAULT 0;
+UPDATE error_issues SET opened_at = first_seen,
+    stored_events = (SELECT COUNT(*) FROM error_events e WHERE e.issue_id = error_issues.id);
+CREATE INDEX error_issues_project_last_seen ON error_issues (project_id, last_seen);
+
+ALTER TABLE error_events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX error_events_issue_seq ON error_events (issue_id, seq);
+
+CREATE TABLE error_issue_users (
+    issue_id INTEGER NOT NULL REFERENCES error_issues (id) ON DELETE CASCADE,
+    user_key TEXT NOT NULL,
+    PRIMARY KEY (issue_id, user_key)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO error_issue_users (issue_id, user_key)
+    SELECT issue_id, user_key FROM error_events WHERE user_key IS NOT NULL;
+
+CREATE TABLE error_issue_tags (
+    issue_id INTEGER NOT NULL REFERENCES error_issues (id) ON DELETE CASCADE,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (issue_id, key, value)
+) WITHOUT ROWID;
+CREATE INDEX error_issue_tags_key_value ON error_issue_tags (key, value);
+
+CREATE TABLE error_counts (
+    issue_id INTEGER NOT NULL REFERENCES error_issues (id) ON DELETE CASCADE,
+    minute   INTEGER NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (issue_id, minute)
+) WITHOUT ROWID;
+CREATE INDEX error_counts_minute ON error_counts (minute);
+
+CREATE TABLE error_tickets (
+    issue_id    INTEGER PRIMARY KEY REFERENCES error_issues (id) ON DELETE CASCADE,
+    status      TEXT NOT NULL CHECK (status IN ('open', 'investigating', 'in_progress', 'resolved', 'closed')),
+    assignee    TEXT,
+    created_by  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    resolved_at INTEGER
+);
+
+CREATE TABLE error_ticket_steps (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    issue_id    INTEGER NOT NULL REFERENCES error_tickets (issue_id) ON DELETE CASCADE,
+    action      TEXT NOT NULL,
+    description TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    at          INTEGER NOT NULL
+);
+CREATE INDEX error_ticket_steps_issue ON error_ticket_steps (issue_id, id);
+"#;
+
 const V4: &str = r#"
 CREATE TABLE check_changes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -196,16 +256,13 @@ pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<Vec<i64>, State
             supported: LATEST_VERSION,
         });
     }
-    // Every migration not recorded yet, not only those above the newest: a database made
-    // by a build that had version 4 but not 3 still gets 3.
-    let recorded: Vec<i64> = {
-        let mut stmt = tx.prepare("SELECT version FROM schema_version")?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, i64>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows
-    };
     let mut applied = Vec::new();
+    // Every known version not yet recorded, in order: a database made by a build that
+    // knew a later version but not an earlier one still gets the earlier one.
+    let recorded: Vec<i64> = tx
+        .prepare("SELECT version FROM schema_version")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !recorded.contains(v)) {
         tx.execute_batch(sql)?;
         tx.execute(
