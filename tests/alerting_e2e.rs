@@ -195,6 +195,7 @@ fn config(rules: &str, hook: &str, flaky: Option<&str>) -> String {
     }
     format!(
         "global:\n  evaluation_interval: 1s\nrule_files: [{rules:?}]\nself_scrape: false\nhost_metrics:\n  enabled: false\n\
+         check_settings:\n  components:\n    disk_free_percent: 0\n    disk_free_critical_percent: 0\n\
          alertmanager:\n  route:\n    receiver: hook\n    group_by: [alertname]\n    group_wait: 0s\n    group_interval: 1s\n    repeat_interval: 1h\n{}\
          \n  receivers:\n{receivers}",
         routes.lines().map(|l| format!("  {l}\n")).collect::<String>()
