@@ -45,6 +45,10 @@ pub struct RawConfig {
     /// Health checks and heartbeats (`name`, `type`, `interval`, `timeout`, `retries`, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<strix_checks::CheckConfig>,
+    /// How check history is kept and check alerts raised; thresholds of Strix' own
+    /// component health (`history_retention`, `alerts`, `alert_resend`, `sla_alert_below`,
+    /// `components`).
+    pub check_settings: strix_checks::CheckSettings,
     /// Error-tracking projects with fixed DSN keys (`id`, `slug`, `public_key`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub projects: Vec<RawProject>,
@@ -88,6 +92,7 @@ impl Default for RawConfig {
             kpis: Vec::new(),
             kpis_builtin: false,
             checks: Vec::new(),
+            check_settings: strix_checks::CheckSettings::default(),
             projects: Vec::new(),
             errors: RawErrors::default(),
         }
@@ -366,6 +371,8 @@ pub struct Config {
     pub alertmanager: Option<(strix_alerting::routing::RoutingConfig, String)>,
     /// The `checks:` section validated.
     pub checks: Vec<strix_checks::Check>,
+    /// `check_settings:` validated.
+    pub check_settings: strix_checks::CheckSettings,
     /// The `projects:` and `errors:` sections validated.
     pub errors: ErrorsSection,
 }
@@ -634,6 +641,9 @@ impl RawConfig {
             .map_err(|e| anyhow::anyhow!("key `kpis`: {e}"))?;
         let checks = strix_checks::validate_checks(&self.checks)
             .map_err(|e| anyhow::anyhow!("key `{}`: {}", e.key, e.message))?;
+        self.check_settings
+            .validate()
+            .map_err(|e| anyhow::anyhow!("key `{}`: {}", e.key, e.message))?;
         let errors = errors_section(&self.projects, &self.errors)?;
         let log_json = match self.log.format.as_str() {
             "json" => true,
@@ -698,6 +708,7 @@ impl RawConfig {
             log_level: self.log.level,
             alertmanager,
             checks,
+            check_settings: self.check_settings,
             errors,
         })
     }

@@ -43,6 +43,7 @@ pub mod scheduler;
 pub mod service;
 pub mod settings;
 pub mod state;
+pub mod system;
 mod uptime;
 
 pub use alerts::{CheckAlert, CheckAlertSink};

@@ -14,6 +14,7 @@
 //!     disk_free_critical_percent: 5   # unhealthy below
 //!     evaluation_lag: 1m        # rule evaluation behind schedule, degraded above
 //!     outbox_pending: 1000      # notifications waiting, degraded above
+//!     ingest_refusals_per_second: 1   # refused ingest requests, degraded above
 //! ```
 
 use std::time::Duration;
@@ -87,6 +88,8 @@ pub struct ComponentThresholds {
     pub evaluation_lag: Duration,
     /// Notifications waiting in the outbox; degraded above.
     pub outbox_pending: u64,
+    /// Ingest requests refused (limits, bad input) per second; degraded above.
+    pub ingest_refusals_per_second: f64,
 }
 
 impl Default for ComponentThresholds {
@@ -98,6 +101,7 @@ impl Default for ComponentThresholds {
             disk_free_critical_percent: 5.0,
             evaluation_lag: Duration::from_secs(60),
             outbox_pending: 1000,
+            ingest_refusals_per_second: 1.0,
         }
     }
 }

@@ -304,6 +304,7 @@ pub fn build(state: AppState) -> Router {
         .merge(scoped(api::checks::read_routes(), &state, Scope::Read))
         .merge(scoped(api::checks::admin_routes(), &state, Scope::Admin))
         .merge(api::checks::open_routes())
+        .merge(api::status_page::routes())
         .merge(api::sentry::routes())
         .merge(scoped(api::errors::ingest_routes(), &state, Scope::Ingest))
         .merge(scoped(api::errors::read_routes(), &state, Scope::Read))

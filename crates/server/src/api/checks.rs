@@ -1,7 +1,8 @@
 //! Health checks, circuit breakers and heartbeats.
 //!
 //! - `GET /api/monitoring/checks` (read): every check with status and breaker.
-//! - `GET /api/monitoring/health/{name}` (read): one check (or the `storage` component):
+//! - `GET /api/monitoring/health/{name}` (read): one check, or one of Strix' components
+//!   (`storage`, `ingest`, `rules`, `notifier`, `scrape`, `system`; see [`super::health`]):
 //!   `{"success": true, "data": {"name", "type", "status", "lastCheck", "latencyMs",
 //!   "circuitBreaker": {"state": "closed|open|half-open", ...}, "uptime": {"24h", "7d", "30d",
 //!   "90d"}, "slaTarget", "errorBudgetLeft", "incidents", ...}}`; 404 for an unknown name.
@@ -10,7 +11,8 @@
 //! - `GET|POST /api/monitoring/heartbeat/{token}` and `/{token}/start`, `/{token}/fail`
 //!   (no API key: the token is the secret); 404 for an unknown token.
 //!
-//! Incidents and uptime come from the in-memory history of the running process.
+//! Incidents and uptime come from the check history, which the check service keeps in the
+//! state store (so they survive restarts).
 
 use crate::error::{ApiError, Envelope};
 use crate::router::AppState;
@@ -101,26 +103,22 @@ async fn one(
 ) -> Result<Json<Value>, ApiError> {
     let svc = service(&state);
     let Some(snap) = svc.and_then(|s| s.status(&name)) else {
-        if name == "storage" {
-            let st = state.clone();
-            let (status, component) =
-                tokio::task::spawn_blocking(move || super::ops::storage_check(&st))
-                    .await
-                    .map_err(|e| {
-                        ApiError::new(
-                            ErrorClass::Internal,
-                            format!("status task failed: {e}"),
-                            ENV,
-                        )
-                    })?;
-            let mut data = component;
-            if let Some(o) = data.as_object_mut() {
-                o.insert("name".into(), json!("storage"));
-                o.insert("status".into(), json!(status));
-            }
-            return Ok(Json(json!({"success": true, "data": data})));
-        }
-        return Err(not_found(&format!("no check or component named {name:?}")));
+        let st = state.clone();
+        let n = name.clone();
+        let component =
+            tokio::task::spawn_blocking(move || super::health::component_by_name(&st, &n))
+                .await
+                .map_err(|e| {
+                    ApiError::new(
+                        ErrorClass::Internal,
+                        format!("status task failed: {e}"),
+                        ENV,
+                    )
+                })?;
+        return match component {
+            Some(data) => Ok(Json(json!({"success": true, "data": data}))),
+            None => Err(not_found(&format!("no check or component named {name:?}"))),
+        };
     };
     let mut data = check_json(&snap);
     if let Some(svc) = svc {

@@ -27,85 +27,54 @@ pub fn admin_routes() -> Router<AppState> {
     Router::new().route("/api/v1/admin/tsdb/flush", post(flush))
 }
 
-/// Component status as the runbooks define it.
-pub(crate) fn storage_check(state: &AppState) -> (&'static str, serde_json::Value) {
-    let s = state.db.status();
-    let status = if s.wal_poisoned || !state.db.is_writable() {
-        "unhealthy"
-    } else if s.last_compaction_error.is_some() {
-        "degraded"
-    } else {
-        "healthy"
-    };
-    let message = if s.wal_poisoned {
-        "write-ahead log failed; writes are refused".to_string()
-    } else if let Some(e) = &s.last_compaction_error {
-        format!("last compaction failed: {e}")
-    } else {
-        "accepting writes and queries".to_string()
-    };
-    (
-        status,
-        json!({
-            "component": "storage",
-            "status": status,
-            "message": message,
-            "details": {
-                "headSeries": s.head_series,
-                "headChunks": s.head_chunks,
-                "headMinTime": s.head_min_time,
-                "headMaxTime": s.head_max_time,
-                "blocks": s.blocks,
-                "rollupBlocks": s.rollup_blocks,
-                "blocksBytes": s.blocks_bytes,
-                "walBytes": s.wal_bytes,
-                "walPoisoned": s.wal_poisoned,
-            }
-        }),
-    )
-}
-
-/// `GET /api/monitoring/health`: 200 while Strix accepts writes and queries, 503 when a
-/// component is unhealthy; configured checks are listed and count in `overallStatus` only.
+/// `GET /api/monitoring/health`: 200 while Strix accepts writes and queries, 503 when its
+/// storage refuses writes. `components` are Strix' own (see [`super::health`]); `checks` lists
+/// the components and then the configured checks (each with `name`, `status`, ...).
+/// `overallStatus` is the worst of components and checks, so a probed service being down
+/// shows there without making Strix look down to its supervisor.
 async fn health(State(state): State<AppState>) -> Response {
-    let (status, check) = tokio::task::spawn_blocking({
+    let components = tokio::task::spawn_blocking({
         let st = state.clone();
-        move || storage_check(&st)
+        move || super::health::components(&st)
     })
     .await
-    .unwrap_or((
-        "unhealthy",
-        json!({"component": "storage", "status": "unhealthy", "message": "status task failed"}),
-    ));
-    let mut checks = vec![check];
-    // The HTTP code follows Strix' own components (storage): a probed service being down
-    // must not make Strix look down to its supervisor. `overallStatus` includes the checks.
-    let code = if status == "unhealthy" {
+    .unwrap_or_else(|_| {
+        vec![json!({"name": "storage", "status": "unhealthy", "message": "status task failed", "details": {}})]
+    });
+    // 503 only when storage refuses writes: a full disk warning is reported in the
+    // component, but a supervisor must not restart a Strix that still works.
+    let storage_down = components.iter().any(|c| {
+        c["name"] == "storage"
+            && (c["details"]["writable"] == false || c["details"]["walPoisoned"] == true)
+    }) || components.iter().all(|c| c["name"] != "storage");
+    let code = if storage_down {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     };
-    let mut status = status;
-    if let Some(svc) = &state.services.checks {
-        let list = svc.list();
-        checks.extend(list.iter().map(super::checks::check_json));
-        let storage = match status {
-            "unhealthy" => strix_checks::CheckStatus::Unhealthy,
-            "degraded" => strix_checks::CheckStatus::Degraded,
-            _ => strix_checks::CheckStatus::Healthy,
-        };
-        status = strix_checks::state::overall(
-            std::iter::once(storage).chain(list.iter().map(|c| c.status)),
-        )
-        .as_str();
-    }
+    let list = state
+        .services
+        .checks
+        .as_ref()
+        .map(|svc| svc.list())
+        .unwrap_or_default();
+    let status = strix_checks::state::overall(
+        components
+            .iter()
+            .map(super::health::status_of)
+            .chain(list.iter().map(|c| c.status)),
+    );
+    let mut checks: Vec<serde_json::Value> = components.clone();
+    checks.extend(list.iter().map(super::checks::check_json));
     let body = json!({
         "success": true,
         "data": {
-            "overallStatus": status,
+            "overallStatus": status.as_str(),
             "version": crate::VERSION,
             "uptime": state.started.elapsed().as_secs(),
+            "environment": std::env::var("STRIX_ENVIRONMENT").unwrap_or_else(|_| "production".into()),
             "timestamp": strix_core::now_millis(),
+            "components": components,
             "checks": checks,
         }
     });
