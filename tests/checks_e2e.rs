@@ -1,5 +1,9 @@
 //! End-to-end health checks: the real binary with `checks:` probing a loopback HTTP server
-//! in the test (switchable between 200 and 500), and a heartbeat pinged over the API.
+//! in the test (switchable between 200 and 500), a loopback TCP server (send/expect) and a
+//! closed port, and a heartbeat pinged over the API; check alerts through the pipeline,
+//! incidents and uptime exact to the millisecond across a `kill -9` restart, the status page,
+//! component health, and `strix check-config` errors. Probe-level tests against TLS (rcgen
+//! certificates) and DNS (dnsmasq) servers are in `crates/checks/tests/`.
 //! Deadlines are generous; nothing asserts on timing, only on the order of states.
 #![allow(clippy::unwrap_used)]
 
@@ -235,4 +239,246 @@ fn checks_retries_breaker_heartbeat_and_export() {
         Some(2),
         "{body}"
     );
+}
+
+/// A loopback TCP server answering `PING\n` with `PONG\n` (or `NOPE\n` while `up` is false).
+fn tcp_target() -> (u16, Arc<AtomicBool>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let up = Arc::new(AtomicBool::new(true));
+    let flag = up.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut buf = [0u8; 64];
+                if matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                    let answer: &[u8] = if flag.load(Ordering::SeqCst) {
+                        b"PONG\n"
+                    } else {
+                        b"NOPE\n"
+                    };
+                    s.write_all(answer).ok();
+                }
+            });
+        }
+    });
+    (port, up)
+}
+
+/// Milliseconds of an RFC 3339 UTC time as the API writes it (`2026-01-02T03:04:05.678Z`).
+fn ms(v: &Value) -> i64 {
+    let t = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    let n =
+        |a: usize, b: usize| -> i64 { t[a..b].parse().unwrap_or_else(|_| panic!("bad time {t}")) };
+    assert!(t.len() == 24 && t.ends_with('Z'), "bad time {t}");
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 24 + n(11, 13)) * 60 + n(14, 16)) * 60_000 + n(17, 19) * 1000 + n(20, 23)
+}
+
+/// CheckDown alerts of `check` in `/api/monitoring/alerts` (every state).
+fn check_down_alerts(s: &StrixProcess, check: &str) -> Vec<Value> {
+    let (code, body) = s.get("/api/monitoring/alerts?limit=100");
+    assert_eq!(code, 200, "{body}");
+    json(&body)["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a["labels"]["alertname"] == "CheckDown" && a["labels"]["check"] == check)
+        .collect()
+}
+
+#[test]
+fn history_alerts_status_page_and_restart() {
+    let (port, up) = target();
+    let (tport, tcp_up) = tcp_target();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = format!(
+        "check_settings: {{alert_resend: 1s}}\n\
+         checks:\n\
+         \x20 - {{name: web, type: http, url: 'http://127.0.0.1:{port}/', interval: 1s, timeout: 800ms, retries: 2, public: true, labels: {{severity: page}}}}\n\
+         \x20 - {{name: echo, type: tcp, host: 127.0.0.1, port: {tport}, send: \"PING\\n\", expect: PONG, interval: 1s, retries: 1}}\n\
+         \x20 - {{name: gone, type: tcp, host: 127.0.0.1, port: {closed}, interval: 1s, retries: 1}}\n"
+    );
+    let mut s = StrixProcess::start(&[], Some(&config));
+    let long = Duration::from_secs(30);
+
+    // TCP: send/expect up, a closed port down, a wrong answer down.
+    wait_for(long, "echo healthy", || {
+        (status(&check(&s, "echo")) == "healthy").then_some(())
+    });
+    let g = wait_for(long, "closed port unhealthy", || {
+        let c = check(&s, "gone");
+        (status(&c) == "unhealthy").then_some(c)
+    });
+    assert!(g["lastError"].is_string(), "{g}");
+    tcp_up.store(false, Ordering::SeqCst);
+    wait_for(long, "echo unhealthy on a wrong answer", || {
+        (status(&check(&s, "echo")) == "unhealthy").then_some(())
+    });
+
+    // One incident on web: down, alert fires with the check's labels, up, alert resolves.
+    wait_for(long, "web healthy", || {
+        (status(&check(&s, "web")) == "healthy").then_some(())
+    });
+    up.store(false, Ordering::SeqCst);
+    wait_for(long, "web unhealthy", || {
+        (status(&check(&s, "web")) == "unhealthy").then_some(())
+    });
+    let a = wait_for(long, "CheckDown firing", || {
+        check_down_alerts(&s, "web")
+            .into_iter()
+            .find(|a| a["state"] == "firing")
+    });
+    assert_eq!(a["labels"]["type"], "http", "{a}");
+    assert_eq!(a["labels"]["severity"], "page", "{a}");
+    std::thread::sleep(Duration::from_secs(2));
+    up.store(true, Ordering::SeqCst);
+    let c = wait_for(long, "web healthy again", || {
+        let c = check(&s, "web");
+        (status(&c) == "healthy").then_some(c)
+    });
+    wait_for(long, "CheckDown resolved", || {
+        let list = check_down_alerts(&s, "web");
+        (list.len() == 1 && list[0]["state"] == "resolved").then_some(())
+    });
+
+    // Incident and uptime exact to the millisecond: the 24 h down time is the incident.
+    let inc = c["incidents"].as_array().unwrap().clone();
+    assert_eq!(inc.len(), 1, "{c}");
+    let (start, end) = (ms(&inc[0]["start"]), ms(&inc[0]["end"]));
+    assert!(end - start >= 2000, "{c}");
+    assert_eq!(inc[0]["durationMs"].as_i64(), Some(end - start), "{c}");
+    assert_eq!(
+        c["uptime"]["24h"]["downMs"].as_i64(),
+        Some(end - start),
+        "{c}"
+    );
+    let up_before = c["uptime"]["24h"]["upMs"].as_i64().unwrap();
+
+    // The status page: public checks only, escaped, 90 bars, the incident listed.
+    let (code, body) = s.get("/api/monitoring/status");
+    assert_eq!(code, 200, "{body}");
+    let st = json(&body)["data"].clone();
+    let names: Vec<&str> = st["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["web"], "{body}");
+    assert_eq!(st["checks"][0]["days"].as_array().map(Vec::len), Some(90));
+    let today = st["checks"][0]["days"][89].clone();
+    assert_eq!(today["downMs"].as_i64(), Some(end - start), "{today}");
+    assert_eq!(st["incidents"][0]["check"], "web", "{body}");
+    let (code, html) = s.get("/status");
+    assert_eq!(code, 200);
+    assert!(
+        html.contains("<title>Status</title>") && html.contains(">web<"),
+        "{html}"
+    );
+    assert!(
+        !html.contains(">echo<") && !html.contains("<script"),
+        "{html}"
+    );
+    assert_eq!(html.matches("class=\"bar ").count(), 90, "{html}");
+
+    // Component health.
+    let (code, body) = s.get("/api/monitoring/health");
+    assert_eq!(code, 200, "{body}");
+    let comps: Vec<String> = json(&body)["data"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        comps,
+        ["storage", "ingest", "rules", "notifier", "scrape", "system"]
+    );
+    let storage = check(&s, "storage");
+    assert!(
+        storage["details"]["diskFreePercent"].is_number(),
+        "{storage}"
+    );
+    assert_eq!(storage["details"]["writable"], true, "{storage}");
+    let system = check(&s, "system");
+    assert!(
+        system["details"]["memoryTotalBytes"].is_number(),
+        "{system}"
+    );
+
+    // Restart (kill -9): the incident and the down time are the same; the check continues.
+    s.restart();
+    let c = wait_for(long, "web after restart", || {
+        let c = check(&s, "web");
+        (c["lastCheck"].is_string() && status(&c) == "healthy").then_some(c)
+    });
+    let inc2 = c["incidents"].as_array().unwrap();
+    assert_eq!(inc2.len(), 1, "{c}");
+    assert_eq!(
+        (ms(&inc2[0]["start"]), ms(&inc2[0]["end"])),
+        (start, end),
+        "{c}"
+    );
+    assert_eq!(
+        c["uptime"]["24h"]["downMs"].as_i64(),
+        Some(end - start),
+        "{c}"
+    );
+    assert!(
+        c["uptime"]["24h"]["upMs"].as_i64().unwrap() > up_before,
+        "{c}"
+    );
+    // Still the one CheckDown: the restart raised no new alert for web.
+    assert_eq!(check_down_alerts(&s, "web").len(), 1);
+}
+
+#[test]
+fn bad_check_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (yaml, key) in [
+        ("checks:\n  - {name: a, type: smtp, host: x}\n", "checks[0]"),
+        (
+            "checks:\n  - {name: a, type: tcp, host: 127.0.0.1, port: 1, interval: -5s}\n",
+            "checks[0]",
+        ),
+        (
+            "checks:\n  - {name: a, type: tcp, host: no-such-host.invalid, port: 1}\n",
+            "checks[0].host",
+        ),
+        (
+            "check_settings: {history_retention: 7d}\n",
+            "check_settings.history_retention",
+        ),
+    ] {
+        let path = dir.path().join("strix.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = std::process::Command::new(util::strix_bin())
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{yaml} accepted: {err}");
+        assert!(
+            err.contains(key),
+            "{yaml}: error does not name {key}: {err}"
+        );
+    }
 }
