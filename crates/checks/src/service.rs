@@ -1108,4 +1108,69 @@ mod tests {
         s.evaluate_alerts(now + 1);
         assert_eq!(lock(&alerts.0).len(), 1);
     }
+
+    #[test]
+    fn certificate_expiry_alert_follows_days_left() {
+        let list: Vec<CheckConfig> = serde_yaml::from_str(
+            "- {name: cert, type: tls, host: 127.0.0.1, port: 1, warn_days: 30, critical_days: 7}\n",
+        )
+        .unwrap();
+        let alerts = Arc::new(Alerts(Mutex::new(Vec::new())));
+        let hooks = ServiceHooks {
+            alerts: Some(alerts.clone()),
+            ..ServiceHooks::default()
+        };
+        let now = strix_core::now_millis();
+        let s = CheckService::with_hooks(
+            validate_checks(&list).unwrap(),
+            Arc::new(NullSink),
+            hooks,
+            now,
+        );
+        let with_days = |d: f64| {
+            ProbeResult::success(
+                Duration::from_millis(2),
+                ProbeDetail {
+                    days_left: Some(d),
+                    ..ProbeDetail::default()
+                },
+            )
+        };
+        s.observe(0, &with_days(60.0), now);
+        s.evaluate_alerts(now);
+        assert!(lock(&alerts.0).is_empty());
+        s.observe(0, &with_days(20.0), now + 1);
+        s.evaluate_alerts(now + 1);
+        s.observe(0, &with_days(3.0), now + 2);
+        s.evaluate_alerts(now + 2);
+        s.observe(0, &with_days(90.0), now + 3);
+        s.evaluate_alerts(now + 3);
+        let got: Vec<(String, String, bool)> = lock(&alerts.0)
+            .iter()
+            .map(|a| {
+                (
+                    a.name().to_string(),
+                    a.labels["severity"].clone(),
+                    a.resolved,
+                )
+            })
+            .collect();
+        let exp = |sev: &str, resolved| {
+            (
+                "CheckCertificateExpiry".to_string(),
+                sev.to_string(),
+                resolved,
+            )
+        };
+        // warning fires; at 3 days it resolves and critical fires; renewed: critical resolves.
+        assert_eq!(
+            got,
+            vec![
+                exp("warning", false),
+                exp("warning", true),
+                exp("critical", false),
+                exp("critical", true)
+            ]
+        );
+    }
 }
