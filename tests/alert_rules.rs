@@ -34,7 +34,8 @@ fn config(dir: &std::path::Path, interval: &str, for_: &str) -> String {
     )
     .unwrap();
     format!(
-        "self_scrape: false\nhost_metrics: {{enabled: false}}\nrule_files: [{:?}]\n",
+        "self_scrape: false\nhost_metrics: {{enabled: false}}\nrule_files: [{:?}]\n\
+         check_settings: {{components: {{disk_free_percent: 0, disk_free_critical_percent: 0}}}}\n",
         rules.display().to_string()
     )
 }

@@ -103,6 +103,23 @@ impl Engine {
         crate::eval::instant_query(&self.opts, _store, _query, _time)
     }
 
+    /// Parses a PromQL expression once, for callers that evaluate it many times
+    /// ([`Engine::instant_query_expr`]).
+    pub fn parse(&self, query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
+        promql_parser::parser::parse(query).map_err(QueryError::BadData)
+    }
+
+    /// [`Engine::instant_query`] for an expression parsed beforehand: rule evaluation
+    /// parses each rule once at load instead of at every evaluation.
+    pub fn instant_query_expr(
+        &self,
+        store: &dyn Queryable,
+        expr: &promql_parser::parser::Expr,
+        time: Timestamp,
+    ) -> Result<QueryValue, QueryError> {
+        crate::eval::instant_query_parsed(&self.opts, store, expr, time, true)
+    }
+
     /// Evaluates `query` at every step in `[start, end]`. Returns Matrix (a scalar or
     /// vector expression becomes one series per result label set).
     pub fn range_query(

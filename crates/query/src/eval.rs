@@ -237,6 +237,17 @@ pub(crate) fn instant_query_with(
     use_rollups: bool,
 ) -> Result<QueryValue, QueryError> {
     let expr = parse(query)?;
+    instant_query_parsed(opts, store, &expr, time, use_rollups)
+}
+
+/// [`instant_query_with`] for an expression parsed beforehand (rules parse once at load).
+pub(crate) fn instant_query_parsed(
+    opts: &EngineOptions,
+    store: &dyn Queryable,
+    expr: &Expr,
+    time: Timestamp,
+    use_rollups: bool,
+) -> Result<QueryValue, QueryError> {
     let mut ev = Evaluator::new(store, opts, time, time);
     ev.use_rollups = use_rollups;
     let grid = Grid {
@@ -244,7 +255,7 @@ pub(crate) fn instant_query_with(
         end: time,
         step: 0,
     };
-    Ok(match ev.eval(&expr, grid)? {
+    Ok(match ev.eval(expr, grid)? {
         Value::Scalar(v) => QueryValue::Scalar {
             t: time,
             v: v.first().copied().unwrap_or(f64::NAN),
@@ -262,7 +273,7 @@ pub(crate) fn instant_query_with(
                     })
                 })
                 .collect();
-            if !ordered_result(&expr) {
+            if !ordered_result(expr) {
                 out.sort_by(|a, b| a.labels.cmp(&b.labels));
             }
             QueryValue::Vector(out)

@@ -20,7 +20,8 @@ use strix_query::{Engine, QueryValue};
 /// Evaluation state of one rule, for `/api/v1/rules`.
 #[derive(Debug, Clone, Default)]
 pub struct RuleStatus {
-    pub rule: Option<Rule>,
+    /// Shared with the evaluator: cloning a status for an evaluation copies no rule text.
+    pub rule: Option<Arc<Rule>>,
     /// "ok", "err" or "unknown" (not evaluated yet, or evaluated by another layer).
     pub health: &'static str,
     pub last_error: Option<String>,
@@ -71,8 +72,22 @@ impl Default for RuleManagerOptions {
     }
 }
 
+/// A group as the evaluator uses it: parsed once at load, shared (not copied) by every
+/// evaluation.
+struct Compiled {
+    group: RuleGroup,
+    /// Each rule's expression, parsed; the parse error as text for a rule that does not
+    /// parse (it then fails at every evaluation, as before).
+    exprs: Vec<Result<promql_parser::parser::Expr, String>>,
+    /// Metric names each rule reads (`None`: any name). Results are appended once per
+    /// group, except that a rule reading what an earlier rule of the evaluation wrote
+    /// gets those results written first (rules of a group see their predecessors).
+    reads: Vec<Option<HashSet<String>>>,
+}
+
 struct GroupState {
     status: GroupStatus,
+    compiled: Arc<Compiled>,
     next_eval: Timestamp,
     /// Metric names the group's expressions select; `None` when a selector has no
     /// fixed name (then any append triggers it).
@@ -117,9 +132,9 @@ fn offset_for(group: &RuleGroup, interval_ms: i64) -> i64 {
     (h % interval_ms.max(1) as u64) as i64
 }
 
-/// Metric names selected by the group's expressions; `None` if some selector has no
-/// fixed metric name (e.g. `{job="x"}` or a regex on `__name__`).
-fn input_names(group: &RuleGroup) -> Option<HashSet<String>> {
+/// Metric names `e` selects, added to `out`; `out` becomes `None` if some selector has
+/// no fixed metric name (e.g. `{job="x"}` or a regex on `__name__`).
+fn expr_names(e: &promql_parser::parser::Expr, out: &mut Option<HashSet<String>>) {
     use promql_parser::parser::{self, Expr};
     fn walk(e: &Expr, out: &mut Option<HashSet<String>>) {
         let mut vs_name = |vs: &parser::VectorSelector| {
@@ -160,10 +175,16 @@ fn input_names(group: &RuleGroup) -> Option<HashSet<String>> {
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
         }
     }
+    walk(e, out)
+}
+
+/// Metric names selected by the group's expressions; `None` if some selector has no
+/// fixed metric name or an expression does not parse.
+fn input_names(compiled: &Compiled) -> Option<HashSet<String>> {
     let mut out = Some(HashSet::new());
-    for r in &group.rules {
-        match parser::parse(r.expr()) {
-            Ok(e) => walk(&e, &mut out),
+    for e in &compiled.exprs {
+        match e {
+            Ok(e) => expr_names(e, &mut out),
             Err(_) => return None,
         }
     }
@@ -249,15 +270,37 @@ impl RuleManager {
                     .rules
                     .iter()
                     .map(|r| RuleStatus {
-                        rule: Some(r.clone()),
+                        rule: Some(Arc::new(r.clone())),
                         health: "unknown",
                         ..RuleStatus::default()
                     })
                     .collect();
+                let exprs: Vec<_> = g
+                    .rules
+                    .iter()
+                    .map(|r| self.inner.engine.parse(r.expr()).map_err(|e| e.to_string()))
+                    .collect();
+                let reads = exprs
+                    .iter()
+                    .map(|e| match e {
+                        Ok(e) => {
+                            let mut names = Some(HashSet::new());
+                            expr_names(e, &mut names);
+                            names
+                        }
+                        Err(_) => Some(HashSet::new()),
+                    })
+                    .collect();
+                let compiled = Arc::new(Compiled {
+                    group: g.clone(),
+                    exprs,
+                    reads,
+                });
                 groups.push(GroupState {
+                    compiled: compiled.clone(),
                     // Only alerting rules gain from early evaluation (the alert latency).
                     inputs: if g.rules.iter().any(|r| matches!(r, Rule::Alerting { .. })) {
-                        input_names(&g)
+                        input_names(&compiled)
                     } else {
                         Some(HashSet::new())
                     },
@@ -515,32 +558,58 @@ impl Inner {
     }
 
     fn eval_group(&self, idx: usize, t: Timestamp) {
-        // Take the group's definition and per-rule state; put them back at the end.
-        let (group, mut prior): (RuleGroup, Vec<RuleStatus>) = {
+        // Share the parsed group and copy the per-rule state (cheap: rules are shared);
+        // put the state back at the end.
+        let (compiled, mut prior): (Arc<Compiled>, Vec<RuleStatus>) = {
             let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
             let Some(g) = groups.get(idx) else { return };
-            (g.status.group.clone(), g.status.rules.clone())
+            (g.compiled.clone(), g.status.rules.clone())
         };
+        let group = &compiled.group;
         let interval = group.interval.unwrap_or(self.default_interval);
         let started = Instant::now();
         let mut notify = Vec::new();
-        for (rule, st) in group.rules.iter().zip(prior.iter_mut()) {
+        // Results of every rule, appended in one write; `owners[i]` is the rule whose
+        // series start at `batch[starts[i]]`.
+        let mut batch: Vec<TimeSeries> = Vec::new();
+        let mut owners: Vec<(usize, usize)> = Vec::new();
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(prior.len());
+        let mut pending_names: HashSet<String> = HashSet::new();
+        for (i, ((rule, expr), st)) in group
+            .rules
+            .iter()
+            .zip(compiled.exprs.iter())
+            .zip(prior.iter_mut())
+            .enumerate()
+        {
+            if !batch.is_empty() {
+                let reads_pending = match compiled.reads.get(i) {
+                    Some(Some(names)) => names.iter().any(|n| pending_names.contains(n)),
+                    _ => true,
+                };
+                if reads_pending {
+                    self.append_results(&mut batch, &mut owners, &mut errors);
+                    pending_names.clear();
+                }
+            }
             let rs = Instant::now();
             self.metrics.evaluations.inc();
-            let outcome = match rule {
-                Rule::Recording {
-                    record,
-                    expr,
-                    labels,
-                } => self.eval_recording(&group, record, expr, labels, t),
-                Rule::Alerting {
-                    alert,
-                    expr,
-                    for_,
-                    keep_firing_for,
-                    labels,
-                    annotations,
-                } => {
+            let outcome = match (rule, expr) {
+                (_, Err(e)) => Err(e.clone()),
+                (Rule::Recording { record, labels, .. }, Ok(expr)) => {
+                    self.eval_recording(group, record, expr, labels, t)
+                }
+                (
+                    Rule::Alerting {
+                        alert,
+                        for_,
+                        keep_firing_for,
+                        labels,
+                        annotations,
+                        ..
+                    },
+                    Ok(expr),
+                ) => {
                     if !st.restore_done {
                         st.alerts.restored = Some(self.restore_for_state(alert, t));
                         st.restore_done = true;
@@ -557,7 +626,7 @@ impl Inner {
                         resend_delay: self.opts.resend_delay,
                         interval,
                     };
-                    self.query_vector(&group, expr, t).and_then(|results| {
+                    self.query_vector(group, expr, t).and_then(|results| {
                         let out = alerting::evaluate(&def, &mut st.alerts, results, t)?;
                         for w in &out.warnings {
                             tracing::warn!(group = %group.name, rule = %alert, warning = %w, "Alert template failed; raw text kept.");
@@ -575,31 +644,36 @@ impl Inner {
                     (Vec::new(), Some(e))
                 }
             };
-            let current: HashSet<Labels> = series.iter().map(|s| s.labels.clone()).collect();
-            let mut batch = series;
-            batch.extend(st.last_series.difference(&current).map(|l| TimeSeries {
-                labels: l.clone(),
-                samples: vec![Sample::new(t, STALE_NAN)],
-            }));
-            let mut err = err;
-            if !batch.is_empty() {
-                self.metrics.samples.inc_by(batch.len() as u64);
-                match self.sink.append(&batch, AppendMode::Live) {
-                    Ok(out) => {
-                        if let Some(e) = out.first_error {
-                            err.get_or_insert(format!("writing results: {e}"));
+            let from = batch.len();
+            if series.is_empty() && st.last_series.is_empty() {
+                // Nothing produced now or before: no label sets to compare.
+            } else {
+                let current: HashSet<Labels> = series.iter().map(|s| s.labels.clone()).collect();
+                batch.extend(series);
+                batch.extend(st.last_series.difference(&current).map(|l| TimeSeries {
+                    labels: l.clone(),
+                    samples: vec![Sample::new(t, STALE_NAN)],
+                }));
+                st.last_series = current;
+            }
+            if batch.len() > from {
+                owners.push((from, i));
+                for ts in &batch[from..] {
+                    if let Some(n) = ts.labels.get(METRIC_NAME) {
+                        if !pending_names.contains(n) {
+                            pending_names.insert(n.to_string());
                         }
-                    }
-                    Err(e) => {
-                        err.get_or_insert(format!("writing results: {e}"));
                     }
                 }
             }
-            st.health = if err.is_some() { "err" } else { "ok" };
-            st.last_error = err;
+            errors.push(err);
             st.last_evaluation = Some(t);
             st.evaluation_seconds = rs.elapsed().as_secs_f64();
-            st.last_series = current;
+        }
+        self.append_results(&mut batch, &mut owners, &mut errors);
+        for (st, err) in prior.iter_mut().zip(errors) {
+            st.health = if err.is_some() { "err" } else { "ok" };
+            st.last_error = err;
         }
         if !notify.is_empty() {
             if let Some(n) = &self.opts.notifier {
@@ -608,12 +682,39 @@ impl Inner {
         }
         let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         let Some(g) = groups.get_mut(idx) else { return };
-        if g.status.group != group {
+        if !Arc::ptr_eq(&g.compiled, &compiled) {
             return; // reloaded meanwhile
         }
         g.status.last_evaluation = Some(t);
         g.status.evaluation_seconds = started.elapsed().as_secs_f64();
         g.status.rules = prior;
+    }
+
+    /// Writes the collected results of a group's rules in one append; a failure is the
+    /// error of every rule that contributed.
+    fn append_results(
+        &self,
+        batch: &mut Vec<TimeSeries>,
+        owners: &mut Vec<(usize, usize)>,
+        errors: &mut [Option<String>],
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        self.metrics.samples.inc_by(batch.len() as u64);
+        let failed = match self.sink.append(batch, AppendMode::Live) {
+            Ok(out) => out.first_error.map(|e| format!("writing results: {e}")),
+            Err(e) => Some(format!("writing results: {e}")),
+        };
+        if let Some(msg) = failed {
+            for (_, i) in owners.iter() {
+                if let Some(slot) = errors.get_mut(*i) {
+                    slot.get_or_insert_with(|| msg.clone());
+                }
+            }
+        }
+        batch.clear();
+        owners.clear();
     }
 
     /// `activeAt` of this rule's alerts from `ALERTS_FOR_STATE` within the outage
@@ -662,13 +763,13 @@ impl Inner {
     fn query_vector(
         &self,
         group: &RuleGroup,
-        expr: &str,
+        expr: &promql_parser::parser::Expr,
         t: Timestamp,
     ) -> Result<Vec<(Labels, f64)>, String> {
         let qt = t - group.query_offset.as_millis() as i64;
         match self
             .engine
-            .instant_query(self.store.as_ref(), expr, qt)
+            .instant_query_expr(self.store.as_ref(), expr, qt)
             .map_err(|e| e.to_string())?
         {
             QueryValue::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.v)).collect()),
@@ -683,7 +784,7 @@ impl Inner {
         &self,
         group: &RuleGroup,
         record: &str,
-        expr: &str,
+        expr: &promql_parser::parser::Expr,
         labels: &BTreeMap<String, String>,
         t: Timestamp,
     ) -> Result<Vec<TimeSeries>, String> {

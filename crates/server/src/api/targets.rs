@@ -112,7 +112,7 @@ async fn alerts(State(state): State<AppState>) -> Json<Value> {
 }
 
 fn rule_json(r: &RuleStatus) -> Option<Value> {
-    let rule = r.rule.as_ref()?;
+    let rule = r.rule.as_deref()?;
     let common = |v: &mut Value| {
         v["health"] = json!(r.health);
         v["lastError"] = json!(r.last_error.clone().unwrap_or_default());
@@ -176,7 +176,7 @@ async fn rules(
                 .iter()
                 .filter(|r| {
                     !matches!(
-                        (&r.rule, kind),
+                        (r.rule.as_deref(), kind),
                         (Some(Rule::Recording { .. }), "alert")
                             | (Some(Rule::Alerting { .. }), "record")
                     )
