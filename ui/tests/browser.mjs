@@ -233,7 +233,7 @@ try {
     for (const path of ['#/overview', '#/alerts', '#/checks', '#/system']) {
       await page.goto(`${base}/${path}`);
       await page.reload();
-      await page.waitForSelector('.card');
+      await page.waitForSelector('main h1');
       await page.waitForTimeout(400);
       const c = await minContrast(page);
       worst = Math.min(worst, c.ratio);
@@ -246,7 +246,7 @@ try {
   await page.setViewportSize({ width: 360, height: 740 });
   for (const path of ['#/overview', '#/alerts', '#/errors', '#/checks', '#/explore', '#/system', '#/performance']) {
     await page.goto(`${base}/${path}`);
-    await page.waitForSelector('.card');
+    await page.waitForSelector('main h1');
     await page.waitForTimeout(300);
     const w = await page.evaluate(() => document.documentElement.scrollWidth);
     check(w <= 360, `${path} fits 360 px (scrollWidth ${w})`);

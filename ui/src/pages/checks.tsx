@@ -123,6 +123,7 @@ export function Checks(props: { name?: string }) {
         </div>
       </div>
       <ErrorNote error={list.error ?? err ?? bars.error} />
+      <Card>
       {list.data && list.data.length === 0 && <Empty>No checks configured (checks: in strix.yaml).</Empty>}
       <div class="table-wrap">
         <table class="table" data-testid="checks-table">
@@ -165,6 +166,7 @@ export function Checks(props: { name?: string }) {
           </tbody>
         </table>
       </div>
+      </Card>
     </div>
   );
 }

@@ -115,9 +115,9 @@ export function Overview(props: { theme: string }) {
         <Card title="Checks">
           <ul class="status-list">
             {checks.map((c) => (
-              <li key={c.name ?? c.component}>
+              <li key={`${c.type ? 'check' : 'component'}-${c.name ?? c.component}`}>
                 <Badge status={c.status} />
-                <a href={c.name ? `#/checks/${encodeURIComponent(c.name)}` : '#/system'}>{c.name ?? c.component}</a>
+                <a href={c.type ? `#/checks/${encodeURIComponent(c.name)}` : '#/system'}>{c.name ?? c.component}</a>
                 <span class="muted">{c.latencyMs !== undefined && c.latencyMs !== null ? `${fmtNum(c.latencyMs)} ms` : c.message ?? ''}</span>
               </li>
             ))}

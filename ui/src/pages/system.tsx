@@ -11,7 +11,7 @@ export function System() {
   const runtime = useData(() => prom<any>('/api/v1/status/runtimeinfo', {}), []);
   const build = useData(() => prom<any>('/api/v1/status/buildinfo', {}), []);
   const s = status.data;
-  const storage = (health.data?.checks ?? []).find((c: any) => c.component === 'storage');
+  const storage = [...(health.data?.components ?? []), ...(health.data?.checks ?? [])].find((c: any) => (c.name ?? c.component) === 'storage');
   const head = tsdb.data?.headStats;
   return (
     <div class="page">
