@@ -39,7 +39,10 @@ fn ui_dir() -> PathBuf {
 fn missing_peers() -> Vec<String> {
     let mut missing = Vec::new();
     if std::fs::metadata(chromium()).is_err() {
-        missing.push(format!("{} (apt-get install chromium)", chromium().display()));
+        missing.push(format!(
+            "{} (apt-get install chromium)",
+            chromium().display()
+        ));
     }
     let node_ok = Command::new("node")
         .arg("--version")
@@ -186,21 +189,35 @@ check_settings:
     assert_eq!(code, 200, "{body}");
 
     // Wait until every page has something real to show.
-    wait_for(Duration::from_secs(30), "the QueueBacklog alert firing", || {
-        let (_, body) = strix.get("/api/monitoring/alerts?state=firing&rule=QueueBacklog");
-        (json(&body)["meta"]["total"].as_u64() >= Some(1)).then_some(())
-    });
-    wait_for(Duration::from_secs(30), "the upstream check healthy", || {
-        let (_, body) = strix.get("/api/monitoring/health/upstream");
-        (json(&body)["data"]["status"] == "healthy").then_some(())
-    });
-    wait_for(Duration::from_secs(60), "self-scraped and process metrics", || {
-        (has_series(&strix, "rate(strix_http_request_duration_seconds_bucket[5m])")
-            && has_series(&strix, "process_resident_memory_bytes")
-            && has_series(&strix, "node_memory_MemAvailable_bytes")
-            && has_series(&strix, "strix_check_up"))
-        .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the QueueBacklog alert firing",
+        || {
+            let (_, body) = strix.get("/api/monitoring/alerts?state=firing&rule=QueueBacklog");
+            (json(&body)["meta"]["total"].as_u64() >= Some(1)).then_some(())
+        },
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "the upstream check healthy",
+        || {
+            let (_, body) = strix.get("/api/monitoring/health/upstream");
+            (json(&body)["data"]["status"] == "healthy").then_some(())
+        },
+    );
+    wait_for(
+        Duration::from_secs(60),
+        "self-scraped and process metrics",
+        || {
+            (has_series(
+                &strix,
+                "rate(strix_http_request_duration_seconds_bucket[5m])",
+            ) && has_series(&strix, "process_resident_memory_bytes")
+                && has_series(&strix, "node_memory_MemAvailable_bytes")
+                && has_series(&strix, "strix_check_up"))
+            .then_some(())
+        },
+    );
 
     let out_path = strix.scratch().join("browser.out");
     let out = std::fs::File::create(&out_path).unwrap();
@@ -235,7 +252,9 @@ check_settings:
         .expect("no STRIX_BROWSER_RESULT line from the browser test");
     let r = json(line);
     let fcp = r["fcpMs"].as_f64().expect("fcpMs");
-    let encoded = r["bundleEncodedBytes"].as_u64().expect("bundleEncodedBytes");
+    let encoded = r["bundleEncodedBytes"]
+        .as_u64()
+        .expect("bundleEncodedBytes");
     assert!(fcp > 0.0, "first contentful paint {fcp}");
     assert!(
         encoded > 0 && encoded <= 200 * 1024,

@@ -20,7 +20,8 @@ fn ui_dir() -> PathBuf {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+    {
         let entry = entry.unwrap();
         let ty = entry.file_type().unwrap();
         if ty.is_dir() {
@@ -66,8 +67,9 @@ fn source_digest(ui: &Path) -> String {
 #[test]
 fn dist_is_built_from_the_current_sources() {
     let ui = ui_dir();
-    let recorded = std::fs::read_to_string(ui.join("dist/source.sha256"))
-        .expect("ui/dist/source.sha256 is missing: run `npm --prefix ui ci && npm --prefix ui run build`");
+    let recorded = std::fs::read_to_string(ui.join("dist/source.sha256")).expect(
+        "ui/dist/source.sha256 is missing: run `npm --prefix ui ci && npm --prefix ui run build`",
+    );
     let actual = source_digest(&ui);
     assert_eq!(
         recorded.trim(),
@@ -83,7 +85,9 @@ fn referenced_assets(html: &str) -> Vec<String> {
         let mut rest = html;
         while let Some(i) = rest.find(attr) {
             let tail = &rest[i + attr.len()..];
-            let end = tail.find('"').expect("unterminated attribute in index.html");
+            let end = tail
+                .find('"')
+                .expect("unterminated attribute in index.html");
             out.push(tail[..end].to_string());
             rest = &tail[end..];
         }
@@ -109,7 +113,10 @@ fn initial_bundle_fits_the_gzip_budget() {
         raw += bytes.len();
         gz += gzip_len(&bytes);
     }
-    println!("initial bundle: {raw} bytes raw, {gz} bytes gzipped ({} files)", assets.len() + 1);
+    println!(
+        "initial bundle: {raw} bytes raw, {gz} bytes gzipped ({} files)",
+        assets.len() + 1
+    );
     assert!(
         gz <= GZIP_BUDGET_BYTES,
         "initial bundle is {gz} bytes gzipped, over the {GZIP_BUDGET_BYTES}-byte budget"

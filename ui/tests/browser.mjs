@@ -182,6 +182,13 @@ try {
   check((await page.textContent('[data-testid=issue-title]')).includes(expect.xssError), 'errors: issue detail shows the message as text');
   await page.waitForSelector('.frames li');
   check(true, 'errors: issue detail shows the stack trace');
+  const issueId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+  await page.selectOption('[data-testid=ticket-timeline] + form select', 'investigating');
+  await page.fill('[data-testid=ticket-timeline] + form input', 'checking the deploy');
+  await page.click('[data-testid=ticket-timeline] + form button[type=submit]');
+  await page.waitForSelector('[data-testid=ticket-timeline] li:has-text("checking the deploy")');
+  const ticket = await api(`/api/monitoring/errors/issues/${issueId}/ticket`);
+  check(ticket.data.status === 'investigating', 'errors: a ticket opened in the UI is in the API with its timeline');
 
   // ---- Checks ------------------------------------------------------------------------------
   await page.goto(`${base}/#/checks`);

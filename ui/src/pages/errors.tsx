@@ -87,11 +87,120 @@ function Stack(props: { payload: any }) {
   );
 }
 
+const TICKET_STATUSES = ['open', 'investigating', 'in_progress', 'resolved', 'closed'];
+
+function Investigation(props: { inv: any }) {
+  const v = props.inv;
+  const h = v.systemHealth ?? {};
+  return (
+    <div>
+      <p>
+        Pattern <span class="pill">{String(v.pattern ?? '–')}</span> · {fmtNum(v.occurrences?.lastHour)} in the last hour ·{' '}
+        {fmtNum(v.occurrences?.last24h)} in 24 h · {fmtNum(v.occurrences?.total)} in total
+      </p>
+      {(v.recommendations ?? []).length > 0 && (
+        <ul>
+          {v.recommendations.map((r: any, i: number) => (
+            <li key={i}>{String(r)}</li>
+          ))}
+        </ul>
+      )}
+      <dl class="kv">
+        <div>
+          <dt>CPU at the time</dt>
+          <dd>{h.cpuPercent === null || h.cpuPercent === undefined ? '–' : `${fmtNum(h.cpuPercent)} %`}</dd>
+        </div>
+        <div>
+          <dt>Memory</dt>
+          <dd>{h.memoryPercent === null || h.memoryPercent === undefined ? '–' : `${fmtNum(h.memoryPercent)} %`}</dd>
+        </div>
+        <div>
+          <dt>HTTP 5xx</dt>
+          <dd>{h.errorRatePercent === null || h.errorRatePercent === undefined ? '–' : `${fmtNum(h.errorRatePercent)} %`}</dd>
+        </div>
+        <div>
+          <dt>p99 latency</dt>
+          <dd>{h.latencyP99Seconds === null || h.latencyP99Seconds === undefined ? '–' : `${fmtNum(h.latencyP99Seconds * 1000)} ms`}</dd>
+        </div>
+      </dl>
+      {(v.similarIssues ?? []).length > 0 && (
+        <>
+          <h3>Similar issues</h3>
+          <ul>
+            {v.similarIssues.map((x: any, i: number) => (
+              <li key={i}>
+                {x.id !== undefined ? <a href={`#/errors/${encodeURIComponent(String(x.id))}`}>{String(x.title ?? x.id)}</a> : <JsonView value={x} />}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </div>
+  );
+}
+
+function Ticket(props: { id: string; ticket: any; operator: string; onChange: () => void }) {
+  const t = props.ticket;
+  const [status, setStatus] = useState<string>(t?.status ?? 'open');
+  const [note, setNote] = useState('');
+  const [err, setErr] = useState<string | null>(null);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setErr(null);
+    try {
+      await post(`/api/monitoring/errors/issues/${props.id}/ticket`, { author: props.operator, status, ...(note ? { note } : {}) });
+      setNote('');
+      props.onChange();
+    } catch (x) {
+      setErr(x instanceof Error ? x.message : String(x));
+    }
+  };
+  return (
+    <div>
+      {t ? (
+        <p>
+          <Badge status={t.status === 'resolved' || t.status === 'closed' ? 'resolved' : 'pending'} label={t.status} /> opened by {t.createdBy} {ago(t.createdAt)}
+          {t.assignee ? ` · assignee ${t.assignee}` : ''}
+        </p>
+      ) : (
+        <Empty>No ticket yet.</Empty>
+      )}
+      <ol class="timeline" data-testid="ticket-timeline">
+        {(t?.steps ?? []).map((s: any) => (
+          <li key={s.id}>
+            <span class="muted">{fmtTime(s.at)}</span> <span class="pill">{String(s.action)}</span> {String(s.description ?? '')}{' '}
+            <span class="muted">— {String(s.author ?? '')}</span>
+          </li>
+        ))}
+      </ol>
+      <form class="inline-form" onSubmit={save}>
+        <label>
+          Status
+          <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
+            {TICKET_STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Note
+          <input value={note} onInput={(e) => setNote((e.target as HTMLInputElement).value)} />
+        </label>
+        <button type="submit" disabled={!props.operator}>
+          {t ? 'Update ticket' : 'Open ticket'}
+        </button>
+      </form>
+      <ErrorNote error={err} />
+    </div>
+  );
+}
+
 function IssueDetail(props: { id: string }) {
   const id = encodeURIComponent(props.id);
   const d = useData(() => strix(`/api/monitoring/errors/issues/${id}`), [props.id], { events: ['error_issue'] });
   const inv = useData(() => optional(`/api/monitoring/errors/issues/${id}/investigation`), [props.id]);
-  const ticket = useData(() => optional(`/api/monitoring/errors/issues/${id}/ticket`), [props.id], { events: ['error_issue'] });
   const [operator, setOperator] = useStored('strix.operator', '');
   const [notes, setNotes] = useState('');
   const [assignee, setAssignee] = useState('');
@@ -107,11 +216,11 @@ function IssueDetail(props: { id: string }) {
     try {
       await post(path, body);
       d.reload();
-      ticket.reload();
     } catch (e) {
       setErr(e instanceof Error ? e.message : String(e));
     }
   };
+  const resolved = issue.status === 'resolved';
   return (
     <div class="page">
       <p>
@@ -128,6 +237,7 @@ function IssueDetail(props: { id: string }) {
           {issue.count} events · {issue.userCount} users · first {ago(issue.firstSeen)} · last {ago(issue.lastSeen)}
         </span>
         <span>assignee: {issue.assignee ?? 'none'}</span>
+        {issue.regressionCount > 0 && <span>regressed {issue.regressionCount}×</span>}
       </div>
       <Card title="Actions">
         <form class="inline-form" onSubmit={(e) => e.preventDefault()}>
@@ -139,14 +249,20 @@ function IssueDetail(props: { id: string }) {
             Notes
             <input value={notes} onInput={(e) => setNotes((e.target as HTMLInputElement).value)} />
           </label>
-          <button type="button" class="primary" disabled={issue.status === 'resolved'} onClick={() => act(`/api/monitoring/errors/issues/${id}/resolve`, { operator, notes })}>
-            Resolve
-          </button>
+          {resolved ? (
+            <button type="button" disabled={!operator} onClick={() => act(`/api/monitoring/errors/issues/${id}/unresolve`, { operator })}>
+              Reopen
+            </button>
+          ) : (
+            <button type="button" class="primary" disabled={!operator} onClick={() => act(`/api/monitoring/errors/issues/${id}/resolve`, { operator, notes })}>
+              Resolve
+            </button>
+          )}
           <label>
             Assign to
-            <input value={assignee} onInput={(e) => setAssignee((e.target as HTMLInputElement).value)} />
+            <input value={assignee} onInput={(e) => setAssignee((e.target as HTMLInputElement).value)} placeholder="team or person" />
           </label>
-          <button type="button" onClick={() => act(`/api/monitoring/errors/issues/${id}/assign`, { assignee: assignee || null, operator })}>
+          <button type="button" disabled={!operator} onClick={() => act(`/api/monitoring/errors/issues/${id}/assign`, { assignee: assignee || null, operator })}>
             Assign
           </button>
         </form>
@@ -169,25 +285,39 @@ function IssueDetail(props: { id: string }) {
         </Card>
       </div>
       <div class="two-col">
-        <Card title="Tags">
-          <dl class="kv">
-            {tagsOf(p).map(([k, v]) => (
-              <div key={k}>
-                <dt>{k}</dt>
-                <dd>{v}</dd>
-              </div>
-            ))}
-          </dl>
-        </Card>
         <Card title="Investigation">
-          {inv.data === null ? <Empty>This server has no investigation reports.</Empty> : <JsonView value={inv.data} />}
+          {inv.data === null && <Empty>This server has no investigation reports.</Empty>}
+          {inv.data && <Investigation inv={inv.data} />}
           <ErrorNote error={inv.error} />
         </Card>
+        <Card title="Ticket">
+          <Ticket id={id} ticket={issue.ticket ?? null} operator={operator} onChange={d.reload} />
+        </Card>
       </div>
-      <Card title="Ticket">
-        {ticket.data === null ? <Empty>No ticket.</Empty> : <JsonView value={ticket.data} />}
-        <ErrorNote error={ticket.error} />
+      <Card title="Tags">
+        <dl class="kv">
+          {tagsOf(p).map(([k, v]) => (
+            <div key={k}>
+              <dt>{k}</dt>
+              <dd>{v}</dd>
+            </div>
+          ))}
+        </dl>
       </Card>
+    </div>
+  );
+}
+
+function TrendBars(props: { trend: any }) {
+  const b: any[] = props.trend?.buckets ?? [];
+  const max = Math.max(1, ...b.map((x) => x.count ?? 0));
+  return (
+    <div class="trend" aria-label={`events per hour over 24 hours: ${b.map((x) => x.count).join(', ')}`}>
+      <div class="trend-bars" aria-hidden="true">
+        {b.map((x, i) => (
+          <span key={i} class="trend-bar" style={{ height: `${Math.max(2, (100 * (x.count ?? 0)) / max)}%` }} title={`${fmtTime(x.start)}: ${x.count}`} />
+        ))}
+      </div>
     </div>
   );
 }
@@ -203,7 +333,8 @@ export function Errors(props: { id?: string; theme: string }) {
     [],
     { events: ['error_issue'], intervalMs: 60000 },
   );
-  const stats = useData(() => optional('/api/monitoring/errors/stats'), []);
+  const stats = useData(() => optional<any>('/api/monitoring/errors/stats'), [], { events: ['error_issue'] });
+  const trends = useData(() => optional<any>('/api/monitoring/errors/trends?period=24h'), [], { events: ['error_issue'], intervalMs: 60000 });
   if (props.id) return <IssueDetail id={props.id} />;
   const cats = new Map<string, number>();
   for (const i of list.data?.data ?? []) cats.set(i.category, (cats.get(i.category) ?? 0) + i.count);
@@ -225,7 +356,18 @@ export function Errors(props: { id?: string; theme: string }) {
                 </li>
               ))}
           </ul>
-          {stats.data && <JsonView value={stats.data} />}
+          {stats.data && (
+            <p class="muted">
+              {fmtNum(stats.data.eventsInWindow)} events in the last {fmtNum((stats.data.windowSeconds ?? 3600) / 60)} min ({fmtNum(stats.data.errorRatePerMinute)}/min) ·{' '}
+              {fmtNum(stats.data.issues)} issues · MTTR {stats.data.mttrSeconds === null ? '–' : `${fmtNum(stats.data.mttrSeconds / 60)} min`}
+            </p>
+          )}
+          {trends.data && (
+            <>
+              <h3>Events per hour (24h)</h3>
+              <TrendBars trend={trends.data} />
+            </>
+          )}
         </Card>
       </div>
       <Card>
