@@ -225,6 +225,8 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
             external_labels: cfg.scrape.global.external_labels.clone(),
             external_url,
             notifier: Some(Arc::new(PipelineNotifier(pipeline.clone()))),
+            events: Some(events.clone()),
+            kpis: cfg.server.kpis.clone(),
             ..Default::default()
         },
         &mut registry,

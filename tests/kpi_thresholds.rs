@@ -346,3 +346,77 @@ fn compiled_rules_fire_with_the_kpi_severity() {
         ]
     );
 }
+
+#[test]
+fn kpi_status_changes_are_published_as_live_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(dir.path());
+    let now = strix_core::now_millis();
+    put(&db, "checkout_latency_ms", &[], now - 1_000, 100.0);
+    let mut kpis = kpi::from_config(&parse(LATENCY), false).unwrap();
+    kpis.truncate(1);
+    let bus = Arc::new(strix_core::events::EventBus::default());
+    let mut reg = Registry::default();
+    let manager = RuleManager::new(
+        strix_query::Engine::default(),
+        Arc::new(db.clone()),
+        Arc::new(db.clone()) as Arc<dyn Appendable>,
+        RuleManagerOptions {
+            events: Some(bus.clone()),
+            kpis: kpis.clone(),
+            ..RuleManagerOptions::default()
+        },
+        &mut reg,
+    );
+    manager.apply(vec![RuleFile {
+        path: kpi::GROUP_FILE.into(),
+        groups: vec![kpi::compile(&kpis)],
+    }]);
+    let kpi_events = || -> Vec<serde_json::Value> {
+        bus.since(0, 1000)
+            .events
+            .into_iter()
+            .filter(|e| e.kind == strix_core::events::kind::KPI)
+            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .collect()
+    };
+    manager.evaluate_all_at(now);
+    let ev = kpi_events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["name"], "checkout_latency");
+    assert_eq!(ev[0]["status"], "ok");
+    assert_eq!(ev[0]["previous"], "unknown");
+    assert_eq!(ev[0]["value"], 100.0);
+    assert_eq!(ev[0]["unit"], "ms");
+    assert_eq!(ev[0]["target"], 150.0);
+    // Unchanged: nothing new.
+    manager.evaluate_all_at(now + 1_000);
+    assert_eq!(kpi_events().len(), 1);
+    // Worse: ok -> critical.
+    put(&db, "checkout_latency_ms", &[], now + 1_500, 900.0);
+    manager.evaluate_all_at(now + 2_000);
+    let ev = kpi_events();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1]["status"], "critical");
+    assert_eq!(ev[1]["previous"], "ok");
+    assert_eq!(ev[1]["value"], 900.0);
+    // The KPI's alert (for: 2m) entered pending: published in the alert shape.
+    let alerts: Vec<serde_json::Value> = bus
+        .since(0, 1000)
+        .events
+        .into_iter()
+        .filter(|e| e.kind == strix_core::events::kind::ALERT)
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["state"], "pending");
+    assert_eq!(alerts[0]["labels"]["alertname"], "checkout_latency");
+    assert_eq!(alerts[0]["severity"], "critical");
+    assert_eq!(alerts[0]["value"], 900.0);
+    let fp = alerts[0]["fingerprint"].as_str().unwrap();
+    assert_eq!(
+        alerts[0]["id"].as_str().unwrap(),
+        strix_state::AlertRecord::derive_id(fp, now + 2_000),
+        "the id the alert keeps when it fires"
+    );
+}

@@ -500,6 +500,46 @@ pub fn builtin_config() -> Vec<KpiConfig> {
     ]
 }
 
+/// Remembers each KPI's last status and publishes changes as live `kpi` events:
+/// `{"name", "status", "previous", "value", "unit", "target"}`.
+#[derive(Debug, Default)]
+pub struct KpiStatusTracker {
+    last: std::collections::HashMap<String, KpiStatus>,
+}
+
+impl KpiStatusTracker {
+    /// Records `reading` of `kpi`; returns the event document when the status changed to
+    /// ok, warning or critical (a KPI without data is not announced, and its previous
+    /// status is kept).
+    pub fn observe(&mut self, kpi: &Kpi, reading: &KpiReading) -> Option<String> {
+        if reading.status == KpiStatus::Unknown {
+            return None;
+        }
+        let previous = self
+            .last
+            .insert(kpi.name.clone(), reading.status)
+            .unwrap_or(KpiStatus::Unknown);
+        if previous == reading.status {
+            return None;
+        }
+        let num = |v: Option<f64>| {
+            v.and_then(serde_json::Number::from_f64)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number)
+        };
+        Some(
+            serde_json::json!({
+                "name": kpi.name,
+                "status": reading.status.as_str(),
+                "previous": previous.as_str(),
+                "value": num(reading.value),
+                "unit": kpi.unit,
+                "target": num(kpi.target),
+            })
+            .to_string(),
+        )
+    }
+}
+
 /// One result series of a KPI's expression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KpiSeries {

@@ -57,6 +57,12 @@ pub struct RuleManagerOptions {
     pub min_reevaluation: Duration,
     /// Where firing and resolved alerts go.
     pub notifier: Option<Arc<dyn AlertNotifier>>,
+    /// Where alerts entering `pending` (`kind::ALERT`) and KPI status changes
+    /// (`kind::KPI`) are published for live dashboards.
+    pub events: Option<Arc<strix_core::events::EventBus>>,
+    /// The KPIs whose status changes are published (evaluated after each evaluation of
+    /// the KPI rule group, [`crate::kpi::GROUP_FILE`]).
+    pub kpis: Vec<crate::kpi::Kpi>,
 }
 
 impl Default for RuleManagerOptions {
@@ -68,6 +74,8 @@ impl Default for RuleManagerOptions {
             resend_delay: Duration::from_secs(60),
             min_reevaluation: Duration::from_millis(50),
             notifier: None,
+            events: None,
+            kpis: Vec::new(),
         }
     }
 }
@@ -112,6 +120,7 @@ struct Inner {
     /// Names any group listens to (fast pre-check for `on_append`); `None` = any name.
     watched: std::sync::RwLock<Option<HashSet<String>>>,
     groups: Mutex<Vec<GroupState>>,
+    kpi_status: Mutex<crate::kpi::KpiStatusTracker>,
     stop: Mutex<bool>,
     wake: Condvar,
     metrics: Metrics,
@@ -191,6 +200,37 @@ fn input_names(compiled: &Compiled) -> Option<HashSet<String>> {
     out
 }
 
+/// Publishes the alerts of rule `name` that became pending at `t`, in the shape of
+/// `GET /api/monitoring/alerts` items (their id is the one the alert keeps when it fires).
+fn publish_new_pending(
+    bus: &strix_core::events::EventBus,
+    name: &str,
+    state: &AlertRuleState,
+    t: Timestamp,
+) {
+    for a in state.active.values() {
+        if a.state != crate::alerting::AlertInstanceState::Pending || a.active_at != t {
+            continue;
+        }
+        let fp = format!("{:016x}", strix_state::alert::fingerprint(&a.labels));
+        let mut rec =
+            strix_state::AlertRecord::new(fp, name, strix_state::AlertState::Pending, a.active_at);
+        rec.labels = a
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
+        rec.annotations = a.annotations.clone();
+        rec.severity = a.labels.get("severity").unwrap_or("").to_string();
+        rec.value = a.value;
+        rec.updated_at = t;
+        bus.publish(
+            strix_core::events::kind::ALERT,
+            strix_state::alert::alert_json(&rec).to_string(),
+        );
+    }
+}
+
 fn next_after(now: Timestamp, interval_ms: i64, offset: i64) -> Timestamp {
     let base = (now - offset).div_euclid(interval_ms) * interval_ms + offset;
     if base > now {
@@ -244,6 +284,7 @@ impl RuleManager {
                 watched: std::sync::RwLock::new(Some(HashSet::new())),
                 default_interval: default_interval.max(Duration::from_secs(1)),
                 groups: Mutex::new(Vec::new()),
+                kpi_status: Mutex::new(crate::kpi::KpiStatusTracker::default()),
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
                 metrics,
@@ -628,6 +669,9 @@ impl Inner {
                     };
                     self.query_vector(group, expr, t).and_then(|results| {
                         let out = alerting::evaluate(&def, &mut st.alerts, results, t)?;
+                        if let Some(bus) = &self.opts.events {
+                            publish_new_pending(bus, alert, &st.alerts, t);
+                        }
                         for w in &out.warnings {
                             tracing::warn!(group = %group.name, rule = %alert, warning = %w, "Alert template failed; raw text kept.");
                         }
@@ -688,6 +732,25 @@ impl Inner {
         g.status.last_evaluation = Some(t);
         g.status.evaluation_seconds = started.elapsed().as_secs_f64();
         g.status.rules = prior;
+        drop(groups);
+        if group.file == crate::kpi::GROUP_FILE {
+            self.publish_kpi_changes(t);
+        }
+    }
+
+    /// Evaluates the KPIs and publishes those whose status changed.
+    fn publish_kpi_changes(&self, t: Timestamp) {
+        let Some(bus) = &self.opts.events else { return };
+        if self.opts.kpis.is_empty() {
+            return;
+        }
+        let mut tracker = self.kpi_status.lock().unwrap_or_else(|p| p.into_inner());
+        for k in &self.opts.kpis {
+            let reading = k.reading(&self.engine, self.store.as_ref(), t);
+            if let Some(doc) = tracker.observe(k, &reading) {
+                bus.publish(strix_core::events::kind::KPI, doc);
+            }
+        }
     }
 
     /// Writes the collected results of a group's rules in one append; a failure is the

@@ -491,3 +491,65 @@ pub enum AlertWritten {
     /// The escalation timer was set.
     Escalation,
 }
+
+/// The fingerprint of an alert's label set (64-bit FNV-1a over names and values with a
+/// separator byte), stable across versions and safe to persist; as 16 hex digits it is
+/// [`AlertRecord::fingerprint`].
+pub fn fingerprint(labels: &strix_core::Labels) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut feed = |b: &[u8]| {
+        for &x in b {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(PRIME);
+        }
+    };
+    for l in labels.iter() {
+        feed(l.name.as_bytes());
+        feed(&[0xff]);
+        feed(l.value.as_bytes());
+        feed(&[0xff]);
+    }
+    h
+}
+
+/// Milliseconds as RFC 3339 UTC with milliseconds (`2024-05-06T10:00:00.000Z`), as
+/// Alertmanager writes times.
+pub fn rfc3339(ms: i64) -> String {
+    match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        None => "0001-01-01T00:00:00.000Z".into(),
+    }
+}
+
+fn opt_time(ms: Option<i64>) -> serde_json::Value {
+    ms.map_or(serde_json::Value::Null, |t| {
+        serde_json::Value::String(rfc3339(t))
+    })
+}
+
+/// One alert as the API shows it (an item of `GET /api/monitoring/alerts`) and as live
+/// `alert` events carry it.
+pub fn alert_json(a: &AlertRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id,
+        "fingerprint": a.fingerprint,
+        "rule": a.rule,
+        "generator": a.generator,
+        "state": a.state.as_str(),
+        "severity": a.severity,
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "value": serde_json::Number::from_f64(a.value)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        "startsAt": rfc3339(a.starts_at),
+        "updatedAt": rfc3339(a.updated_at),
+        "endsAt": opt_time(a.ended_at),
+        "acknowledgedBy": a.acknowledged_by,
+        "acknowledgedAt": opt_time(a.acknowledged_at),
+        "resolvedBy": a.resolved_by,
+        "resolvedAt": opt_time(a.resolved_at),
+        "notes": a.notes,
+    })
+}

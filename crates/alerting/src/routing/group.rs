@@ -81,24 +81,9 @@ impl AlertInput {
 }
 
 /// A stable fingerprint of a label set (64-bit FNV-1a over names and values with a
-/// separator byte), safe to persist.
+/// separator byte), safe to persist: [`strix_state::alert::fingerprint`].
 pub fn fingerprint(labels: &Labels) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    let mut feed = |b: &[u8]| {
-        for &x in b {
-            h ^= u64::from(x);
-            h = h.wrapping_mul(PRIME);
-        }
-    };
-    for l in labels.iter() {
-        feed(l.name.as_bytes());
-        feed(&[0xff]);
-        feed(l.value.as_bytes());
-        feed(&[0xff]);
-    }
-    h
+    strix_state::alert::fingerprint(labels)
 }
 
 /// Why a notification was produced.
