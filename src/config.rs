@@ -72,6 +72,12 @@ pub struct RawProject {
 pub struct RawErrors {
     pub scrub: strix_errors::ScrubConfig,
     pub categorize: strix_errors::CategorizeConfig,
+    /// Events/s per project, burst, payload caps, writer queue.
+    pub limits: strix_errors::RateLimits,
+    /// Event retention and the per-issue event cap.
+    pub retention: strix_errors::Retention,
+    /// Spike thresholds per severity that raise alerts.
+    pub detection: strix_errors::Detection,
 }
 
 impl Default for RawConfig {
@@ -393,6 +399,9 @@ pub struct ErrorsSection {
     pub projects: Vec<ErrorProject>,
     pub scrubber: strix_errors::Scrubber,
     pub categorizer: strix_errors::Categorizer,
+    pub limits: strix_errors::RateLimits,
+    pub retention: strix_errors::Retention,
+    pub detection: strix_errors::Detection,
 }
 
 /// Validates `projects:` (ids > 0 and unique, slugs non-empty, unique and made of
@@ -437,10 +446,22 @@ fn errors_section(projects: &[RawProject], errors: &RawErrors) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("key `errors.scrub`: {e}"))?;
     let categorizer = strix_errors::Categorizer::new(&errors.categorize)
         .map_err(|e| anyhow::anyhow!("key `errors.categorize`: {e}"))?;
+    errors.detection.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "key `errors.{}`",
+            e.to_string().trim_start_matches("config: ")
+        )
+    })?;
+    if errors.retention.events.is_zero() || errors.retention.prune_interval.is_zero() {
+        bail!("key `errors.retention`: `events` and `prune_interval` must be positive");
+    }
     Ok(ErrorsSection {
         projects: out,
         scrubber,
         categorizer,
+        limits: errors.limits.clone(),
+        retention: errors.retention.clone(),
+        detection: errors.detection.clone(),
     })
 }
 

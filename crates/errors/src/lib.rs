@@ -22,8 +22,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod auth;
 pub mod categorize;
+pub mod config;
+pub mod detect;
 pub mod envelope;
 pub mod error;
 pub mod fingerprint;
@@ -36,6 +39,8 @@ pub mod store;
 
 pub use auth::{AuthSource, Dsn, SentryAuth};
 pub use categorize::{Categorization, CategorizeConfig, Categorizer, Category, Priority, Severity};
+pub use config::{Detection, ProjectRate, RateLimits, Retention, Threshold};
+pub use detect::{Detector, Spike, SpikeInfo};
 pub use envelope::{Envelope, Item, ItemType};
 pub use error::Error;
 pub use fingerprint::{group, Grouping};

@@ -230,7 +230,10 @@ fn survives_reopen_and_rejects_empty_ids() {
             .issue_id
     };
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), strix_state::sqlite::SCHEMA_VERSION);
+    assert_eq!(
+        s.schema_version().unwrap(),
+        strix_state::sqlite::SCHEMA_VERSION
+    );
     assert_eq!(s.get_error_issue(id).unwrap().unwrap().count, 1);
 }
 
@@ -265,7 +268,10 @@ fn a_version_1_database_is_migrated_keeping_its_data() {
         .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), strix_state::sqlite::SCHEMA_VERSION);
+    assert_eq!(
+        s.schema_version().unwrap(),
+        strix_state::sqlite::SCHEMA_VERSION
+    );
     assert!(s.get_outbox_entry(1).unwrap().is_some(), "v1 data kept");
     s.record_error_event(1, &event("e1", "h", 0, None), 0)
         .unwrap();
@@ -299,7 +305,10 @@ fn a_batch_stores_good_requests_and_rolls_back_a_bad_one_alone() {
     assert!(out[0].is_ok() && out[2].is_ok());
     assert_eq!(out[1].as_ref().unwrap_err().class(), ErrorClass::BadInput);
     let (issues, total) = s.list_error_issues(&ErrorIssueQuery::default()).unwrap();
-    assert_eq!(total, 1, "the half-valid request left nothing behind: {issues:?}");
+    assert_eq!(
+        total, 1,
+        "the half-valid request left nothing behind: {issues:?}"
+    );
     assert_eq!(issues[0].count, 2);
     assert_eq!(out[2].as_ref().unwrap()[0].count, 2);
 }
@@ -359,9 +368,13 @@ fn ignore_until_count_unresolve_and_assign() {
         .unwrap();
     assert_eq!(i.status, IssueStatus::Ignored);
     assert_eq!(i.ignore_until_count, Some(3));
-    let r = s.record_error_event(1, &event("e2", "h", 2, None), 20).unwrap();
+    let r = s
+        .record_error_event(1, &event("e2", "h", 2, None), 20)
+        .unwrap();
     assert!(r.ignored && !r.unignored);
-    let r = s.record_error_event(1, &event("e3", "h", 3, None), 30).unwrap();
+    let r = s
+        .record_error_event(1, &event("e3", "h", 3, None), 30)
+        .unwrap();
     assert!(r.unignored && !r.ignored);
     assert_eq!(
         s.get_error_issue(id).unwrap().unwrap().status,
@@ -378,8 +391,16 @@ fn ignore_until_count_unresolve_and_assign() {
         40,
     )
     .unwrap();
-    assert!(s.record_error_event(1, &event("e4", "h", 4, None), 500).unwrap().ignored);
-    assert!(s.record_error_event(1, &event("e5", "h", 5, None), 1_000).unwrap().unignored);
+    assert!(
+        s.record_error_event(1, &event("e4", "h", 4, None), 500)
+            .unwrap()
+            .ignored
+    );
+    assert!(
+        s.record_error_event(1, &event("e5", "h", 5, None), 1_000)
+            .unwrap()
+            .unignored
+    );
     // Unresolving an unresolved issue is a conflict; a past `until` is bad input.
     let e = s
         .change_error_issue(id, &IssueChange::Unresolve { operator: op() }, 50)
@@ -464,15 +485,30 @@ fn tickets_resolve_issues_and_regressions_reopen_them() {
         .unwrap();
     assert!(out.resolved_issue);
     assert_eq!(out.issue.status, IssueStatus::Resolved);
-    assert_eq!(out.issue.resolution_notes.as_deref(), Some("raised pool size"));
+    assert_eq!(
+        out.issue.resolution_notes.as_deref(),
+        Some("raised pool size")
+    );
     let actions: Vec<&str> = out.ticket.steps.iter().map(|s| s.action.as_str()).collect();
-    assert_eq!(actions, ["created", "status", "restarted", "status", "resolved", "note"]);
+    assert_eq!(
+        actions,
+        [
+            "created",
+            "status",
+            "restarted",
+            "status",
+            "resolved",
+            "note"
+        ]
+    );
     // MTTR: opened at 1 s, resolved at 61 s.
     let st = s.error_stats(0, None).unwrap();
     assert_eq!(st.mttr_seconds, Some(60.0));
     assert_eq!(st.mttr_by_team, vec![("backend".to_string(), 60.0, 1)]);
     // A new event regresses the issue and reopens the ticket.
-    let r = s.record_error_event(1, &event("e2", "h", 70_000, None), 70_000).unwrap();
+    let r = s
+        .record_error_event(1, &event("e2", "h", 70_000, None), 70_000)
+        .unwrap();
     assert!(r.regressed);
     let t = s.get_error_ticket(id).unwrap().unwrap();
     assert_eq!(t.status, TicketStatus::Open);
@@ -501,8 +537,12 @@ fn stats_counts_and_retention() {
     s.record_error_event(1, &event("old", "h-old", 1_000, None), 1_000)
         .unwrap();
     for i in 0..5 {
-        s.record_error_event(1, &event(&format!("n{i}"), "h-new", 2 * day, None), 2 * day + i)
-            .unwrap();
+        s.record_error_event(
+            1,
+            &event(&format!("n{i}"), "h-new", 2 * day, None),
+            2 * day + i,
+        )
+        .unwrap();
     }
     let st = s.error_stats(day, None).unwrap();
     assert_eq!(st.events_in_window, 5);

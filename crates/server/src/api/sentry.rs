@@ -20,6 +20,12 @@
 //! `strix_error_events_total{project,level,category,component}`. Both counters are written
 //! to the metric store through the ingest sink, so PromQL rules and KPIs can use them.
 
+mod tracking;
+
+pub use tracking::{
+    run_maintenance, ErrorTracking, Project, RateLimited, TrackingOptions, WriteError,
+};
+
 use crate::router::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -29,119 +35,10 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use strix_core::storage::{AppendMode, TimeSeries};
-use strix_core::Sample;
-use strix_core::{ErrorClass, Labels};
-use strix_errors::{
-    Categorizer, Envelope as SentryEnvelope, NormalizeOptions, PayloadLimits, Processed, Scrubber,
-    SentryAuth,
-};
+use strix_core::storage::AppendMode;
+use strix_core::ErrorClass;
+use strix_errors::{Envelope as SentryEnvelope, Processed, SentryAuth};
 use strix_ingest::ContentEncoding;
-use strix_state::{NewErrorEvent, StateError, StateStore};
-
-/// A project that Sentry SDKs send to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Project {
-    pub id: u64,
-    pub slug: String,
-    /// The DSN public key, 32 lowercase hex digits.
-    pub public_key: String,
-}
-
-/// Error tracking: projects, the compiled scrubbing and categorisation rules, and the
-/// state store the issues live in.
-pub struct ErrorTracking {
-    pub store: Arc<dyn StateStore>,
-    pub projects: Vec<Project>,
-    pub scrubber: Scrubber,
-    pub categorizer: Categorizer,
-    pub payload_limits: PayloadLimits,
-    /// Cumulative counter values written to the metric store, by label set.
-    counters: Mutex<HashMap<Vec<(String, String)>, f64>>,
-}
-
-impl ErrorTracking {
-    pub fn new(
-        store: Arc<dyn StateStore>,
-        projects: Vec<Project>,
-        scrubber: Scrubber,
-        categorizer: Categorizer,
-    ) -> Self {
-        ErrorTracking {
-            store,
-            projects,
-            scrubber,
-            categorizer,
-            payload_limits: PayloadLimits::default(),
-            counters: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The project with this id.
-    pub fn project(&self, id: u64) -> Option<&Project> {
-        self.projects.iter().find(|p| p.id == id)
-    }
-
-    /// Adds `by` to each counter and returns the series with the new cumulative values at
-    /// `now`.
-    fn bump(&self, incs: Vec<(Vec<(String, String)>, f64)>, now: i64) -> Vec<TimeSeries> {
-        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        incs.into_iter()
-            .map(|(labels, by)| {
-                let v = counters.entry(labels.clone()).or_insert(0.0);
-                *v += by;
-                TimeSeries {
-                    labels: Labels::from_pairs(labels),
-                    samples: vec![Sample { t: now, v: *v }],
-                }
-            })
-            .collect()
-    }
-
-    /// Processes and stores events in order; returns the event ids.
-    pub(crate) fn record(
-        &self,
-        project: u64,
-        raws: Vec<Value>,
-        received: i64,
-        client_ip: Option<String>,
-    ) -> Result<Vec<(String, Processed)>, StateError> {
-        let opts = NormalizeOptions {
-            received_ms: received,
-            client_ip,
-            ..NormalizeOptions::default()
-        };
-        let mut out = Vec::with_capacity(raws.len());
-        for raw in raws {
-            let p = strix_errors::process(raw, &self.scrubber, &self.categorizer, &opts);
-            let ev = new_event(&p);
-            self.store.record_error_event(project, &ev, received)?;
-            out.push((ev.event_id, p));
-        }
-        Ok(out)
-    }
-}
-
-/// What the state store keeps of a processed event.
-pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
-    let e = &p.event;
-    let c = &p.categorization;
-    NewErrorEvent {
-        event_id: e.event_id.clone(),
-        hash: p.grouping.hash.clone(),
-        title: p.grouping.title.clone(),
-        culprit: p.grouping.culprit.clone().unwrap_or_default(),
-        level: e.level.as_str().to_string(),
-        timestamp: e.timestamp,
-        category: c.category.as_str().to_string(),
-        severity: c.severity.as_str().to_string(),
-        priority: c.priority.as_str().to_string(),
-        assignee: c.team.clone(),
-        payload: e.raw.clone(),
-        user_key: e.user.as_ref().and_then(|u| u.key()).map(str::to_string),
-    }
-}
 
 /// Writes the error and item counters to the metric store. Failures are logged: the events
 /// are already committed.
@@ -149,11 +46,11 @@ pub(crate) fn count(
     state: &AppState,
     t: &ErrorTracking,
     project: &str,
-    events: &[(String, Processed)],
+    events: &[Processed],
     items: &[&'static str],
 ) {
     let mut incs: HashMap<Vec<(String, String)>, f64> = HashMap::new();
-    for (_, p) in events {
+    for p in events {
         let labels = vec![
             (
                 "__name__".to_string(),
@@ -257,6 +154,26 @@ fn errors_fail(e: &strix_errors::Error) -> Response {
     fail(class_status(e.class()), e.to_string())
 }
 
+/// [`errors_fail`], counted in `strix_errors_rejected_requests_total{reason}`.
+fn rejected(t: &ErrorTracking, e: &strix_errors::Error) -> Response {
+    t.rejected(if e.class() == ErrorClass::Limit {
+        "too_large"
+    } else {
+        "invalid"
+    });
+    errors_fail(e)
+}
+
+/// The server's body limits, with the decompressed size capped by
+/// `errors.limits.max_envelope_bytes`.
+fn decode_limits(state: &AppState, t: &ErrorTracking) -> strix_ingest::DecodeLimits {
+    let mut limits = state.decode_limits();
+    limits.max_decompressed_bytes = limits
+        .max_decompressed_bytes
+        .min(t.options.rate.max_envelope_bytes);
+    limits
+}
+
 /// What [`prelude`] finds: the tracking state, the project and the decompressed body.
 type Prelude<'a> = (&'a ErrorTracking, &'a Project, std::borrow::Cow<'a, [u8]>);
 
@@ -278,6 +195,7 @@ fn prelude<'a>(
         .ok()
         .and_then(|id| t.project(id))
         .ok_or_else(|| {
+            t.rejected("unknown_project");
             Box::new(fail(
                 StatusCode::NOT_FOUND,
                 format!("unknown project {project_id:?}"),
@@ -288,9 +206,9 @@ fn prelude<'a>(
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok()),
     )
-    .map_err(|e| Box::new(errors_fail(&strix_errors::Error::Decode(e))))?;
-    let raw = strix_ingest::decompress(enc, body, &state.decode_limits())
-        .map_err(|e| Box::new(errors_fail(&strix_errors::Error::Decode(e))))?;
+    .map_err(|e| Box::new(rejected(t, &strix_errors::Error::Decode(e))))?;
+    let raw = strix_ingest::decompress(enc, body, &decode_limits(state, t))
+        .map_err(|e| Box::new(rejected(t, &strix_errors::Error::Decode(e))))?;
     Ok((t, project, raw))
 }
 
@@ -316,7 +234,30 @@ fn authenticate(
     Ok(())
 }
 
-/// Stores the events, counts them and answers with the first event id.
+/// The 429 answer Sentry SDKs back off on: `Retry-After` and `X-Sentry-Rate-Limits`
+/// (`<seconds>:<categories>:<scope>`; the categories are those of error events).
+pub(crate) fn rate_limited(r: RateLimited, project: &Project) -> Response {
+    let mut resp = fail(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "project {} is over its event rate limit; retry in {} s",
+            project.slug, r.retry_after_secs
+        ),
+    );
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&r.retry_after_secs.to_string()) {
+        h.insert(header::RETRY_AFTER, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{}:error;default;security:project",
+        r.retry_after_secs
+    )) {
+        h.insert("x-sentry-rate-limits", v);
+    }
+    resp
+}
+
+/// Processes and stores the events, counts them and answers with the first event id.
 async fn commit(
     state: AppState,
     project: Project,
@@ -325,44 +266,68 @@ async fn commit(
     envelope_event_id: Option<String>,
     headers: &HeaderMap,
 ) -> Response {
+    let Some(t) = state.services.errors.clone() else {
+        return fail(
+            StatusCode::NOT_FOUND,
+            "error tracking is not enabled on this server",
+        );
+    };
+    if let Err(r) = t.admit(&project, raws.len()) {
+        return rate_limited(r, &project);
+    }
     let client_ip = headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .map(|s| s.trim().to_string());
-    let st = state.clone();
-    let project_id = project.id;
-    let result = tokio::task::spawn_blocking(move || match st.services.errors.as_deref() {
-        Some(t) => t.record(project_id, raws, strix_core::now_millis(), client_ip),
-        None => Ok(Vec::new()),
-    })
-    .await;
-    let stored = match result {
-        Ok(Ok(stored)) => stored,
-        Ok(Err(e)) => {
-            let mut r = fail(class_status(e.class()), e.to_string());
-            if e.class() == ErrorClass::Unavailable {
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    let received = strix_core::now_millis();
+    let processed = if raws.is_empty() {
+        Vec::new()
+    } else {
+        let tp = t.clone();
+        match tokio::task::spawn_blocking(move || tp.process(raws, received, client_ip)).await {
+            Ok(p) => p,
+            Err(e) => {
+                return fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("event task failed: {e}"),
+                )
             }
-            return r;
-        }
-        Err(e) => {
-            return fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("event task failed: {e}"),
-            )
         }
     };
-    if let Some(t) = state.services.errors.as_deref() {
-        count(&state, t, &project.slug, &stored, &items);
+    if let Err(e) = t.store(&project, &processed, received).await {
+        return write_failed(e);
     }
-    let id = stored
+    count(&state, &t, &project.slug, &processed, &items);
+    let id = processed
         .first()
-        .map(|(id, _)| id.clone())
+        .map(|p| p.event.event_id.clone())
         .or(envelope_event_id)
         .unwrap_or_default();
     cors(axum::Json(json!({ "id": id })).into_response())
+}
+
+/// The answer to a write that was not acknowledged: 503 with `Retry-After` when overloaded
+/// or the store is unavailable, else the class's status.
+pub(crate) fn write_failed(e: WriteError) -> Response {
+    let (status, msg, retry) = match e {
+        WriteError::Overloaded => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many error events waiting to be written; retry later".to_string(),
+            true,
+        ),
+        WriteError::State(e) => (
+            class_status(e.class()),
+            e.to_string(),
+            e.class() == ErrorClass::Unavailable,
+        ),
+    };
+    let mut r = fail(status, msg);
+    if retry {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    r
 }
 
 async fn envelope(
@@ -384,10 +349,11 @@ async fn envelope(
                 if let Err(r) = authenticate(project, &headers, query.as_deref(), None) {
                     return *r;
                 }
-                return errors_fail(&e);
+                return rejected(t, &e);
             }
         };
         if let Err(r) = authenticate(project, &headers, query.as_deref(), env.dsn()) {
+            t.rejected("auth");
             return *r;
         }
         let mut raws = Vec::new();
@@ -396,7 +362,7 @@ async fn envelope(
             if item.item_type.is_error_event() {
                 match item.json(&t.payload_limits) {
                     Ok(v) => raws.push(v),
-                    Err(e) => return errors_fail(&e),
+                    Err(e) => return rejected(t, &e),
                 }
             } else {
                 items.push(item.item_type.metric_label());
@@ -425,11 +391,12 @@ async fn store(
             Err(r) => return *r,
         };
         if let Err(r) = authenticate(project, &headers, query.as_deref(), None) {
+            t.rejected("auth");
             return *r;
         }
-        match strix_errors::parse_store(&raw, &t.payload_limits, &state.decode_limits()) {
+        match strix_errors::parse_store(&raw, &t.payload_limits, &decode_limits(&state, t)) {
             Ok(v) => (project.clone(), v),
-            Err(e) => return errors_fail(&e),
+            Err(e) => return rejected(t, &e),
         }
     };
     commit(state, project, vec![raw], Vec::new(), None, &headers).await

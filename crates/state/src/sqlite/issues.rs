@@ -5,8 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use super::{conv_err, sql_int};
 use crate::{
     ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery, ErrorPruneStats, ErrorStats,
-    EventRetention, IssueChange, IssueSort, IssueStatus, NewErrorEvent, RecordedEvent,
-    StateError,
+    EventRetention, IssueChange, IssueSort, IssueStatus, NewErrorEvent, RecordedEvent, StateError,
 };
 
 const ISSUE_COLS: &str = "id, project_id, hash, title, culprit, level, status, count, \
@@ -110,9 +109,7 @@ pub(super) fn record_batch(
                 out.push(Ok(recorded));
             }
             Some(e) => {
-                tx.execute_batch(
-                    "ROLLBACK TO strix_error_request; RELEASE strix_error_request",
-                )?;
+                tx.execute_batch("ROLLBACK TO strix_error_request; RELEASE strix_error_request")?;
                 out.push(Err(e));
             }
         }
@@ -491,8 +488,8 @@ pub(super) fn change(
                     "ignore \"count\" must be at least 1".into(),
                 ));
             }
-            let until_count = count
-                .map(|c| i64::try_from(issue.count.saturating_add(c)).unwrap_or(i64::MAX));
+            let until_count =
+                count.map(|c| i64::try_from(issue.count.saturating_add(c)).unwrap_or(i64::MAX));
             tx.prepare_cached(
                 "UPDATE error_issues SET status = 'ignored', ignore_until = ?2, \
                  ignore_until_count = ?3 WHERE id = ?1",
@@ -521,10 +518,7 @@ pub(super) fn change(
 }
 
 /// Tags of an issue (`environment`, `release`), sorted.
-pub(super) fn tags(
-    conn: &Connection,
-    issue_id: i64,
-) -> Result<Vec<(String, String)>, StateError> {
+pub(super) fn tags(conn: &Connection, issue_id: i64) -> Result<Vec<(String, String)>, StateError> {
     Ok(conn
         .prepare_cached(
             "SELECT key, value FROM error_issue_tags WHERE issue_id = ?1 ORDER BY key, value",

@@ -121,7 +121,9 @@ pub(super) fn update(
     let issue = issues::get(tx, issue_id)?
         .ok_or_else(|| StateError::not_found("error issue", issue_id.to_string()))?;
     if u.author.trim().is_empty() {
-        return Err(StateError::BadInput("a ticket change needs an author".into()));
+        return Err(StateError::BadInput(
+            "a ticket change needs an author".into(),
+        ));
     }
     let existing = get(tx, issue_id)?;
     let before = match &existing {

@@ -1,0 +1,719 @@
+//! The error-tracking service behind the Sentry and `/api/monitoring/errors` handlers:
+//! per-project rate limits, the group-commit writer, spike detection feeding the alerting
+//! pipeline, live events and retention.
+//!
+//! **Writes.** Handlers process events (scrub, normalise, group, categorise) on blocking
+//! threads, then hand them to one writer thread through a bounded queue and await its
+//! acknowledgement. The writer drains whatever has queued up (up to
+//! `errors.limits.max_batch_events`) and commits it in one SQLite transaction — one
+//! fsync for many requests — with a savepoint per request, so one bad request never fails
+//! the others. A request is answered only after its transaction committed. A full queue
+//! answers 503 with `Retry-After` (overload), never a silent drop.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use serde_json::{json, Value};
+use strix_core::events::{kind, EventBus};
+use strix_core::storage::TimeSeries;
+use strix_core::{Labels, Sample};
+use strix_errors::{
+    Categorizer, Detection, Detector, NormalizeOptions, PayloadLimits, Processed, RateLimits,
+    Retention, Scrubber, Spike, SpikeInfo,
+};
+use strix_state::{
+    BatchOutcome, ErrorEventBatch, EventRetention, NewErrorEvent, RecordedEvent, StateError,
+    StateStore,
+};
+
+/// A project that Sentry SDKs send to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: u64,
+    pub slug: String,
+    /// The DSN public key, 32 lowercase hex digits.
+    pub public_key: String,
+}
+
+/// Limits, retention, detection and writer tuning.
+#[derive(Debug, Clone, Default)]
+pub struct TrackingOptions {
+    pub rate: RateLimits,
+    pub retention: Retention,
+    pub detection: Detection,
+    /// Base URL for links in alerts.
+    pub external_url: String,
+}
+
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectOutcome {
+    project: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitName {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertState {
+    state: &'static str,
+}
+
+/// Self-metrics, all `strix_errors_*`.
+struct Metrics {
+    events: Family<ProjectOutcome, Counter>,
+    rejected: Family<Reason, Counter>,
+    batches: Counter,
+    batch_events: Histogram,
+    pruned_events: Counter,
+    pruned_issues: Counter,
+    alerts: Family<AlertState, Counter>,
+    firing: Gauge,
+    queue: Gauge,
+}
+
+impl Metrics {
+    fn new(registry: &mut Registry, o: &TrackingOptions) -> Metrics {
+        let m = Metrics {
+            events: Family::default(),
+            rejected: Family::default(),
+            batches: Counter::default(),
+            batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            pruned_events: Counter::default(),
+            pruned_issues: Counter::default(),
+            alerts: Family::default(),
+            firing: Gauge::default(),
+            queue: Gauge::default(),
+        };
+        let r = registry.sub_registry_with_prefix("strix_errors");
+        r.register(
+            "events",
+            "Error events by project and outcome (stored, duplicate, rate_limited, failed)",
+            m.events.clone(),
+        );
+        r.register(
+            "rejected_requests",
+            "Sentry ingest requests refused, by reason",
+            m.rejected.clone(),
+        );
+        r.register(
+            "write_batches",
+            "Transactions committed by the error-event writer",
+            m.batches.clone(),
+        );
+        r.register(
+            "write_batch_events",
+            "Events per writer transaction",
+            m.batch_events.clone(),
+        );
+        r.register(
+            "pruned_events",
+            "Events deleted by retention",
+            m.pruned_events.clone(),
+        );
+        r.register(
+            "pruned_issues",
+            "Issues deleted by retention",
+            m.pruned_issues.clone(),
+        );
+        r.register(
+            "alerts",
+            "Spike alerts sent to the alerting pipeline, by state",
+            m.alerts.clone(),
+        );
+        r.register(
+            "detection_firing",
+            "Issues over their detection threshold",
+            m.firing.clone(),
+        );
+        r.register(
+            "write_queue_requests",
+            "Requests waiting for the error-event writer",
+            m.queue.clone(),
+        );
+        let limits: Family<LimitName, Gauge> = Family::default();
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for (name, v) in [
+            ("events_per_second", i64::from(o.rate.events_per_second)),
+            ("burst", i64::from(o.rate.burst)),
+            ("max_event_bytes", n(o.rate.payload.max_event_bytes as u64)),
+            ("max_envelope_bytes", n(o.rate.max_envelope_bytes as u64)),
+            ("max_item_bytes", n(o.rate.payload.max_item_bytes as u64)),
+            ("max_items", n(o.rate.payload.max_items as u64)),
+            ("max_depth", n(o.rate.payload.max_depth as u64)),
+            ("retention_seconds", secs(o.retention.events)),
+            ("keep_first_events", n(o.retention.keep_first_events)),
+            ("max_events_per_issue", n(o.retention.max_events_per_issue)),
+            (
+                "max_pending_requests",
+                n(o.rate.max_pending_requests as u64),
+            ),
+            ("max_batch_events", n(o.rate.max_batch_events as u64)),
+        ] {
+            limits.get_or_create(&LimitName { limit: name }).set(v);
+        }
+        r.register(
+            "limit",
+            "Configured error-tracking limits (0 = off)",
+            limits,
+        );
+        m
+    }
+}
+
+/// One request waiting for the writer.
+struct Job {
+    batch: ErrorEventBatch,
+    reply: tokio::sync::oneshot::Sender<BatchOutcome>,
+}
+
+/// Why a write was not acknowledged.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The writer queue is full: answer 503 with `Retry-After`.
+    Overloaded,
+    /// The state store refused or failed.
+    State(StateError),
+}
+
+/// A rate-limit refusal: retry after this many seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    pub retry_after_secs: u64,
+}
+
+/// Error tracking: projects, the compiled scrubbing and categorisation rules, limits, the
+/// writer, detection, and the state store the issues live in.
+pub struct ErrorTracking {
+    pub store: Arc<dyn StateStore>,
+    pub projects: Vec<Project>,
+    pub scrubber: Scrubber,
+    pub categorizer: Categorizer,
+    pub payload_limits: PayloadLimits,
+    pub options: TrackingOptions,
+    limiters: HashMap<u64, DefaultDirectRateLimiter>,
+    writer: SyncSender<Job>,
+    detector: Mutex<Detector>,
+    alerts: Option<strix_alerting::pipeline::AlertPipeline>,
+    events: Arc<EventBus>,
+    metrics: Metrics,
+    last_prune: AtomicI64,
+    /// Cumulative counter values written to the metric store, by label set.
+    counters: Mutex<HashMap<Vec<(String, String)>, f64>>,
+}
+
+impl ErrorTracking {
+    /// Builds the service and starts its writer thread (which ends when the service is
+    /// dropped).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        projects: Vec<Project>,
+        scrubber: Scrubber,
+        categorizer: Categorizer,
+        options: TrackingOptions,
+        alerts: Option<strix_alerting::pipeline::AlertPipeline>,
+        events: Arc<EventBus>,
+        registry: &mut Registry,
+    ) -> std::io::Result<Self> {
+        let metrics = Metrics::new(registry, &options);
+        let limiters = projects
+            .iter()
+            .filter_map(|p| {
+                let (rate, burst) = options.rate.for_project(&p.slug);
+                let rate = NonZeroU32::new(rate)?;
+                let burst = NonZeroU32::new(burst.max(rate.get()))?;
+                Some((
+                    p.id,
+                    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+                ))
+            })
+            .collect();
+        let (tx, rx) = sync_channel(options.rate.max_pending_requests.max(1));
+        let retention = EventRetention {
+            keep_first: options.retention.keep_first_events,
+            max_per_issue: options.retention.max_events_per_issue,
+        };
+        let writer_store = store.clone();
+        let max_batch = options.rate.max_batch_events.max(1);
+        let batches = metrics.batches.clone();
+        let batch_events = metrics.batch_events.clone();
+        let queue = metrics.queue.clone();
+        std::thread::Builder::new()
+            .name("strix-error-writer".into())
+            .spawn(move || {
+                write_loop(
+                    rx,
+                    writer_store,
+                    retention,
+                    max_batch,
+                    batches,
+                    batch_events,
+                    queue,
+                )
+            })?;
+        Ok(ErrorTracking {
+            store,
+            projects,
+            scrubber,
+            categorizer,
+            payload_limits: options.rate.payload,
+            detector: Mutex::new(Detector::new(options.detection.clone())),
+            options,
+            limiters,
+            writer: tx,
+            alerts,
+            events,
+            metrics,
+            last_prune: AtomicI64::new(0),
+            counters: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The project with this id.
+    pub fn project(&self, id: u64) -> Option<&Project> {
+        self.projects.iter().find(|p| p.id == id)
+    }
+
+    /// Counts a refused request.
+    pub fn rejected(&self, reason: &'static str) {
+        self.metrics
+            .rejected
+            .get_or_create(&Reason { reason })
+            .inc();
+    }
+
+    /// Takes `n` events from the project's token bucket, or says how long to wait.
+    pub fn admit(&self, project: &Project, n: usize) -> Result<(), RateLimited> {
+        let Some(limiter) = self.limiters.get(&project.id) else {
+            return Ok(());
+        };
+        let Some(n32) = u32::try_from(n).ok().and_then(NonZeroU32::new) else {
+            return Ok(());
+        };
+        let refused = |secs: u64| {
+            self.metrics
+                .events
+                .get_or_create(&ProjectOutcome {
+                    project: project.slug.clone(),
+                    outcome: "rate_limited",
+                })
+                .inc_by(n as u64);
+            self.rejected("rate_limited");
+            Err(RateLimited {
+                retry_after_secs: secs.max(1),
+            })
+        };
+        match limiter.check_n(n32) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                refused(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            }
+            // More events in one request than the bucket holds: it can never pass at once.
+            Err(_) => {
+                let rate = self.options.rate.for_project(&project.slug).0.max(1);
+                refused((n as u64).div_ceil(u64::from(rate)))
+            }
+        }
+    }
+
+    /// Adds `by` to each counter and returns the series with the new cumulative values at
+    /// `now`.
+    pub(crate) fn bump(
+        &self,
+        incs: Vec<(Vec<(String, String)>, f64)>,
+        now: i64,
+    ) -> Vec<TimeSeries> {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        incs.into_iter()
+            .map(|(labels, by)| {
+                let v = counters.entry(labels.clone()).or_insert(0.0);
+                *v += by;
+                TimeSeries {
+                    labels: Labels::from_pairs(labels),
+                    samples: vec![Sample { t: now, v: *v }],
+                }
+            })
+            .collect()
+    }
+
+    /// Scrubs, normalises, groups and categorises raw events (CPU work, call from a
+    /// blocking thread).
+    pub fn process(
+        &self,
+        raws: Vec<Value>,
+        received: i64,
+        client_ip: Option<String>,
+    ) -> Vec<Processed> {
+        let opts = NormalizeOptions {
+            received_ms: received,
+            client_ip,
+            ..NormalizeOptions::default()
+        };
+        raws.into_iter()
+            .map(|raw| strix_errors::process(raw, &self.scrubber, &self.categorizer, &opts))
+            .collect()
+    }
+
+    /// Hands processed events to the writer and waits until they are committed; then
+    /// publishes new and regressed issues and feeds detection.
+    pub async fn store(
+        &self,
+        project: &Project,
+        processed: &[Processed],
+        received: i64,
+    ) -> Result<Vec<RecordedEvent>, WriteError> {
+        if processed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = Job {
+            batch: ErrorEventBatch {
+                project_id: project.id,
+                received,
+                events: processed.iter().map(new_event).collect(),
+            },
+            reply,
+        };
+        match self.writer.try_send(job) {
+            Ok(()) => {
+                self.metrics.queue.inc();
+            }
+            Err(TrySendError::Full(_)) => {
+                self.rejected("overloaded");
+                return Err(WriteError::Overloaded);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(WriteError::State(StateError::Unavailable {
+                    message: "the error-event writer stopped".into(),
+                    source: "writer".into(),
+                }))
+            }
+        }
+        let recorded = match rx.await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                self.metrics
+                    .events
+                    .get_or_create(&ProjectOutcome {
+                        project: project.slug.clone(),
+                        outcome: "failed",
+                    })
+                    .inc_by(processed.len() as u64);
+                return Err(WriteError::State(e));
+            }
+            Err(_) => {
+                return Err(WriteError::State(StateError::Unavailable {
+                    message: "the error-event writer stopped before answering".into(),
+                    source: "writer".into(),
+                }))
+            }
+        };
+        self.after_commit(project, processed, &recorded, received);
+        Ok(recorded)
+    }
+
+    fn after_commit(
+        &self,
+        project: &Project,
+        processed: &[Processed],
+        recorded: &[RecordedEvent],
+        received: i64,
+    ) {
+        let mut stored = 0u64;
+        let mut duplicates = 0u64;
+        let mut spikes = Vec::new();
+        for (p, r) in processed.iter().zip(recorded) {
+            if r.duplicate {
+                duplicates += 1;
+                continue;
+            }
+            stored += 1;
+            if r.created || r.regressed {
+                let doc = json!({
+                    "id": r.issue_id,
+                    "project": project.slug,
+                    "title": p.grouping.title,
+                    "level": p.event.level.as_str(),
+                    "status": if r.regressed { "regressed" } else { "unresolved" },
+                    "category": p.categorization.category.as_str(),
+                    "severity": p.categorization.severity.as_str(),
+                    "count": r.count,
+                    "event": if r.regressed { "regressed" } else { "new" },
+                });
+                self.events.publish(kind::ERROR_ISSUE, doc.to_string());
+            }
+            if r.ignored {
+                continue;
+            }
+            let info = SpikeInfo {
+                issue_id: r.issue_id,
+                project: project.slug.clone(),
+                title: p.grouping.title.clone(),
+                culprit: p.grouping.culprit.clone().unwrap_or_default(),
+                category: p.categorization.category.as_str().to_string(),
+                component: p.categorization.component.clone().unwrap_or_default(),
+                severity: p.categorization.severity,
+            };
+            let spike = self
+                .detector
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .observe(info, received);
+            spikes.extend(spike);
+        }
+        for (outcome, n) in [("stored", stored), ("duplicate", duplicates)] {
+            if n > 0 {
+                self.metrics
+                    .events
+                    .get_or_create(&ProjectOutcome {
+                        project: project.slug.clone(),
+                        outcome,
+                    })
+                    .inc_by(n);
+            }
+        }
+        if !spikes.is_empty() {
+            self.send_alerts(&spikes, &[], received);
+        }
+    }
+
+    fn alert(
+        &self,
+        s: &Spike,
+        resolved_at: Option<i64>,
+        now: i64,
+    ) -> strix_alerting::pipeline::IncomingAlert {
+        let i = &s.info;
+        let mut labels = std::collections::BTreeMap::new();
+        labels.insert("alertname".to_string(), "ErrorSpike".to_string());
+        labels.insert("project".to_string(), i.project.clone());
+        labels.insert("severity".to_string(), i.severity.as_str().to_string());
+        labels.insert("category".to_string(), i.category.clone());
+        labels.insert("issue".to_string(), i.issue_id.to_string());
+        if !i.component.is_empty() {
+            labels.insert("component".to_string(), i.component.clone());
+        }
+        let link = format!(
+            "{}/api/monitoring/errors/issues/{}",
+            self.options.external_url.trim_end_matches('/'),
+            i.issue_id
+        );
+        let mut annotations = std::collections::BTreeMap::new();
+        annotations.insert("summary".to_string(), i.title.clone());
+        annotations.insert(
+            "description".to_string(),
+            format!(
+                "{} {} events of issue {} ({}) within {}s (threshold {})",
+                s.count,
+                i.severity.as_str(),
+                i.issue_id,
+                i.culprit,
+                s.window_ms / 1000,
+                s.threshold
+            ),
+        );
+        annotations.insert("link".to_string(), link.clone());
+        // Re-sent every evaluation while firing; lapses on its own if Strix stops.
+        let keep = i64::try_from(self.options.detection.evaluation_interval.as_millis())
+            .unwrap_or(60_000)
+            .saturating_mul(4)
+            .max(60_000);
+        strix_alerting::pipeline::IncomingAlert {
+            labels,
+            annotations,
+            starts_at: s.since,
+            ends_at: Some(resolved_at.unwrap_or(now + keep)),
+            generator_url: link,
+            value: Some(s.count as f64),
+            source: strix_alerting::pipeline::AlertSource::Rule,
+        }
+    }
+
+    fn send_alerts(&self, firing: &[Spike], resolved: &[Spike], now: i64) {
+        let Some(pipeline) = &self.alerts else {
+            return;
+        };
+        let mut out: Vec<_> = firing.iter().map(|s| self.alert(s, None, now)).collect();
+        out.extend(resolved.iter().map(|s| self.alert(s, Some(now), now)));
+        if out.is_empty() {
+            return;
+        }
+        for (state, n) in [("firing", firing.len()), ("resolved", resolved.len())] {
+            if n > 0 {
+                self.metrics
+                    .alerts
+                    .get_or_create(&AlertState { state })
+                    .inc_by(n as u64);
+            }
+        }
+        if let Err(e) = pipeline.ingest(out) {
+            tracing::warn!(error = %e, "Error-spike alerts refused by the alerting pipeline.");
+        }
+    }
+
+    /// An operator resolved the issue: its spike alert (if firing) resolves now.
+    pub fn issue_resolved(&self, issue_id: i64) {
+        let spike = self
+            .detector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear(issue_id);
+        if let Some(s) = spike {
+            self.send_alerts(&[], &[s], strix_core::now_millis());
+        }
+    }
+
+    /// One detection round: re-sends firing spikes, resolves cleared ones; runs retention
+    /// when its interval has passed. Call periodically (see [`run_maintenance`]).
+    pub fn tick(&self, now: i64) {
+        let (firing, resolved) = self
+            .detector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .evaluate(now);
+        self.metrics
+            .firing
+            .set(i64::try_from(firing.len()).unwrap_or(i64::MAX));
+        self.send_alerts(&firing, &resolved, now);
+        let every =
+            i64::try_from(self.options.retention.prune_interval.as_millis()).unwrap_or(i64::MAX);
+        if now - self.last_prune.load(Ordering::Acquire) >= every {
+            self.last_prune.store(now, Ordering::Release);
+            self.prune(now);
+        }
+    }
+
+    /// Deletes events and issues older than the retention period.
+    pub fn prune(&self, now: i64) {
+        let keep = i64::try_from(self.options.retention.events.as_millis()).unwrap_or(i64::MAX);
+        match self.store.prune_error_events(now.saturating_sub(keep)) {
+            Ok(s) => {
+                self.metrics.pruned_events.inc_by(s.events);
+                self.metrics.pruned_issues.inc_by(s.issues);
+                if s.events > 0 || s.issues > 0 {
+                    tracing::info!(
+                        events = s.events,
+                        issues = s.issues,
+                        "Pruned old error events and issues."
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Error-tracking retention failed."),
+        }
+    }
+}
+
+/// Detection and retention rounds every `detection.evaluation_interval`, until the runtime
+/// stops.
+pub async fn run_maintenance(t: Arc<ErrorTracking>) {
+    let every = t
+        .options
+        .detection
+        .evaluation_interval
+        .max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let t = t.clone();
+        if tokio::task::spawn_blocking(move || t.tick(strix_core::now_millis()))
+            .await
+            .is_err()
+        {
+            tracing::error!("Error-tracking maintenance round panicked.");
+        }
+    }
+}
+
+fn write_loop(
+    rx: Receiver<Job>,
+    store: Arc<dyn StateStore>,
+    retention: EventRetention,
+    max_batch: usize,
+    batches: Counter,
+    batch_events: Histogram,
+    queue: Gauge,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut events = jobs[0].batch.events.len();
+        while events < max_batch {
+            match rx.try_recv() {
+                Ok(j) => {
+                    events += j.batch.events.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        queue.dec_by(i64::try_from(jobs.len()).unwrap_or(i64::MAX));
+        let (batch, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.batch, j.reply)).unzip();
+        batches.inc();
+        batch_events.observe(events as f64);
+        match store.record_error_batch(&batch, &retention) {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    // The requester may have gone away (client disconnected): fine.
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, requests = replies.len(), "Error-event batch not committed.");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StateError::Unavailable {
+                        message: message.clone(),
+                        source: message.clone().into(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// What the state store keeps of a processed event.
+pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
+    let e = &p.event;
+    let c = &p.categorization;
+    NewErrorEvent {
+        event_id: e.event_id.clone(),
+        hash: p.grouping.hash.clone(),
+        title: p.grouping.title.clone(),
+        culprit: p.grouping.culprit.clone().unwrap_or_default(),
+        level: e.level.as_str().to_string(),
+        timestamp: e.timestamp,
+        category: c.category.as_str().to_string(),
+        severity: c.severity.as_str().to_string(),
+        priority: c.priority.as_str().to_string(),
+        assignee: c.team.clone(),
+        payload: e.raw.clone(),
+        user_key: e.user.as_ref().and_then(|u| u.key()).map(str::to_string),
+        component: c.component.clone().unwrap_or_default(),
+        environment: e.environment.clone(),
+        release: e.release.clone(),
+    }
+}
