@@ -657,10 +657,15 @@ impl CheckService {
             let Some(hb) = &e.heartbeat else { continue };
             let r = hb.to_result(now);
             let name = e.check.name.clone();
-            if let Some(c) = e
-                .state
-                .set(&name, r.status.status, now, r.status.reason.clone())
-            {
+            // A heartbeat without a ping since start says "no verdict yet"; a status
+            // restored from the history stands until the heartbeat has one.
+            let change = if r.status.status == CheckStatus::Unknown {
+                None
+            } else {
+                e.state
+                    .set(&name, r.status.status, now, r.status.reason.clone())
+            };
+            if let Some(c) = change {
                 tracing::info!(check = %name, from = c.from.as_str(), to = c.to.as_str(), "Heartbeat status changed.");
                 self.changed(&mut e, c, now, &mut fx);
             }
