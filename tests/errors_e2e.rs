@@ -10,6 +10,10 @@ use util::StrixProcess;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 
+/// Component health ignores disk space: test machines can be nearly full.
+const DISK: &str =
+    "check_settings:\n  components: {disk_free_percent: 0, disk_free_critical_percent: 0}\n";
+
 const SCRIPT: &str = r#"
 import sys
 import sentry_sdk
@@ -83,7 +87,7 @@ fn python_sentry_sdk_groups_scrubs_and_regresses() {
         eprintln!("skipping: Python sentry-sdk not installed");
         return;
     }
-    let config = format!("projects:\n  - {{id: 1, slug: web, public_key: \"{KEY}\"}}\n");
+    let config = format!("projects:\n  - {{id: 1, slug: web, public_key: \"{KEY}\"}}\n{DISK}");
     let strix = StrixProcess::start(&[], Some(&config));
 
     run_sdk(&strix, "first");
@@ -270,5 +274,70 @@ fn python_sentry_sdk_groups_scrubs_and_regresses() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("1\tweb\thttp://{KEY}@127.0.0.1:3003/1")
+    );
+}
+
+const BACKOFF_SCRIPT: &str = r#"
+import sys, time
+import sentry_sdk
+
+dsn = sys.argv[1]
+sentry_sdk.init(dsn=dsn, default_integrations=False, traces_sample_rate=0)
+for i in range(10):
+    sentry_sdk.capture_message(f"backoff test {i}")
+    # One at a time, so each event's send sees the previous answer.
+    sentry_sdk.flush(5)
+sentry_sdk.flush(10)
+"#;
+
+fn metric(strix: &StrixProcess, line_prefix: &str) -> f64 {
+    let (_, m) = strix.get("/metrics");
+    m.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn python_sentry_sdk_backs_off_on_429() {
+    if !python_sdk_available() {
+        assert!(
+            std::env::var("STRIX_REQUIRE_PEERS").is_err(),
+            "Python sentry-sdk missing and STRIX_REQUIRE_PEERS=1"
+        );
+        eprintln!("skipping: Python sentry-sdk not installed");
+        return;
+    }
+    // 3 events at once, then one per second.
+    let config = format!(
+        "projects:\n  - {{id: 1, slug: web, public_key: \"{KEY}\"}}\nerrors:\n  limits:\n    projects:\n      web: {{events_per_second: 1, burst: 3}}\n{DISK}"
+    );
+    let strix = StrixProcess::start(&[], Some(&config));
+    let dsn = format!(
+        "http://{KEY}@{}/1",
+        strix.base().trim_start_matches("http://")
+    );
+    let out = Command::new("python3")
+        .args(["-c", BACKOFF_SCRIPT, &dsn])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "sentry-sdk script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = total_events(&issues(&strix));
+    let refused = metric(
+        &strix,
+        "strix_errors_rejected_requests_total{reason=\"rate_limited\"}",
+    );
+    // The burst is stored; the SDK then saw 429 + X-Sentry-Rate-Limits and stopped sending
+    // error events for the announced time instead of sending all ten.
+    assert!((3..=4).contains(&stored), "stored {stored}");
+    assert!(refused >= 1.0, "no 429 was answered");
+    assert!(
+        stored as f64 + refused < 10.0,
+        "the SDK kept sending: {stored} stored + {refused} refused of 10"
     );
 }
