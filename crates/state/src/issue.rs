@@ -71,8 +71,9 @@ pub struct NewErrorEvent {
     pub priority: String,
     /// Assigned team, if any.
     pub assignee: Option<String>,
-    /// The scrubbed raw event.
-    pub payload: serde_json::Value,
+    /// The scrubbed raw event as a JSON document (serialised by the caller, so the work is
+    /// done on the caller's thread rather than inside the write transaction).
+    pub payload: String,
     /// The affected user's key (id, e-mail, username or IP), for the users-affected count.
     pub user_key: Option<String>,
     /// The component it came from (categorisation), empty when unknown.

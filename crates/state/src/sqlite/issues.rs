@@ -82,8 +82,25 @@ pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<ErrorIssue>, Stat
         .optional()?)
 }
 
-/// Records a batch of requests in the caller's transaction, each inside its own savepoint:
-/// a request that fails is rolled back alone and reported, the others stay.
+/// Checks what can be checked without the database.
+fn validate(ev: &NewErrorEvent) -> Result<(), StateError> {
+    if ev.event_id.is_empty() || ev.hash.is_empty() {
+        return Err(StateError::BadInput(
+            "an error event needs an event id and a grouping hash".into(),
+        ));
+    }
+    if serde_json::from_str::<serde::de::IgnoredAny>(&ev.payload).is_err() {
+        return Err(StateError::BadInput(
+            "an error event payload must be a JSON document".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Records a batch of requests in the caller's transaction. Requests are validated first:
+/// an invalid one is reported in its slot and nothing of it is written. A failure while
+/// writing fails the whole call (the caller's transaction rolls back, nothing is stored),
+/// so callers that want the other requests stored retry them one by one.
 pub(super) fn record_batch(
     tx: &Transaction<'_>,
     batch: &[ErrorEventBatch],
@@ -91,28 +108,15 @@ pub(super) fn record_batch(
 ) -> Result<Vec<crate::BatchOutcome>, StateError> {
     let mut out = Vec::with_capacity(batch.len());
     for req in batch {
-        tx.execute_batch("SAVEPOINT strix_error_request")?;
+        if let Err(e) = req.events.iter().try_for_each(validate) {
+            out.push(Err(e));
+            continue;
+        }
         let mut recorded = Vec::with_capacity(req.events.len());
-        let mut failed = None;
         for ev in &req.events {
-            match record(tx, req.project_id, ev, req.received, retention) {
-                Ok(r) => recorded.push(r),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
+            recorded.push(record(tx, req.project_id, ev, req.received, retention)?);
         }
-        match failed {
-            None => {
-                tx.execute_batch("RELEASE strix_error_request")?;
-                out.push(Ok(recorded));
-            }
-            Some(e) => {
-                tx.execute_batch("ROLLBACK TO strix_error_request; RELEASE strix_error_request")?;
-                out.push(Err(e));
-            }
-        }
+        out.push(Ok(recorded));
     }
     Ok(out)
 }
@@ -149,9 +153,7 @@ pub(super) fn record(
             count: u64::try_from(count).unwrap_or(0),
         });
     }
-    let payload = serde_json::to_string(&ev.payload).map_err(|e| {
-        StateError::BadInput(format!("error event payload is not serialisable: {e}"))
-    })?;
+    let payload = ev.payload.as_str();
 
     type Current = (i64, String, i64, Option<i64>, Option<i64>);
     let current: Option<Current> = tx

@@ -57,7 +57,6 @@ pub struct TrackingOptions {
     pub external_url: String,
 }
 
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProjectOutcome {
     project: String,
@@ -681,14 +680,24 @@ fn write_loop(
                     let _ = reply.send(outcome);
                 }
             }
+            Err(e) if replies.len() > 1 => {
+                // One request may be the cause: write each on its own so the others land.
+                tracing::warn!(error = %e, requests = replies.len(), "Error-event batch failed; writing its requests one by one.");
+                for (req, reply) in batch.into_iter().zip(replies) {
+                    let outcome =
+                        match store.record_error_batch(std::slice::from_ref(&req), &retention) {
+                            Ok(mut o) => o
+                                .pop()
+                                .unwrap_or_else(|| Err(StateError::BadInput("no outcome".into()))),
+                            Err(e) => Err(e),
+                        };
+                    let _ = reply.send(outcome);
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e, requests = replies.len(), "Error-event batch not committed.");
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StateError::Unavailable {
-                        message: message.clone(),
-                        source: message.clone().into(),
-                    }));
+                tracing::warn!(error = %e, "Error-event write failed.");
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
                 }
             }
         }
@@ -710,7 +719,8 @@ pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
         severity: c.severity.as_str().to_string(),
         priority: c.priority.as_str().to_string(),
         assignee: c.team.clone(),
-        payload: e.raw.clone(),
+        // A Value always serialises (string keys only).
+        payload: serde_json::to_string(&e.raw).unwrap_or_else(|_| "{}".to_string()),
         user_key: e.user.as_ref().and_then(|u| u.key()).map(str::to_string),
         component: c.component.clone().unwrap_or_default(),
         environment: e.environment.clone(),
