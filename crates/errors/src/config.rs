@@ -122,6 +122,9 @@ pub struct Detection {
     /// How often firing alerts are re-checked (and re-sent) and cleared ones resolved.
     #[serde(with = "strix_core::duration::serde_str")]
     pub evaluation_interval: Duration,
+    /// Issues whose recent events detection keeps in memory at most; beyond it, the quiet
+    /// issue with the oldest latest event is forgotten first (firing ones are kept).
+    pub max_tracked_issues: usize,
 }
 
 impl Default for Detection {
@@ -140,6 +143,7 @@ impl Default for Detection {
                 t(Severity::Low, 100, 60),
             ],
             evaluation_interval: Duration::from_secs(5),
+            max_tracked_issues: 10_000,
         }
     }
 }

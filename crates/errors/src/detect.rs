@@ -104,6 +104,9 @@ impl Detector {
         let t = self.config.threshold(info.severity)?.clone();
         let window_ms = i64::try_from(t.window.as_millis()).unwrap_or(i64::MAX);
         let keep = usize::try_from(t.count).unwrap_or(usize::MAX);
+        if !self.issues.contains_key(&info.issue_id) {
+            self.make_room();
+        }
         let w = self.issues.entry(info.issue_id).or_insert_with(|| Window {
             info: info.clone(),
             times: VecDeque::with_capacity(keep.min(1024)),
@@ -126,6 +129,26 @@ impl Detector {
             });
         }
         None
+    }
+
+    /// Keeps the number of tracked issues below `max_tracked_issues` by forgetting the
+    /// quiet issue whose latest event is oldest (firing issues are never forgotten).
+    fn make_room(&mut self) {
+        let max = self.config.max_tracked_issues.max(1);
+        while self.issues.len() >= max {
+            let victim = self
+                .issues
+                .iter()
+                .filter(|(_, w)| w.firing_since.is_none())
+                .min_by_key(|(_, w)| w.times.back().copied().unwrap_or(i64::MIN))
+                .map(|(id, _)| *id);
+            match victim {
+                Some(id) => {
+                    self.issues.remove(&id);
+                }
+                None => return,
+            }
+        }
     }
 
     /// Re-evaluates every issue at `now`: returns the issues still firing (to re-send) and
@@ -218,6 +241,22 @@ mod tests {
             // One high event every two minutes: never five in five minutes.
             assert!(d.observe(info(2, Severity::High), i * 120_000).is_none());
         }
+    }
+
+    #[test]
+    fn tracked_issues_are_bounded_and_firing_ones_kept() {
+        let mut d = Detector::new(Detection {
+            max_tracked_issues: 3,
+            ..Detection::default()
+        });
+        // Issue 1 fires (critical) and must survive eviction.
+        assert!(d.observe(info(1, Severity::Critical), 0).is_some());
+        for id in 2..10 {
+            d.observe(info(id, Severity::Low), id);
+        }
+        assert_eq!(d.tracked(), 3);
+        assert_eq!(d.firing(), 1);
+        assert!(d.clear(1).is_some(), "the firing issue was kept");
     }
 
     #[test]

@@ -169,6 +169,10 @@ impl Metrics {
                 n(o.rate.max_pending_requests as u64),
             ),
             ("max_batch_events", n(o.rate.max_batch_events as u64)),
+            (
+                "max_tracked_issues",
+                n(o.detection.max_tracked_issues as u64),
+            ),
         ] {
             limits.get_or_create(&LimitName { limit: name }).set(v);
         }
