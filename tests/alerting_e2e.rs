@@ -453,3 +453,80 @@ fn prometheus_sends_alerts_to_v2_api() {
     assert_eq!(v["alerts"][0]["labels"]["source"], "prometheus");
     check_signed(&got[0]);
 }
+
+#[test]
+fn kill9_during_escalation_pages_the_next_level_once_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("critical.rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n- name: e2e\n  rules:\n  - alert: TestMetricCritical\n    expr: test_metric > 10\n    for: 0s\n    labels: {severity: critical}\n",
+    )
+    .unwrap();
+    let hook = Receiver::start(0);
+    // Level 0 is the routed notification; level 1 pages `oncall` 6 s after firing.
+    let cfg = format!(
+        "global:\n  evaluation_interval: 1s\nrule_files: [{:?}]\nself_scrape: false\nhost_metrics:\n  enabled: false\n\
+         check_settings:\n  components:\n    disk_free_percent: 0\n    disk_free_critical_percent: 0\n\
+         alertmanager:\n  route:\n    receiver: hook\n    group_by: [alertname]\n    group_wait: 0s\n    group_interval: 1s\n    repeat_interval: 1h\n\
+         \x20 receivers:\n    - name: hook\n      webhook_configs:\n        - url: {}\n    - name: oncall\n      webhook_configs:\n        - url: {}\n\
+         \x20 escalation_policies:\n    critical:\n      levels:\n        - delay: 0s\n        - delay: 6s\n          receivers: [oncall]\n",
+        rules.display().to_string(),
+        hook.url("/hook"),
+        hook.url("/oncall"),
+    );
+    let mut strix = StrixProcess::start(&[], Some(&cfg));
+    push(&strix, 20.0);
+    let first = wait_for(Duration::from_secs(10), "the firing notification", || {
+        let d = hook.delivered("TestMetricCritical", "firing");
+        (!d.is_empty()).then_some(d)
+    });
+    let fired = first[0].at;
+    // Crash while the escalation timer is pending, stay down a moment, come back.
+    strix.kill9();
+    std::thread::sleep(Duration::from_secs(1));
+    strix.restart();
+    let pages = wait_for(Duration::from_secs(20), "the level-1 page", || {
+        let p: Vec<Req> = hook
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/oncall")
+            .collect();
+        (!p.is_empty()).then_some(p)
+    });
+    let after = pages[0].at.duration_since(fired);
+    assert!(
+        after >= Duration::from_millis(5_000),
+        "level 1 paged {after:?} after firing, before its 6 s delay"
+    );
+    assert!(
+        after <= Duration::from_secs(12),
+        "level 1 paged {after:?} after firing"
+    );
+    assert_eq!(pages[0].json()["status"], "firing");
+    assert_eq!(
+        pages[0].json()["alerts"][0]["labels"]["alertname"],
+        "TestMetricCritical"
+    );
+    // Nothing repeated: one page (no repeat configured), and the routed notification
+    // only ever with one idempotency key.
+    std::thread::sleep(Duration::from_secs(4));
+    let pages: Vec<Req> = hook
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/oncall")
+        .collect();
+    assert_eq!(pages.len(), 1, "the page was repeated");
+    let keys: std::collections::BTreeSet<String> = hook
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/hook" && r.json()["status"] == "firing")
+        .filter_map(|r| r.header("x-strix-idempotency-key").map(str::to_string))
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    // The timer is gone once the last level paged; the alert is still firing.
+    let (code, body) = strix.get("/api/monitoring/alerts?state=firing");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(1), "{body}");
+}

@@ -23,9 +23,10 @@
 #        RULE_INTERVAL (10, seconds), CPU_WINDOW (60, seconds), IDLE_WINDOW (20),
 #        PROFILE (0; 1 = perf-record Strix during a second flood and 6 rule intervals),
 #        UPDATE_README (1), KEEP_DATA (0), BUILD (1; 0 = use the built binaries),
+#        PORT_BASE (39120: ports PORT_BASE+1..5 and +9),
 #        STRIX_BIN, PROMETHEUS_BIN, ALERTMANAGER_BIN.
 # Needs: cargo, curl, jq, awk; Debian packages prometheus and prometheus-alertmanager;
-#        ports 39121-39125 and 39129 on 127.0.0.1 free.
+#        ports PORT_BASE+1..+5 and +9 (39121-39125, 39129) on 127.0.0.1 free.
 set -euo pipefail
 
 PHASES=${PHASES:-"latency flood cpu"}
@@ -52,12 +53,14 @@ BENCH_BIN=$TARGET/release/strix-alertbench
 PROMETHEUS_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 ALERTMANAGER_BIN=${ALERTMANAGER_BIN:-/usr/bin/prometheus-alertmanager}
 
-STRIX_PORT=39121
-PROM_PORT=39122
-AM_PORT=39123
-STRIX_CPU_PORT=39124
-PROM_CPU_PORT=39125
-HOOK_PORT=39129
+# Ports: PORT_BASE + 1..5 and + 9 (default 39120).
+PORT_BASE=${PORT_BASE:-39120}
+STRIX_PORT=$((PORT_BASE + 1))
+PROM_PORT=$((PORT_BASE + 2))
+AM_PORT=$((PORT_BASE + 3))
+STRIX_CPU_PORT=$((PORT_BASE + 4))
+PROM_CPU_PORT=$((PORT_BASE + 5))
+HOOK_PORT=$((PORT_BASE + 9))
 HOOK=http://127.0.0.1:$HOOK_PORT
 
 for tool in curl jq awk; do

@@ -99,6 +99,21 @@ pub trait StateStore: Send + Sync {
         fingerprint: &str,
     ) -> Result<Option<AlertRecord>, StateError>;
 
+    /// The open alerts of many fingerprints at once (one read), keyed by fingerprint;
+    /// fingerprints without an open alert are absent.
+    fn active_alerts_by_fingerprints(
+        &self,
+        fingerprints: &[String],
+    ) -> Result<std::collections::HashMap<String, AlertRecord>, StateError> {
+        let mut out = std::collections::HashMap::new();
+        for fp in fingerprints {
+            if let Some(a) = self.active_alert_by_fingerprint(fp)? {
+                out.insert(fp.clone(), a);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every transition of an alert, oldest first. [`StateError::NotFound`] if the alert is
     /// unknown.
     fn history(&self, alert_id: &str) -> Result<Vec<Transition>, StateError>;

@@ -24,6 +24,76 @@ pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// The client for a channel with `http_config`: the shared pool unless the config sets
+/// TLS options (`tls_config.insecure_skip_verify`, `ca_file`, `ca`, `min_version`) or a
+/// `proxy_url` (with `no_proxy`), which need a client of their own. Errors name the key.
+pub fn client_for(
+    cfg: Option<&crate::routing::config::HttpConfig>,
+    shared: &reqwest::Client,
+) -> Result<reqwest::Client, String> {
+    let Some(h) = cfg else {
+        return Ok(shared.clone());
+    };
+    let tls = h.tls_config.as_ref();
+    let custom_tls = tls.is_some_and(|t| {
+        t.insecure_skip_verify || t.ca_file.is_some() || t.ca.is_some() || t.min_version.is_some()
+    });
+    if !custom_tls && h.proxy_url.is_none() {
+        return Ok(shared.clone());
+    }
+    let mut b = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(DEFAULT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(60));
+    if let Some(t) = tls {
+        if t.insecure_skip_verify {
+            b = b.danger_accept_invalid_certs(true);
+        }
+        let mut pems: Vec<(String, Vec<u8>)> = Vec::new();
+        if let Some(f) = &t.ca_file {
+            let bytes = std::fs::read(f)
+                .map_err(|e| format!("tls_config.ca_file: cannot read {f}: {e}"))?;
+            pems.push(("tls_config.ca_file".into(), bytes));
+        }
+        if let Some(ca) = &t.ca {
+            pems.push(("tls_config.ca".into(), ca.as_bytes().to_vec()));
+        }
+        for (key, pem) in pems {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{key}: not a PEM certificate bundle: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!("{key}: no certificate in the PEM data"));
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        if let Some(v) = &t.min_version {
+            let v = match v.as_str() {
+                "TLS12" => reqwest::tls::Version::TLS_1_2,
+                "TLS13" => reqwest::tls::Version::TLS_1_3,
+                other => {
+                    return Err(format!(
+                        "tls_config.min_version: {other:?} is not supported (TLS12 or TLS13)"
+                    ))
+                }
+            };
+            b = b.min_tls_version(v);
+        }
+    }
+    if let Some(p) = &h.proxy_url {
+        let mut proxy =
+            reqwest::Proxy::all(p.as_str()).map_err(|e| format!("proxy_url: invalid: {e}"))?;
+        if let Some(np) = &h.no_proxy {
+            proxy = proxy.no_proxy(reqwest::NoProxy::from_string(np));
+        }
+        b = b.proxy(proxy);
+    }
+    b.build()
+        .map_err(|e| format!("http_config: cannot build the HTTP client: {e}"))
+}
+
 /// A successful HTTP response: status and body.
 #[derive(Debug)]
 pub struct HttpResponse {

@@ -60,20 +60,20 @@ impl ChannelSet {
             }
             let mut chans: Vec<Box<dyn Channel>> = Vec::new();
             for (i, c) in r.webhook_configs.iter().enumerate() {
-                let ch = conv::webhook(c)
-                    .and_then(|c| WebhookChannel::new(c, client.clone()))
+                let ch = http::client_for(c.http_config.as_ref(), &client)
+                    .and_then(|cl| conv::webhook(c).and_then(|c| WebhookChannel::new(c, cl)))
                     .map_err(|m| err(ChannelKind::Webhook, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.slack_configs.iter().enumerate() {
-                let ch = conv::slack(c)
-                    .and_then(|c| SlackChannel::new(c, client.clone()))
+                let ch = http::client_for(c.http_config.as_ref(), &client)
+                    .and_then(|cl| conv::slack(c).and_then(|c| SlackChannel::new(c, cl)))
                     .map_err(|m| err(ChannelKind::Slack, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.pagerduty_configs.iter().enumerate() {
-                let ch = conv::pagerduty(c)
-                    .and_then(|c| PagerDutyChannel::new(c, client.clone()))
+                let ch = http::client_for(c.http_config.as_ref(), &client)
+                    .and_then(|cl| conv::pagerduty(c).and_then(|c| PagerDutyChannel::new(c, cl)))
                     .map_err(|m| err(ChannelKind::PagerDuty, i, m))?;
                 chans.push(Box::new(ch));
             }
@@ -84,20 +84,20 @@ impl ChannelSet {
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.teams_configs.iter().enumerate() {
-                let ch = conv::teams(c)
-                    .and_then(|c| TeamsChannel::new(c, client.clone()))
+                let ch = http::client_for(c.http_config.as_ref(), &client)
+                    .and_then(|cl| conv::teams(c).and_then(|c| TeamsChannel::new(c, cl)))
                     .map_err(|m| err(ChannelKind::Teams, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.discord_configs.iter().enumerate() {
-                let ch = conv::discord(c)
-                    .and_then(|c| DiscordChannel::new(c, client.clone()))
+                let ch = http::client_for(c.http_config.as_ref(), &client)
+                    .and_then(|cl| conv::discord(c).and_then(|c| DiscordChannel::new(c, cl)))
                     .map_err(|m| err(ChannelKind::Discord, i, m))?;
                 chans.push(Box::new(ch));
             }
             for (i, c) in r.sms_configs.iter().enumerate() {
-                let ch = conv::sms(c)
-                    .and_then(|c| SmsChannel::new(c, client.clone()))
+                let ch = http::client_for(c.http_config.as_ref(), &client)
+                    .and_then(|cl| conv::sms(c).and_then(|c| SmsChannel::new(c, cl)))
                     .map_err(|m| err(ChannelKind::Sms, i, m))?;
                 chans.push(Box::new(ch));
             }

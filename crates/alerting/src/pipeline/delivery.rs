@@ -10,7 +10,8 @@
 //!   `next_attempt_at`.
 //! - **Outcomes in batches.** A finished attempt sends its outcome to the recorder task,
 //!   which writes everything that arrived meanwhile in one transaction
-//!   (`record_deliveries`): while one commit runs, the next batch accumulates. An attempt
+//!   (`record_deliveries`), at most one commit per `record_interval` (default 10 ms):
+//!   while one commit runs or waits, the next batch accumulates. An attempt
 //!   whose outcome was not committed before a crash is sent again after restart, with
 //!   the same idempotency key (at-least-once).
 
@@ -261,8 +262,19 @@ async fn restore(inner: &Arc<Inner>, record: &mpsc::UnboundedSender<DeliveryOutc
 /// Writes delivery outcomes in batches until every sender is gone.
 async fn recorder(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<DeliveryOutcome>) {
     let mut batch: Vec<DeliveryOutcome> = Vec::new();
+    let pace = inner.opts.record_interval;
+    let mut last_commit: Option<Instant> = None;
     while let Some(first) = rx.recv().await {
         batch.push(first);
+        // At most one commit per `record_interval`: each commit is an fsync, and the
+        // store's connection is shared with the dispatcher.
+        if let Some(at) = last_commit {
+            let wait = pace.saturating_sub(at.elapsed());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        last_commit = Some(Instant::now());
         while batch.len() < RECORD_BATCH {
             match rx.try_recv() {
                 Ok(o) => batch.push(o),

@@ -51,9 +51,28 @@ pub(crate) struct Writes {
     after: Vec<After>,
     /// Fingerprints with a write in `ops`.
     fps: HashSet<u64>,
+    /// Open alerts of the batch's unknown fingerprints, read in one go before the batch
+    /// (`looked_up`: the fingerprints asked for; each answer is used once).
+    prefetched: HashMap<String, AlertRecord>,
+    looked_up: HashSet<String>,
 }
 
 impl Writes {
+    /// The open alert of `fp_hex` in the store: the prefetched answer the first time,
+    /// else a read (the batch may have changed it meanwhile).
+    fn lookup(&mut self, store: &dyn StateStore, fp_hex: &str) -> Option<AlertRecord> {
+        if self.looked_up.remove(fp_hex) {
+            return self.prefetched.remove(fp_hex);
+        }
+        match store.active_alert_by_fingerprint(fp_hex) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot look up an alert.");
+                None
+            }
+        }
+    }
+
     fn push(&mut self, op: AlertWrite, after: After) {
         self.ops.push(op);
         self.after.push(after);
@@ -225,6 +244,24 @@ impl DispatchState {
             self.silences_loaded_at = now;
         }
         let mut w = Writes::default();
+        // One read for the open alerts of every fingerprint this process does not know.
+        let unknown: Vec<String> = batch
+            .iter()
+            .map(|a| group::fingerprint(&labels_of(&a.labels)))
+            .filter(|fp| !self.alerts.contains_key(fp))
+            .map(build::fingerprint_hex)
+            .collect::<HashSet<String>>()
+            .into_iter()
+            .collect();
+        if !unknown.is_empty() {
+            match inner.store.active_alerts_by_fingerprints(&unknown) {
+                Ok(found) => {
+                    w.prefetched = found;
+                    w.looked_up = unknown.into_iter().collect();
+                }
+                Err(e) => tracing::warn!(error = %e, "Cannot look up alerts; reading one by one."),
+            }
+        }
         for a in batch {
             self.process(inner, a, now, &mut w);
         }
@@ -271,13 +308,10 @@ impl DispatchState {
             },
         };
         if resolved {
-            let known = self.alerts.remove(&fp).map(|x| x.id).or_else(|| {
-                store
-                    .active_alert_by_fingerprint(&fp_hex)
-                    .ok()
-                    .flatten()
-                    .map(|r| r.id)
-            });
+            let known = match self.alerts.remove(&fp) {
+                Some(x) => Some(x.id),
+                None => w.lookup(store, &fp_hex).map(|r| r.id),
+            };
             if let Some(id) = known {
                 w.push(
                     AlertWrite::Transition {
@@ -327,14 +361,7 @@ impl DispatchState {
             return;
         }
         // A new firing episode (or one the store knows and this process does not).
-        let existing = match store.active_alert_by_fingerprint(&fp_hex) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot look up an alert.");
-                None
-            }
-        };
-        match existing {
+        match w.lookup(store, &fp_hex) {
             Some(rec) => {
                 input.starts_at = rec.starts_at;
                 let mut up = rec.clone();

@@ -78,6 +78,10 @@ pub struct PipelineOptions {
     /// hands them to delivery (default 256): the first ones go out while later groups
     /// of a large flush are still being decided.
     pub flush_chunk: usize,
+    /// Delivery outcomes are written to the outbox at most once per this interval, all
+    /// that arrived meanwhile in one transaction (default 10 ms). A crash loses at most
+    /// this much bookkeeping: those notifications are sent again (at-least-once).
+    pub record_interval: Duration,
     /// Where alert state changes are published (`kind::ALERT`), for live dashboards.
     pub events: Option<Arc<strix_core::events::EventBus>>,
     /// Dispatcher wakeup granularity (default 50 ms); ingest and enqueue wake at once.
@@ -88,9 +92,10 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         PipelineOptions {
             external_url: String::new(),
-            delivery_workers: 64,
-            per_receiver_concurrency: 16,
+            delivery_workers: 256,
+            per_receiver_concurrency: 64,
             flush_chunk: 256,
+            record_interval: Duration::from_millis(100),
             tick: Duration::from_millis(50),
             events: None,
         }

@@ -401,3 +401,60 @@ async fn many_groups_are_delivered_once_and_recorded() {
     assert_eq!(srv.requests().len(), before);
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_config_proxy_url_is_used_and_unsupported_tls_keys_are_refused() {
+    // The mock server plays an HTTP proxy: it gets the request in absolute form.
+    let proxy = MockServer::start(vec![Reply::status(200, "ok")]).await;
+    let (_d, st) = store();
+    let cfg = format!(
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n\
+         receivers:\n  - name: hook\n    webhook_configs:\n      - url: http://receiver.strix-test.invalid/hook\n\
+         \x20       http_config:\n          proxy_url: {}\n          tls_config:\n            insecure_skip_verify: true\n",
+        proxy.url("")
+    );
+    let p = pipeline(&cfg, st);
+    p.ingest(vec![alert("ViaProxy", "warning", None)]).unwrap();
+    let reqs = wait_requests(&proxy, 1, Duration::from_secs(5)).await;
+    assert_eq!(reqs.len(), 1, "nothing reached the proxy");
+    assert_eq!(reqs[0].path, "http://receiver.strix-test.invalid/hook");
+    assert_eq!(
+        reqs[0].json()["alerts"][0]["labels"]["alertname"],
+        "ViaProxy"
+    );
+    p.shutdown().await;
+
+    // Keys Strix cannot honour fail at load, naming the key.
+    let bad = "route:\n  receiver: hook\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: https://x.test/\n\
+               \x20       http_config:\n          tls_config:\n            cert_file: /etc/client.pem\n          proxy_url: socks5://127.0.0.1:1080\n";
+    let e = crate::routing::AlertmanagerConfig::load(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("receivers[0].webhook_configs[0].http_config.tls_config.cert_file"),
+        "{e}"
+    );
+    assert!(e.contains("http_config.proxy_url"), "{e}");
+
+    // A CA file that is missing or not PEM is a configuration error naming the key.
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("ca.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    for (file, what) in [
+        (dir.path().join("missing.pem"), "cannot read"),
+        (junk, "no certificate"),
+    ] {
+        let cfg = format!(
+            "route:\n  receiver: hook\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: https://x.test/\n\
+             \x20       http_config:\n          tls_config:\n            ca_file: {}\n",
+            file.display()
+        );
+        let mut reg = prometheus_client::registry::Registry::default();
+        let (_d2, st2) = store();
+        let e = AlertPipeline::new(config(&cfg), st2, PipelineOptions::default(), &mut reg)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls_config.ca_file"), "{e}");
+        assert!(e.contains(what), "{e}");
+    }
+}

@@ -978,6 +978,49 @@ fn check_http(h: &Option<HttpConfig>, path: &str, errs: &mut Errs) {
             "oauth2 is not supported by Strix channels",
         );
     }
+    // Strix honours tls_config.{insecure_skip_verify, ca_file, ca, min_version},
+    // proxy_url and no_proxy; the rest would silently not apply, so it is refused.
+    if let Some(t) = &h.tls_config {
+        for (key, set) in [
+            ("cert", t.cert.is_some()),
+            ("cert_file", t.cert_file.is_some()),
+            ("key", t.key.is_some()),
+            ("key_file", t.key_file.is_some()),
+            ("server_name", t.server_name.is_some()),
+            ("max_version", t.max_version.is_some()),
+        ] {
+            if set {
+                errs.push(
+                    format!("{path}.tls_config.{key}"),
+                    format!(
+                        "{key} is not supported by Strix channels (supported: insecure_skip_verify, ca_file, ca, min_version)"
+                    ),
+                );
+            }
+        }
+        if let Some(v) = &t.min_version {
+            if v != "TLS12" && v != "TLS13" {
+                errs.push(
+                    format!("{path}.tls_config.min_version"),
+                    format!("{v:?} is not supported (TLS12 or TLS13)"),
+                );
+            }
+        }
+    }
+    if let Some(p) = &h.proxy_url {
+        if !(p.starts_with("http://") || p.starts_with("https://")) {
+            errs.push(
+                format!("{path}.proxy_url"),
+                "must be an http:// or https:// URL (SOCKS proxies are not supported)",
+            );
+        }
+    }
+    if h.proxy_connect_header.is_some() {
+        errs.push(
+            format!("{path}.proxy_connect_header"),
+            "proxy_connect_header is not supported by Strix channels",
+        );
+    }
 }
 
 fn one_of(a: bool, b: bool, path: &str, names: (&str, &str), errs: &mut Errs) {

@@ -509,31 +509,59 @@ pub(super) fn in_savepoint<T>(
     }
 }
 
+fn write_one(conn: &Connection, w: &AlertWrite) -> Result<AlertWritten, StateError> {
+    match w {
+        AlertWrite::Upsert {
+            alert,
+            actor,
+            notes,
+        } => upsert(conn, alert, actor, notes).map(AlertWritten::Upserted),
+        AlertWrite::Transition {
+            id,
+            to,
+            actor,
+            notes,
+            at,
+        } => transition(conn, id, *to, actor, notes, *at)
+            .map(|(rec, _)| AlertWritten::Transitioned(rec)),
+        AlertWrite::Escalation { escalation, now } => {
+            escalations::upsert(conn, escalation, *now).map(|()| AlertWritten::Escalation)
+        }
+    }
+}
+
+/// The common case of a batch: every write succeeds. Stops at the first error (the
+/// caller rolls the transaction back and uses [`write_batch`]): savepoints cost a
+/// statement journal per write, which is most of a batch's time.
+pub(super) fn write_batch_all(
+    conn: &Connection,
+    writes: &[AlertWrite],
+) -> Result<Vec<Result<AlertWritten, StateError>>, StateError> {
+    writes.iter().map(|w| write_one(conn, w).map(Ok)).collect()
+}
+
+/// Each write in its own savepoint: one that fails is rolled back alone.
 pub(super) fn write_batch(
     conn: &Connection,
     writes: &[AlertWrite],
 ) -> Result<Vec<Result<AlertWritten, StateError>>, StateError> {
     let mut out = Vec::with_capacity(writes.len());
     for w in writes {
-        let r = in_savepoint(conn, || match w {
-            AlertWrite::Upsert {
-                alert,
-                actor,
-                notes,
-            } => upsert(conn, alert, actor, notes).map(AlertWritten::Upserted),
-            AlertWrite::Transition {
-                id,
-                to,
-                actor,
-                notes,
-                at,
-            } => transition(conn, id, *to, actor, notes, *at)
-                .map(|(rec, _)| AlertWritten::Transitioned(rec)),
-            AlertWrite::Escalation { escalation, now } => {
-                escalations::upsert(conn, escalation, *now).map(|()| AlertWritten::Escalation)
-            }
-        })?;
+        let r = in_savepoint(conn, || write_one(conn, w))?;
         out.push(r);
+    }
+    Ok(out)
+}
+
+pub(super) fn active_by_fingerprints(
+    conn: &Connection,
+    fps: &[String],
+) -> Result<std::collections::HashMap<String, AlertRecord>, StateError> {
+    let mut out = std::collections::HashMap::new();
+    for fp in fps {
+        if let Some(a) = active_by_fingerprint(conn, fp)? {
+            out.insert(fp.clone(), a);
+        }
     }
     Ok(out)
 }

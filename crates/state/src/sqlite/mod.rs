@@ -200,11 +200,20 @@ impl StateStore for SqliteStore {
         self.write(|tx| alerts::transition(tx, alert_id, to, actor, notes, at).map(|(rec, _)| rec))
     }
 
+    fn active_alerts_by_fingerprints(
+        &self,
+        fingerprints: &[String],
+    ) -> Result<std::collections::HashMap<String, AlertRecord>, StateError> {
+        self.read(|tx| alerts::active_by_fingerprints(tx, fingerprints))
+    }
+
     fn write_alerts(
         &self,
         writes: &[AlertWrite],
     ) -> Result<Vec<Result<AlertWritten, StateError>>, StateError> {
-        self.write(|tx| alerts::write_batch(tx, writes))
+        // All at once; if one write fails, again with a savepoint per write.
+        self.write(|tx| alerts::write_batch_all(tx, writes))
+            .or_else(|_| self.write(|tx| alerts::write_batch(tx, writes)))
     }
 
     fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StateError> {
@@ -281,7 +290,9 @@ impl StateStore for SqliteStore {
         &self,
         outcomes: &[DeliveryOutcome],
     ) -> Result<Vec<Result<(), StateError>>, StateError> {
-        self.write(|tx| outbox::record_batch(tx, outcomes))
+        // All at once; if one fails, again with a savepoint per outcome.
+        self.write(|tx| outbox::record_batch_all(tx, outcomes))
+            .or_else(|_| self.write(|tx| outbox::record_batch(tx, outcomes)))
     }
 
     fn due(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StateError> {

@@ -251,26 +251,40 @@ pub(super) fn pending_after(
     Ok(rows)
 }
 
+fn record_one(conn: &Connection, o: &DeliveryOutcome) -> Result<(), StateError> {
+    match o {
+        DeliveryOutcome::Delivered { id, at, response } => mark_delivered(conn, *id, *at, response),
+        DeliveryOutcome::Failed {
+            id,
+            attempt,
+            next_attempt_at,
+            error,
+            at,
+        } => mark_failed(conn, *id, *attempt, *next_attempt_at, error, *at),
+        DeliveryOutcome::GaveUp { id, error, at } => give_up(conn, *id, error, *at),
+    }
+}
+
+/// The common case: every outcome applies. Stops at the first error (the caller rolls
+/// back and uses [`record_batch`]), avoiding a savepoint per outcome.
+pub(super) fn record_batch_all(
+    conn: &Connection,
+    outcomes: &[DeliveryOutcome],
+) -> Result<Vec<Result<(), StateError>>, StateError> {
+    outcomes
+        .iter()
+        .map(|o| record_one(conn, o).map(Ok))
+        .collect()
+}
+
+/// Each outcome in its own savepoint: one that fails is rolled back alone.
 pub(super) fn record_batch(
     conn: &Connection,
     outcomes: &[DeliveryOutcome],
 ) -> Result<Vec<Result<(), StateError>>, StateError> {
     let mut out = Vec::with_capacity(outcomes.len());
     for o in outcomes {
-        let r = super::alerts::in_savepoint(conn, || match o {
-            DeliveryOutcome::Delivered { id, at, response } => {
-                mark_delivered(conn, *id, *at, response)
-            }
-            DeliveryOutcome::Failed {
-                id,
-                attempt,
-                next_attempt_at,
-                error,
-                at,
-            } => mark_failed(conn, *id, *attempt, *next_attempt_at, error, *at),
-            DeliveryOutcome::GaveUp { id, error, at } => give_up(conn, *id, error, *at),
-        })?;
-        out.push(r);
+        out.push(super::alerts::in_savepoint(conn, || record_one(conn, o))?);
     }
     Ok(out)
 }
