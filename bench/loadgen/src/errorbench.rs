@@ -107,10 +107,66 @@ fn template(k: usize, size: usize) -> String {
         "extra": {},
     });
     let base = serde_json::to_string(&ev).unwrap_or_default().len();
-    if size > base {
-        ev["extra"]["payload"] = json!("x".repeat(size - base - 20));
+    if size > base + 20 {
+        ev["extra"]["log"] = json!(filler(k, size - base - 20));
     }
     serde_json::to_string(&ev).unwrap_or_default()
+}
+
+/// Log-like text of `len` bytes (words and numbers from a small generator), so the event
+/// compresses about as well as real ones do, not like a run of one letter.
+fn filler(seed: usize, len: usize) -> String {
+    const WORDS: [&str; 32] = [
+        "request",
+        "user",
+        "order",
+        "payment",
+        "failed",
+        "retry",
+        "timeout",
+        "cache",
+        "miss",
+        "db",
+        "query",
+        "took",
+        "ms",
+        "status",
+        "upstream",
+        "connection",
+        "reset",
+        "pool",
+        "worker",
+        "queue",
+        "item",
+        "sku",
+        "cart",
+        "session",
+        "token",
+        "refresh",
+        "region",
+        "shard",
+        "lock",
+        "wait",
+        "commit",
+        "rollback",
+    ];
+    let mut x = (seed as u64)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut out = String::with_capacity(len + 16);
+    while out.len() < len {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let r = (x >> 33) as usize;
+        out.push_str(WORDS[r % WORDS.len()]);
+        out.push(if r.is_multiple_of(5) { '=' } else { ' ' });
+        if r.is_multiple_of(3) {
+            out.push_str(&format!("{} ", (r >> 8) % 100_000));
+        }
+    }
+    out.truncate(len);
+    out
 }
 
 struct Outcome {

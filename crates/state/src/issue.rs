@@ -71,9 +71,9 @@ pub struct NewErrorEvent {
     pub priority: String,
     /// Assigned team, if any.
     pub assignee: Option<String>,
-    /// The scrubbed raw event as a JSON document (serialised by the caller, so the work is
-    /// done on the caller's thread rather than inside the write transaction).
-    pub payload: String,
+    /// The scrubbed raw event, JSON compressed by [`ErrorPayload::encode`] (on the
+    /// caller's thread, so the write transaction only copies bytes).
+    pub payload: ErrorPayload,
     /// The affected user's key (id, e-mail, username or IP), for the users-affected count.
     pub user_key: Option<String>,
     /// The component it came from (categorisation), empty when unknown.
@@ -82,6 +82,63 @@ pub struct NewErrorEvent {
     pub environment: Option<String>,
     /// The SDK's release, if any.
     pub release: Option<String>,
+}
+
+/// A stored event's JSON, zstd-compressed (level 1: scrubbed events shrink 3–5×, so the
+/// state store writes and checkpoints that much less).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorPayload(Vec<u8>);
+
+/// Largest decompressed payload read back (a corrupt frame cannot make a read allocate
+/// more).
+pub const MAX_PAYLOAD_BYTES: usize = 64 << 20;
+
+impl ErrorPayload {
+    /// Compresses a JSON document.
+    pub fn encode(json: &str) -> ErrorPayload {
+        // Compressing into memory cannot fail but for allocation; keep the bytes then.
+        ErrorPayload(
+            zstd::bulk::compress(json.as_bytes(), 1).unwrap_or_else(|_| json.as_bytes().to_vec()),
+        )
+    }
+
+    /// Compresses a JSON value.
+    pub fn from_value(v: &serde_json::Value) -> ErrorPayload {
+        ErrorPayload::encode(&v.to_string())
+    }
+
+    /// The compressed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The JSON document of stored bytes: a zstd frame (with its content size, at most
+    /// [`MAX_PAYLOAD_BYTES`]), or plain JSON text as older rows hold.
+    pub fn decode(bytes: &[u8]) -> Result<serde_json::Value, String> {
+        if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            let size = zstd::zstd_safe::get_frame_content_size(bytes)
+                .ok()
+                .flatten()
+                .ok_or("zstd frame without a content size")?;
+            let size = usize::try_from(size)
+                .ok()
+                .filter(|s| *s <= MAX_PAYLOAD_BYTES)
+                .ok_or("payload larger than the read limit")?;
+            let json = zstd::bulk::decompress(bytes, size).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&json).map_err(|e| e.to_string())
+        } else {
+            serde_json::from_slice(bytes).map_err(|e| e.to_string())
+        }
+    }
+
+    /// Whether the bytes are a zstd frame whose declared size is within the read limit.
+    pub fn is_valid(&self) -> bool {
+        self.0.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            && zstd::zstd_safe::get_frame_content_size(&self.0)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n <= MAX_PAYLOAD_BYTES as u64)
+    }
 }
 
 /// What [`record_error_event`](crate::StateStore::record_error_event) did.

@@ -86,10 +86,9 @@ pub use check::{CheckChangeRecord, CHECK_STATUSES};
 pub use error::{BoxError, StateError};
 pub use escalation::{Escalation, PruneStats, RuleStateRecord};
 pub use issue::{
-    BatchOutcome, ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery,
-    ErrorPruneStats, ErrorStats, ErrorTicket, EventRetention, IssueChange, IssueSort,
-    IssueStatus, NewErrorEvent, RecordedEvent, TicketOutcome, TicketStatus, TicketStep,
-    TicketUpdate,
+    BatchOutcome, ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery, ErrorPayload,
+    ErrorPruneStats, ErrorStats, ErrorTicket, EventRetention, IssueChange, IssueSort, IssueStatus,
+    NewErrorEvent, RecordedEvent, TicketOutcome, TicketStatus, TicketStep, TicketUpdate,
 };
 pub use outbox::{
     DeliveryLogEntry, DeliveryLogQuery, DeliveryOutcome, DeliveryStatus, Enqueued, OutboxEntry,

@@ -23,7 +23,9 @@ fn event(event_id: &str, hash: &str, ts: i64, user: Option<&str>) -> NewErrorEve
         severity: "medium".into(),
         priority: "P2".into(),
         assignee: Some("backend".into()),
-        payload: json!({"event_id": event_id, "extra": {"password": "[Filtered]"}}).to_string(),
+        payload: ErrorPayload::from_value(
+            &json!({"event_id": event_id, "extra": {"password": "[Filtered]"}}),
+        ),
         user_key: user.map(str::to_string),
         component: "api".into(),
         environment: Some("production".into()),

@@ -4,8 +4,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{conv_err, sql_int};
 use crate::{
-    ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery, ErrorPruneStats, ErrorStats,
-    EventRetention, IssueChange, IssueSort, IssueStatus, NewErrorEvent, RecordedEvent, StateError,
+    ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery, ErrorPayload, ErrorPruneStats,
+    ErrorStats, EventRetention, IssueChange, IssueSort, IssueStatus, NewErrorEvent, RecordedEvent,
+    StateError,
 };
 
 const ISSUE_COLS: &str = "id, project_id, hash, title, culprit, level, status, count, \
@@ -62,14 +63,19 @@ fn issue_from_row(r: &Row<'_>) -> rusqlite::Result<ErrorIssue> {
 }
 
 fn event_from_row(r: &Row<'_>) -> rusqlite::Result<ErrorEventRecord> {
-    let payload: String = r.get(5)?;
+    let payload = match r.get_ref(5)? {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
+            ErrorPayload::decode(b).map_err(|e| conv_err(5, std::io::Error::other(e)))?
+        }
+        _ => serde_json::Value::Null,
+    };
     Ok(ErrorEventRecord {
         id: r.get(0)?,
         issue_id: r.get(1)?,
         event_id: r.get(2)?,
         received: r.get(3)?,
         timestamp: r.get(4)?,
-        payload: serde_json::from_str(&payload).map_err(|e| conv_err(5, e))?,
+        payload,
         user_key: r.get(6)?,
     })
 }
@@ -89,9 +95,9 @@ fn validate(ev: &NewErrorEvent) -> Result<(), StateError> {
             "an error event needs an event id and a grouping hash".into(),
         ));
     }
-    if serde_json::from_str::<serde::de::IgnoredAny>(&ev.payload).is_err() {
+    if !ev.payload.is_valid() {
         return Err(StateError::BadInput(
-            "an error event payload must be a JSON document".into(),
+            "an error event payload must be compressed JSON (ErrorPayload::encode)".into(),
         ));
     }
     Ok(())
@@ -153,7 +159,7 @@ pub(super) fn record(
             count: u64::try_from(count).unwrap_or(0),
         });
     }
-    let payload = ev.payload.as_str();
+    let payload = ev.payload.as_bytes();
 
     type Current = (i64, String, i64, Option<i64>, Option<i64>);
     let current: Option<Current> = tx

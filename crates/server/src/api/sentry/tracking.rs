@@ -723,8 +723,7 @@ pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
         severity: c.severity.as_str().to_string(),
         priority: c.priority.as_str().to_string(),
         assignee: c.team.clone(),
-        // A Value always serialises (string keys only).
-        payload: serde_json::to_string(&e.raw).unwrap_or_else(|_| "{}".to_string()),
+        payload: strix_state::ErrorPayload::from_value(&e.raw),
         user_key: e.user.as_ref().and_then(|u| u.key()).map(str::to_string),
         component: c.component.clone().unwrap_or_default(),
         environment: e.environment.clone(),
