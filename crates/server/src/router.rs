@@ -54,6 +54,8 @@ pub struct App {
     pub registry: Registry,
     pub metrics: ServerMetrics,
     pub metadata: MetadataStore,
+    /// Open dashboard event streams and their wake-up.
+    pub live: api::events::Live,
     pub started: Instant,
     /// Wall-clock start time (for `/api/v1/status/runtimeinfo`).
     pub started_at: std::time::SystemTime,
@@ -101,6 +103,7 @@ impl AppState {
             .unwrap_or_else(|| Arc::new(db.clone()));
         AppState(Arc::new(App {
             sink,
+            live: api::events::Live::new(&services.events),
             services,
             write_slots: Arc::new(Semaphore::new(opts.max_inflight_writes.max(1))),
             query_slots: Arc::new(Semaphore::new(opts.max_concurrent_queries.max(1))),
@@ -310,11 +313,17 @@ pub fn build(state: AppState) -> Router {
         .merge(scoped(api::errors::read_routes(), &state, Scope::Read))
         .merge(scoped(api::errors::admin_routes(), &state, Scope::Admin))
         .merge(api::ops::open_routes())
+        .merge(api::ui::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
+        // Event streams stay open for hours: outside the request timeout.
+        .merge(
+            scoped(api::events::routes(), &state, Scope::Read)
+                .route_layer(middleware::from_fn_with_state(state.clone(), track)),
+        )
         .with_state(state)
 }

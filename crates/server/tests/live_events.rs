@@ -101,7 +101,10 @@ async fn polling_returns_events_after_an_id_with_parsed_payloads() {
     let app = app(dir.path(), bus.clone());
     bus.publish(kind::ALERT, r#"{"id":"a1","state":"firing"}"#.into());
     bus.publish(kind::CHECK, r#"{"name":"web","status":"unhealthy"}"#.into());
-    bus.publish(kind::KPI, r#"{"name":"latency","status":"critical"}"#.into());
+    bus.publish(
+        kind::KPI,
+        r#"{"name":"latency","status":"critical"}"#.into(),
+    );
 
     let v = get_json(&app, "/api/monitoring/events?since=1").await;
     let events = v["data"]["events"].as_array().unwrap();
@@ -138,7 +141,14 @@ async fn a_stream_delivers_new_events_and_counts_its_client() {
     assert_eq!(got[0].0, "2");
     assert_eq!(got[0].1, "alert");
     assert_eq!(got[0].2, r#"{"id":"x","state":"firing"}"#);
-    assert_eq!(got[1], ("3".into(), "error_issue".into(), r#"{"id":7,"event":"new"}"#.into()));
+    assert_eq!(
+        got[1],
+        (
+            "3".into(),
+            "error_issue".into(),
+            r#"{"id":7,"event":"new"}"#.into()
+        )
+    );
 
     drop(body);
     let status = get_json(&app, "/api/monitoring/dashboard/status").await;
@@ -174,5 +184,8 @@ async fn a_client_too_far_behind_is_told_to_resync_then_continues() {
     assert_eq!(first[0].0, "10");
     bus.publish(kind::ALERT, r#"{"id":"after"}"#.into());
     let next = read_events(&mut body, 1).await;
-    assert_eq!(next[0], ("11".into(), "alert".into(), r#"{"id":"after"}"#.into()));
+    assert_eq!(
+        next[0],
+        ("11".into(), "alert".into(), r#"{"id":"after"}"#.into())
+    );
 }

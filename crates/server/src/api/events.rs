@@ -199,7 +199,7 @@ fn event_stream(
 
 async fn dashboard_status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let s = state.clone();
-    let components = tokio::task::spawn_blocking(move || components(&s))
+    let components = tokio::task::spawn_blocking(move || crate::api::health::components(&s))
         .await
         .map_err(|e| {
             ApiError::new(
@@ -220,12 +220,6 @@ async fn dashboard_status(State(state): State<AppState>) -> Result<Json<Value>, 
     })))
 }
 
-/// Component states for the dashboard: `{name, status, message}` each.
-fn components(state: &AppState) -> Vec<Value> {
-    let (status, storage) = crate::api::ops::storage_check(state);
-    vec![json!({"name": "storage", "status": status, "message": storage["message"]})]
-}
-
 /// Active (firing or acknowledged) alerts, or `None` without an alerting pipeline.
 fn active_alerts(state: &AppState) -> Option<u64> {
     use strix_state::{AlertQuery, AlertState};
@@ -235,7 +229,11 @@ fn active_alerts(state: &AppState) -> Option<u64> {
         limit: 1,
         ..Default::default()
     };
-    pipeline.store().list_alerts(&q).ok().map(|(_, total)| total)
+    pipeline
+        .store()
+        .list_alerts(&q)
+        .ok()
+        .map(|(_, total)| total)
 }
 
 /// The periodic `tick` event: a few figures the dashboard header shows live.

@@ -91,7 +91,10 @@ fn serve(path: &str) -> Response {
                  img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         );
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
     }
     resp
 }
