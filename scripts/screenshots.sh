@@ -41,7 +41,7 @@ rule_files: [rules.yml]
 host_metrics: {enabled: true, interval: 5s}
 kpis:
   - {name: queue_depth, expr: max(demo_queue_depth), direction: above, target: 10, warning: 50, critical: 100}
-  - {name: api_p95, expr: 1000 * histogram_quantile(0.95, sum by (le) (rate(strix_http_request_duration_seconds_bucket[5m]))), unit: ms, direction: above, target: 50, warning: 200, critical: 500}
+  - {name: api_p95, expr: "1000 * histogram_quantile(0.95, sum by (le) (rate(strix_http_request_duration_seconds_bucket[5m])))", unit: ms, direction: above, target: 50, warning: 200, critical: 500}
 checks:
   - {name: strix-self, type: http, url: "$base/-/healthy", interval: 5s, timeout: 2s}
   - {name: payments-db, type: tcp, host: 127.0.0.1, port: 9, interval: 5s, timeout: 1s}

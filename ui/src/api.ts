@@ -111,13 +111,19 @@ export interface PromSeries {
 export interface RangeResult {
   resultType: string;
   result: PromSeries[];
+  /** The requested window (Unix seconds), set by `queryRange`. */
+  start?: number;
+  end?: number;
 }
 
 /** `query_range` over the last `rangeSec` seconds with about `points` points per series. */
 export function queryRange(expr: string, rangeSec: number, points = 240): Promise<RangeResult> {
-  const end = Date.now() / 1000;
   const step = Math.max(1, Math.ceil(rangeSec / points));
-  return prom<RangeResult>('/api/v1/query_range', { query: expr, start: end - rangeSec, end, step });
+  // End on the next multiple of the step, so queries issued together share one time grid and
+  // their series line up on a chart.
+  const end = Math.ceil(Date.now() / 1000 / step) * step;
+  const start = end - rangeSec;
+  return prom<RangeResult>('/api/v1/query_range', { query: expr, start, end, step }).then((r) => ({ ...r, start, end }));
 }
 
 export function queryInstant(expr: string): Promise<RangeResult> {

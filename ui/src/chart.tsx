@@ -16,6 +16,9 @@ export interface ChartData {
   x: number[];
   ys: Array<Array<number | null>>;
   labels: string[];
+  /** The time window asked for (Unix seconds); the x axis spans it even when data is sparse. */
+  start?: number;
+  end?: number;
 }
 
 /** Aligns a range query's series on one time axis (seconds). */
@@ -33,7 +36,7 @@ export function toChartData(r: RangeResult | undefined, name?: (m: Record<string
     }
     return col;
   });
-  return { x, ys, labels: r.result.map((s) => (name ?? seriesName)(s.metric)) };
+  return { x, ys, labels: r.result.map((s) => (name ?? seriesName)(s.metric)), start: r.start, end: r.end };
 }
 
 function currentTheme(): 'dark' | 'light' {
@@ -54,6 +57,8 @@ export function Chart(props: {
   const [idx, setIdx] = useState<number | null>(null);
   const fmtRef = useRef(fmt);
   fmtRef.current = fmt;
+  const dataRef = useRef(data);
+  dataRef.current = data;
 
   const key = `${theme}|${data.labels.length}|${data.labels.join('\u0000')}`;
 
@@ -76,14 +81,23 @@ export function Chart(props: {
       height,
       legend: { show: false },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true } },
+      scales: {
+        x: {
+          time: true,
+          range: (_u, min, max) => {
+            const d = dataRef.current;
+            return d.start !== undefined && d.end !== undefined ? [d.start, d.end] : [min, max];
+          },
+        },
+        // Non-negative data starts at zero; an all-zero series gets a small positive range.
+        y: { range: (_u, min, max) => (min >= 0 ? [0, max > 0 ? max * 1.1 : 1] : [min - Math.abs(min) * 0.1, max + Math.abs(max) * 0.1]) },
+      },
       series: [
         {},
         ...data.labels.map((_l, i) => ({
           label: `series ${i + 1}`,
           stroke: pal[i % pal.length],
           width: 1.5,
-          points: { show: false },
           spanGaps: false,
         })),
       ],
@@ -93,7 +107,7 @@ export function Chart(props: {
           stroke: axis,
           grid: { stroke: grid },
           ticks: { stroke: grid },
-          size: 60,
+          size: (_u, values) => 24 + 7 * Math.max(3, ...(values ?? []).map((v) => String(v).length)),
           values: (_u, vals) => vals.map((v) => fmtRef.current(v)),
         },
       ],

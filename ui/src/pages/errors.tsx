@@ -329,7 +329,8 @@ export function Errors(props: { id?: string; theme: string }) {
   const qs = new URLSearchParams({ limit: '200', sort, ...(status ? { status } : {}), ...(q ? { q } : {}) }).toString();
   const list = useData(() => strixFull<any[]>(`/api/monitoring/errors/issues?${qs}`), [qs], { events: ['error_issue'] });
   const trend = useData(
-    () => queryRange('sum by (category) (rate(strix_error_events_total[5m]))', 86400, 200),
+    // 15-minute buckets: the window equals the step, so every event lands in one bucket.
+    () => queryRange('sum by (category) (increase(strix_error_events_total[15m]))', 86400, 96),
     [],
     { events: ['error_issue'], intervalMs: 60000 },
   );
@@ -342,7 +343,7 @@ export function Errors(props: { id?: string; theme: string }) {
     <div class="page">
       <h1>Errors</h1>
       <div class="two-col">
-        <Card title="Events/s by category (24h)">
+        <Card title="Events per 15 min by category (24h)">
           <ErrorNote error={trend.error} />
           <Chart data={toChartData(trend.data, (m) => m.category ?? 'all')} height={160} theme={props.theme} />
         </Card>

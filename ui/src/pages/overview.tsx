@@ -1,4 +1,3 @@
-import { useEffect, useState } from 'preact/hooks';
 import { queryRange, strix, strixFull } from '../api';
 import { Chart, PALETTE_DARK, PALETTE_LIGHT, Sparkline, toChartData } from '../chart';
 import { ago, fmtNum } from '../format';
@@ -17,20 +16,33 @@ export function healthScore(statuses: string[]): number | null {
   return Math.round((100 * known.reduce((a, s) => a + w[s], 0)) / known.length);
 }
 
-function KpiTile(props: { k: any; theme: string }) {
-  const { k, theme } = props;
-  const [spark, setSpark] = useState<{ x: number[]; y: Array<number | null> } | null>(null);
-  useEffect(() => {
-    if (typeof k.expr !== 'string' || !k.expr) return;
-    queryRange(k.expr, 3600, 60).then(
-      (r) => {
-        const d = toChartData(r);
-        setSpark(d.ys.length ? { x: d.x, y: d.ys[0] } : null);
-      },
-      () => setSpark(null),
-    );
-  }, [k.expr, k.value]);
+const SPARK_POINTS = 24;
+const SPARK_RANGE_SEC = 3600;
+
+/**
+ * Each KPI's value over the last hour: `GET /api/monitoring/kpis?time=…` at evenly spaced
+ * times (one request per point evaluates every KPI), so the sparkline is the KPI's own
+ * expression, whatever it is.
+ */
+async function kpiHistory(): Promise<{ x: number[]; byName: Map<string, Array<number | null>> }> {
+  const now = Math.floor(Date.now() / 1000);
+  const x = Array.from({ length: SPARK_POINTS }, (_, i) => now - SPARK_RANGE_SEC + ((i + 1) * SPARK_RANGE_SEC) / SPARK_POINTS);
+  const readings = await Promise.all(x.map((t) => strix<any[]>(`/api/monitoring/kpis?time=${t}`).catch(() => [] as any[])));
+  const byName = new Map<string, Array<number | null>>();
+  readings.forEach((list, i) => {
+    for (const k of list) {
+      if (!byName.has(k.name)) byName.set(k.name, new Array(SPARK_POINTS).fill(null));
+      const v = typeof k.value === 'number' && Number.isFinite(k.value) ? k.value : null;
+      (byName.get(k.name) as Array<number | null>)[i] = v;
+    }
+  });
+  return { x, byName };
+}
+
+function KpiTile(props: { k: any; theme: string; x?: number[]; spark?: Array<number | null> }) {
+  const { k, theme, x, spark } = props;
   const pal = theme === 'light' ? PALETTE_LIGHT : PALETTE_DARK;
+  const color = k.status === 'critical' ? pal[3] : k.status === 'warning' ? pal[1] : pal[0];
   return (
     <li class={`kpi kpi-${k.status}`} data-testid="kpi">
       <div class="kpi-head">
@@ -46,7 +58,7 @@ function KpiTile(props: { k: any; theme: string }) {
         {k.warning !== null && <span>warn {fmtNum(k.warning)}</span>}
         {k.critical !== null && <span>crit {fmtNum(k.critical)}</span>}
       </div>
-      <div class="spark-slot">{spark && <Sparkline x={spark.x} values={spark.y} color={pal[0]} />}</div>
+      <div class="spark-slot">{x && spark && spark.some((v) => v !== null) && <Sparkline x={x} values={spark} color={color} />}</div>
     </li>
   );
 }
@@ -64,6 +76,7 @@ export function Overview(props: { theme: string }) {
     [],
     { events: ['error_issue'], intervalMs: 30000 },
   );
+  const history = useData(kpiHistory, [], { intervalMs: 120000 });
   const issues = useData(() => strixFull<any[]>('/api/monitoring/errors/issues?status=unresolved,regressed&limit=5&sort=last_seen'), [], {
     events: ['error_issue'],
   });
@@ -106,7 +119,7 @@ export function Overview(props: { theme: string }) {
         {kpis.data && kpis.data.length === 0 && <Empty>No KPIs configured (kpis: in strix.yaml).</Empty>}
         <ul class="kpi-grid">
           {(kpis.data ?? []).map((k) => (
-            <KpiTile key={k.name} k={k} theme={props.theme} />
+            <KpiTile key={k.name} k={k} theme={props.theme} x={history.data?.x} spark={history.data?.byName.get(k.name)} />
           ))}
         </ul>
       </Card>

@@ -89,7 +89,7 @@ function parseLines(q: string): Array<{ name: string | null; expr: string }> {
 async function loadPanel(queries: string, range: number): Promise<ChartData> {
   const lines = parseLines(queries);
   const results = await Promise.all(lines.map((l) => queryRange(l.expr, range, 300)));
-  const merged: RangeResult = { resultType: 'matrix', result: [] };
+  const merged: RangeResult = { resultType: 'matrix', result: [], start: results[0]?.start, end: results[0]?.end };
   const names: string[] = [];
   results.forEach((r, i) => {
     for (const s of r.result) {
