@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use strix_state::{DeliveryOutcome, OutboxEntry, OutboxItem, MAX_LIST_LIMIT};
 use tokio::sync::mpsc;
 
+use serde::Deserialize;
+
 use super::build::Payload;
 use super::{lock, now_ms, Inner};
 use crate::channels::{Attempt, DeliveryError};
@@ -39,40 +41,37 @@ pub(crate) struct Job {
     pub id: i64,
     pub receiver: String,
     pub channel: String,
-    pub payload: Arc<Payload>,
+    /// The stored payload; decoded by the delivery task (off the dispatcher thread).
+    pub payload: serde_json::Value,
     pub attempts: u32,
     pub created_at: i64,
     pub due_at: i64,
 }
 
 impl Job {
-    /// A job for the entry `id` just enqueued from `item`; `None` when the payload does
-    /// not decode (cannot happen for items the pipeline built itself).
-    pub fn from_item(id: i64, item: &OutboxItem, now: i64) -> Option<Job> {
-        let payload: Payload = serde_json::from_value(item.payload.clone()).ok()?;
-        Some(Job {
+    /// A job for the entry `id` just enqueued from `item`.
+    pub fn from_item(id: i64, item: OutboxItem, now: i64) -> Job {
+        Job {
             id,
-            receiver: item.receiver.clone(),
-            channel: item.channel.clone(),
-            payload: Arc::new(payload),
+            receiver: item.receiver,
+            channel: item.channel,
+            payload: item.payload,
             attempts: 0,
             created_at: now,
             due_at: item.not_before,
-        })
+        }
     }
 
-    fn from_entry(e: OutboxEntry) -> Result<Job, (i64, String)> {
-        let payload: Payload = serde_json::from_value(e.payload)
-            .map_err(|err| (e.id, format!("undecodable outbox payload: {err}")))?;
-        Ok(Job {
+    fn from_entry(e: OutboxEntry) -> Job {
+        Job {
             id: e.id,
             receiver: e.receiver,
             channel: e.channel,
-            payload: Arc::new(payload),
+            payload: e.payload,
             attempts: e.attempts,
             created_at: e.created_at,
             due_at: e.next_attempt_at,
-        })
+        }
     }
 }
 
@@ -201,7 +200,7 @@ impl Queue {
 }
 
 /// Rebuilds the queue from the store's pending entries (after a restart).
-async fn restore(inner: &Arc<Inner>, record: &mpsc::UnboundedSender<DeliveryOutcome>) {
+async fn restore(inner: &Arc<Inner>) {
     let mut after = 0i64;
     let mut restored = 0usize;
     loop {
@@ -223,22 +222,12 @@ async fn restore(inner: &Arc<Inner>, record: &mpsc::UnboundedSender<DeliveryOutc
         };
         let n = page.len();
         let now = now_ms();
-        for e in page {
-            after = after.max(e.id);
-            match Job::from_entry(e) {
-                Ok(job) => {
-                    if lock(&inner.queue).push(job, now) {
-                        restored += 1;
-                    }
-                }
-                Err((id, msg)) => {
-                    tracing::error!(id, "{msg}");
-                    inner.metrics.dropped("invalid_payload");
-                    let _ = record.send(DeliveryOutcome::GaveUp {
-                        id,
-                        error: msg,
-                        at: now,
-                    });
+        {
+            let mut q = lock(&inner.queue);
+            for e in page {
+                after = after.max(e.id);
+                if q.push(Job::from_entry(e), now) {
+                    restored += 1;
                 }
             }
         }
@@ -322,7 +311,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     };
     let (tx, rx) = mpsc::unbounded_channel::<DeliveryOutcome>();
     let recorder_task = tokio::spawn(recorder(inner.clone(), rx));
-    restore(&inner, &tx).await;
+    restore(&inner).await;
     let mut tasks = tokio::task::JoinSet::new();
     while !inner.shutdown.load(Ordering::Acquire) {
         let now = now_ms();
@@ -378,7 +367,21 @@ async fn deliver(
     record: &mpsc::UnboundedSender<DeliveryOutcome>,
 ) -> Option<i64> {
     let id = job.id;
-    let payload = &job.payload;
+    let payload: Payload = match Payload::deserialize(&job.payload) {
+        Ok(p) => p,
+        Err(err) => {
+            let msg = format!("undecodable outbox payload: {err}");
+            tracing::error!(id, receiver = %job.receiver, "{msg}");
+            inner.metrics.dropped("invalid_payload");
+            inner.metrics.outbox_pending.dec();
+            let _ = record.send(DeliveryOutcome::GaveUp {
+                id,
+                error: msg,
+                at: now_ms(),
+            });
+            return None;
+        }
+    };
     let channel = inner
         .channels()
         .get(&job.receiver)
@@ -499,10 +502,11 @@ mod tests {
             id,
             receiver: receiver.into(),
             channel: "webhook".into(),
-            payload: Arc::new(Payload {
+            payload: serde_json::to_value(Payload {
                 channel_index: 0,
                 notification: super::super::build::test_notification(receiver, "", 0),
-            }),
+            })
+            .unwrap(),
             attempts: 0,
             created_at: 0,
             due_at,

@@ -628,7 +628,7 @@ impl DispatchState {
             }
             if inner.config.rate_limits.contains_key(&n.receiver) && !chunk.is_empty() {
                 // The rate limit counts what the store holds: write the chunk first.
-                created += enqueue_all(inner, &std::mem::take(&mut chunk), now);
+                created += enqueue_all(inner, std::mem::take(&mut chunk), now);
                 chunk_notifications = 0;
             }
             if !rate_ok(inner, &n.receiver, chans.len(), now) {
@@ -644,11 +644,11 @@ impl DispatchState {
             ));
             chunk_notifications += 1;
             if chunk_notifications >= inner.opts.flush_chunk {
-                created += enqueue_all(inner, &std::mem::take(&mut chunk), now);
+                created += enqueue_all(inner, std::mem::take(&mut chunk), now);
                 chunk_notifications = 0;
             }
         }
-        created += enqueue_all(inner, &chunk, now);
+        created += enqueue_all(inner, chunk, now);
         created
     }
 
@@ -759,9 +759,7 @@ impl DispatchState {
             });
             match store.advance_escalation(&esc, next.as_ref(), &items, now) {
                 Ok(res) => {
-                    let pairs: Vec<(&OutboxItem, strix_state::Enqueued)> =
-                        items.iter().zip(res).collect();
-                    created += inner.push_jobs(&pairs, now);
+                    created += inner.push_jobs(items.into_iter().zip(res), now);
                     if let Some(nx) = &next {
                         self.next_escalation_check = self.next_escalation_check.min(nx.next_at);
                     }
@@ -821,7 +819,7 @@ impl DispatchState {
                 now,
             ));
         }
-        enqueue_all(inner, &items, now)
+        enqueue_all(inner, items, now)
     }
 
     /// After an operator resolved `rec`: its groups report it resolved at once (not at
@@ -891,23 +889,20 @@ fn rate_ok(inner: &Inner, receiver: &str, channels: usize, now: i64) -> bool {
 /// Enqueues `items` in one transaction and hands the new entries to delivery; returns
 /// how many were new. If the batch cannot be written, each item is tried alone so one bad
 /// item cannot hold back the others.
-fn enqueue_all(inner: &Inner, items: &[OutboxItem], now: i64) -> usize {
+fn enqueue_all(inner: &Inner, items: Vec<OutboxItem>, now: i64) -> usize {
     if items.is_empty() {
         return 0;
     }
     inner.metrics.enqueue_batch.observe(items.len() as f64);
-    match inner.store.enqueue_batch(items, now) {
-        Ok(res) => {
-            let pairs: Vec<(&OutboxItem, strix_state::Enqueued)> = items.iter().zip(res).collect();
-            return inner.push_jobs(&pairs, now);
-        }
+    match inner.store.enqueue_batch(&items, now) {
+        Ok(res) => return inner.push_jobs(items.into_iter().zip(res), now),
         Err(e) => {
             tracing::warn!(items = items.len(), error = %e, "Cannot enqueue notifications as one batch; trying one by one.");
         }
     }
     let mut pairs = Vec::new();
     for it in items {
-        match inner.store.enqueue(it, now) {
+        match inner.store.enqueue(&it, now) {
             Ok(e) => pairs.push((it, e)),
             Err(e) => {
                 inner.metrics.dropped("store_error");
@@ -915,7 +910,7 @@ fn enqueue_all(inner: &Inner, items: &[OutboxItem], now: i64) -> usize {
             }
         }
     }
-    inner.push_jobs(&pairs, now)
+    inner.push_jobs(pairs, now)
 }
 
 /// The dispatcher thread's loop, until shutdown.

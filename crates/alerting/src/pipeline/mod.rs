@@ -544,24 +544,17 @@ impl Inner {
 
     /// Hands entries just written to the outbox to the delivery scheduler and wakes it.
     /// `enqueued` pairs each item with the store's answer; only new entries are queued.
-    pub(crate) fn push_jobs(&self, enqueued: &[(&OutboxItem, Enqueued)], now: i64) -> usize {
+    pub(crate) fn push_jobs(
+        &self,
+        enqueued: impl IntoIterator<Item = (OutboxItem, Enqueued)>,
+        now: i64,
+    ) -> usize {
         let mut added = 0;
         {
             let mut q = lock(&self.queue);
             for (item, e) in enqueued {
-                if !e.created {
-                    continue;
-                }
-                match delivery::Job::from_item(e.id, item, now) {
-                    Some(job) => {
-                        if q.push(job, now) {
-                            added += 1;
-                        }
-                    }
-                    None => tracing::error!(
-                        id = e.id,
-                        "An outbox entry's payload does not decode; it is delivered after a restart."
-                    ),
+                if e.created && q.push(delivery::Job::from_item(e.id, item, now), now) {
+                    added += 1;
                 }
             }
         }
