@@ -96,10 +96,21 @@ pub const MAX_PAYLOAD_BYTES: usize = 64 << 20;
 impl ErrorPayload {
     /// Compresses a JSON document.
     pub fn encode(json: &str) -> ErrorPayload {
-        // Compressing into memory cannot fail but for allocation; keep the bytes then.
-        ErrorPayload(
-            zstd::bulk::compress(json.as_bytes(), 1).unwrap_or_else(|_| json.as_bytes().to_vec()),
-        )
+        thread_local! {
+            // One compression context per thread: creating one costs more than compressing
+            // a typical event.
+            static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+                std::cell::RefCell::new(zstd::bulk::Compressor::new(1).ok());
+        }
+        let out = COMPRESSOR.with(|c| {
+            c.borrow_mut()
+                .as_mut()
+                .and_then(|c| c.compress(json.as_bytes()).ok())
+        });
+        // Compressing into memory fails only on allocation; fall back to a fresh context.
+        ErrorPayload(out.unwrap_or_else(|| {
+            zstd::bulk::compress(json.as_bytes(), 1).unwrap_or_else(|_| json.as_bytes().to_vec())
+        }))
     }
 
     /// Compresses a JSON value.
