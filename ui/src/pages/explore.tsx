@@ -161,6 +161,7 @@ export function Explore(props: { theme: string }) {
   const [expr, setExpr] = useStored('strix.explore.expr', 'sum by (handler) (rate(strix_http_requests_total[5m]))');
   const [view, setView] = useStored<'graph' | 'table'>('strix.explore.view', 'graph');
   const [range, setRange] = useStored('strix.explore.range', 3600);
+  const [points, setPoints] = useStored('strix.explore.points', 500);
   const [graph, setGraph] = useState<RangeResult | undefined>(undefined);
   const [table, setTable] = useState<RangeResult | undefined>(undefined);
   const [err, setErr] = useState<string | null>(null);
@@ -171,7 +172,7 @@ export function Explore(props: { theme: string }) {
     setErr(null);
     const t0 = performance.now();
     try {
-      if (view === 'graph') setGraph(await queryRange(expr, range, 500));
+      if (view === 'graph') setGraph(await queryRange(expr, range, points));
       else setTable(await queryInstant(expr));
       setTook(performance.now() - t0);
     } catch (e) {
@@ -180,7 +181,7 @@ export function Explore(props: { theme: string }) {
   };
   useEffect(() => {
     void run();
-  }, [view, range]);
+  }, [view, range, points]);
 
   const rows = table?.result ?? [];
   return (
@@ -209,7 +210,21 @@ export function Explore(props: { theme: string }) {
               ))}
             </div>
           )}
-          <span class="muted">{took === null ? '' : `${Math.round(took)} ms`}</span>
+          {view === 'graph' && (
+            <label>
+              Points per series
+              <select value={String(points)} onChange={(e) => setPoints(Number((e.target as HTMLSelectElement).value))}>
+                {[250, 500, 2000, 10000].map((n) => (
+                  <option key={n} value={String(n)}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
+          <span class="muted" data-testid="took">
+            {took === null ? '' : `${Math.round(took)} ms`}
+          </span>
         </div>
         <ErrorNote error={err} />
       </Card>
