@@ -172,6 +172,65 @@ try {
   await page.waitForSelector(`tr:has(.label:has-text("queue=${queue}"))`, { timeout: 30000 });
   check(await page.evaluate(() => window.__noReload === true), 'live: the alert fired during the test appeared without a reload');
 
+  // ---- Keyboard: g then a goes to Alerts; Tab reaches links with a visible focus ring -------
+  await page.goto(`${base}/#/overview`);
+  await page.waitForSelector('[data-testid=kpi]');
+  await page.keyboard.press('g');
+  await page.keyboard.press('a');
+  await page.waitForSelector('h1:has-text("Alerts")');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  const focus = await page.evaluate(() => {
+    const el = document.activeElement;
+    const st = el ? getComputedStyle(el) : null;
+    return { tag: el?.tagName, text: el?.textContent, outline: st ? `${st.outlineStyle} ${st.outlineWidth}` : '' };
+  });
+  check(focus.tag === 'A' && /solid/.test(focus.outline), `keyboard: g a opens Alerts; Tab focuses "${focus.text}" with a visible focus ring (${focus.outline})`);
+
+  // ---- No layout shift on live updates: overview while an alert fires and ticks arrive --------
+  await page.goto(`${base}/#/overview`);
+  await page.waitForSelector('[data-testid=kpi] .sparkline');
+  await page.waitForTimeout(1000);
+  await page.evaluate(() => {
+    window.__cls = 0;
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) if (!e.hadRecentInput) window.__cls += e.value;
+    }).observe({ type: 'layout-shift', buffered: false });
+  });
+  const q3 = `cls-${Date.now()}`;
+  await api('/api/monitoring/metrics', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify([{ name: expect.metric, labels: { queue: q3 }, value: expect.threshold * 2 }]),
+  });
+  await page.waitForTimeout(6000);
+  result.liveLayoutShift = Number((await page.evaluate(() => window.__cls)).toFixed(4));
+  check(result.liveLayoutShift < 0.1, `overview: cumulative layout shift during live updates ${result.liveLayoutShift} (< 0.1)`);
+
+  // ---- Polling fallback: with the event stream blocked, the page polls and still updates ---
+  {
+    const ctx2 = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await ctx2.route('**/api/monitoring/events*', (route) =>
+      (route.request().headers()['accept'] ?? '').includes('text/event-stream') ? route.abort() : route.continue(),
+    );
+    const p2 = await ctx2.newPage();
+    p2.setDefaultTimeout(TIMEOUT);
+    await p2.goto(`${base}/#/alerts`);
+    await p2.waitForSelector('[data-testid=live-mode]:has-text("polling")');
+    check(true, 'fallback: with the event stream blocked the header shows polling');
+    // Let the first poll establish its position in the event sequence.
+    await p2.waitForResponse((r) => r.url().includes('/api/monitoring/events?since='));
+    const q2 = `poll-${Date.now()}`;
+    await api('/api/monitoring/metrics', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify([{ name: expect.metric, labels: { queue: q2 }, value: expect.threshold * 3 }]),
+    });
+    await p2.waitForSelector(`tr:has(.label:has-text("queue=${q2}"))`, { timeout: 30000 });
+    check(true, 'fallback: an alert fired while polling appeared without a reload');
+    await ctx2.close();
+  }
+
   // ---- Errors: the message renders as text, in the list and the detail --------------------
   await page.goto(`${base}/#/errors`);
   const issueLink = page.locator('[data-testid=issues-table] a', { hasText: expect.xssError });
