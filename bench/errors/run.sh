@@ -58,7 +58,7 @@ STRIX_PID=$!
 wait_ready "http://127.0.0.1:$PORT/-/ready" "$STRIX_PID" || wait_ready "http://127.0.0.1:$PORT/api/monitoring/health" "$STRIX_PID"
 
 if [[ $PROFILE == 1 ]]; then
-    perf record -F 299 --call-graph dwarf,16384 -p "$STRIX_PID" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf record -F 499 -g -p "$STRIX_PID" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
     PERF_PID=$!
 fi
 cpu0=$(cpu_s "$STRIX_PID")
