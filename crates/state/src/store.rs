@@ -321,9 +321,10 @@ pub trait StateStore: Send + Sync {
         at: i64,
     ) -> Result<ErrorIssue, StateError>;
 
-    /// Records several requests' events in one transaction (one fsync), each request in its
-    /// own savepoint: the outer error is for the transaction as a whole (nothing stored),
-    /// an inner error for one request (only that request's events are not stored). Per
+    /// Records several requests' events in one transaction (one fsync). Requests are
+    /// validated first: an invalid one gets its error in its slot and nothing of it is
+    /// stored, the others are. The outer error means the transaction failed as a whole and
+    /// nothing was stored (retry the requests one by one to isolate a culprit). Per
     /// event it does what [`record_error_event`](Self::record_error_event) does, bumps the
     /// per-minute counts and issue tags, ends an ignore whose time or count is up, and thins
     /// stored events per `retention`.
