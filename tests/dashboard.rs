@@ -2,7 +2,8 @@
 //! (against a loopback HTTP server of this test) and an error-tracking project, fed with
 //! data whose label values and error messages carry markup; then `ui/tests/browser.mjs`
 //! drives Debian's chromium through playwright-core over every page (see that script for
-//! what it asserts) and reports first-contentful-paint and bundle size, printed here.
+//! what it asserts) and reports first-contentful-paint and bundle size, printed here. A
+//! second server with an API key checks that the dashboard asks for the key on a 401.
 //!
 //! Needs `/usr/bin/chromium` (or `CHROMIUM`), `node` and `ui/node_modules`
 //! (`npm --prefix ui ci`); without them the test says so and passes, unless
@@ -22,6 +23,8 @@ use util::{wait_exit, wait_for, StrixProcess};
 
 const XSS_LABEL: &str = "<script>alert(1)</script>";
 const XSS_ERROR: &str = "<img src=x onerror=alert(1)>";
+/// The admin key of the second server (the one with authentication).
+const API_KEY: &str = "dashboard-test-key-4f1c2b9e7a";
 /// How long the browser script may run.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(240);
 
@@ -219,12 +222,27 @@ check_settings:
         },
     );
 
+    // A second server with an API key: the dashboard must ask for it on the first 401.
+    let auth = StrixProcess::start(
+        &[],
+        Some(&format!(
+            r#"auth:
+  api_keys:
+    - {{name: operator, key: "{API_KEY}", scopes: [admin]}}
+check_settings:
+  components: {{disk_free_percent: 0, disk_free_critical_percent: 0, cpu_percent: 100}}
+"#
+        )),
+    );
+
     let out_path = strix.scratch().join("browser.out");
     let out = std::fs::File::create(&out_path).unwrap();
     let mut child = Command::new("node")
         .arg(ui_dir().join("tests/browser.mjs"))
         .arg(strix.base())
         .env("CHROMIUM", chromium())
+        .env("STRIX_AUTH_BASE", auth.base())
+        .env("STRIX_AUTH_KEY", API_KEY)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()

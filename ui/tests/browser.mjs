@@ -336,6 +336,25 @@ try {
     check(w <= 360, `${path} fits 360 px (scrollWidth ${w})`);
   }
 
+  // ---- API keys: a server that answers 401 gets a key from the operator ---------------------
+  if (process.env.STRIX_AUTH_BASE && process.env.STRIX_AUTH_KEY) {
+    const authBase = process.env.STRIX_AUTH_BASE.replace(/\/$/, '');
+    const ctx3 = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p3 = await ctx3.newPage();
+    p3.setDefaultTimeout(TIMEOUT);
+    const pageErrors = [];
+    p3.on('pageerror', (e) => pageErrors.push(e.message));
+    await p3.goto(`${authBase}/#/system`);
+    await p3.waitForSelector('dialog[open] input[type=password]');
+    check(true, 'auth: a 401 asks for an API key');
+    await p3.fill('dialog input[type=password]', process.env.STRIX_AUTH_KEY);
+    await p3.click('dialog button[type=submit]');
+    await p3.waitForFunction(() => /\d+\.\d+/.test(document.querySelector('[data-testid=version]')?.textContent ?? ''));
+    await p3.waitForSelector('[data-testid=live-mode]:has-text("live")');
+    check(pageErrors.length === 0, 'auth: with the key the pages load and the event stream is live');
+    await ctx3.close();
+  }
+
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(' | ')})`);
   result.pages = 7;
   console.log(`STRIX_BROWSER_RESULT ${JSON.stringify(result)}`);
