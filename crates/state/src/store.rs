@@ -344,6 +344,10 @@ pub trait StateStore: Send + Sync {
         at: i64,
     ) -> Result<ErrorIssue, StateError>;
 
+    /// The timestamps of an issue's latest `limit` stored events (by event time, newest
+    /// first), without their payloads; empty for an unknown issue.
+    fn error_event_times(&self, issue_id: i64, limit: usize) -> Result<Vec<i64>, StateError>;
+
     /// The issue's `environment` and `release` values seen, sorted by key and value.
     fn error_issue_tags(&self, id: i64) -> Result<Vec<(String, String)>, StateError>;
 

@@ -335,6 +335,9 @@ fn events_beyond_the_cap_keep_first_latest_and_power_of_two_samples() {
     let issue = &s.list_error_issues(&ErrorIssueQuery::default()).unwrap().0[0];
     assert_eq!(issue.count, 100, "every event is counted");
     let (evs, total) = s.list_error_events(issue.id, 0, 500).unwrap();
+    let times = s.error_event_times(issue.id, 500).unwrap();
+    assert_eq!(times.len(), evs.len());
+    assert_eq!(times[0], 100, "newest first");
     assert_eq!(total, issue.stored_events);
     let mut ids: Vec<i64> = evs.iter().map(|e| e.timestamp).collect();
     ids.sort_unstable();

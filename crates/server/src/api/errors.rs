@@ -194,8 +194,7 @@ fn ticket_json(t: &ErrorTicket) -> Value {
 
 /// The times of an issue's latest events.
 fn event_times(t: &ErrorTracking, id: i64) -> Result<Vec<i64>, StateError> {
-    let (evs, _) = t.store.list_error_events(id, 0, PATTERN_EVENTS)?;
-    Ok(evs.iter().map(|e| e.timestamp).collect())
+    t.store.error_event_times(id, PATTERN_EVENTS)
 }
 
 /// An issue with its pattern, read in the blocking task.

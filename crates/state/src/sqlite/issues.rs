@@ -525,6 +525,21 @@ pub(super) fn change(
     get(tx, id)?.ok_or_else(|| StateError::not_found("error issue", id.to_string()))
 }
 
+/// Timestamps of an issue's latest events, newest first.
+pub(super) fn event_times(
+    conn: &Connection,
+    issue_id: i64,
+    limit: usize,
+) -> Result<Vec<i64>, StateError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT timestamp FROM error_events WHERE issue_id = ?1 \
+             ORDER BY timestamp DESC, id DESC LIMIT ?2",
+        )?
+        .query_map(params![issue_id, sql_int(limit)], |r| r.get(0))?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Tags of an issue (`environment`, `release`), sorted.
 pub(super) fn tags(conn: &Connection, issue_id: i64) -> Result<Vec<(String, String)>, StateError> {
     Ok(conn

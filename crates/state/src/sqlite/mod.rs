@@ -400,6 +400,11 @@ impl StateStore for SqliteStore {
         self.write(|tx| issues::change(tx, id, change, at))
     }
 
+    fn error_event_times(&self, issue_id: i64, limit: usize) -> Result<Vec<i64>, StateError> {
+        check_limit(limit)?;
+        issues::event_times(&self.lock(), issue_id, limit)
+    }
+
     fn error_issue_tags(&self, id: i64) -> Result<Vec<(String, String)>, StateError> {
         issues::tags(&self.lock(), id)
     }
