@@ -161,16 +161,24 @@ pub(super) fn record(
     }
     let payload = ev.payload.as_bytes();
 
-    type Current = (i64, String, i64, Option<i64>, Option<i64>);
+    type Current = (i64, String, i64, Option<i64>, Option<i64>, i64);
     let current: Option<Current> = tx
         .prepare_cached(
-            "SELECT id, status, count, ignore_until, ignore_until_count FROM error_issues \
-             WHERE project_id = ?1 AND hash = ?2",
+            "SELECT id, status, count, ignore_until, ignore_until_count, stored_events \
+             FROM error_issues WHERE project_id = ?1 AND hash = ?2",
         )?
         .query_row(params![project_id, ev.hash], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .optional()?;
+    let stored = current.as_ref().map_or(0, |c| c.5);
     let (issue_id, created, regressed, unignored, ignored, seq) = match current {
         None => {
             tx.prepare_cached(
@@ -194,7 +202,7 @@ pub(super) fn record(
             ])?;
             (tx.last_insert_rowid(), true, false, false, false, 1)
         }
-        Some((id, status, count, until, until_count)) => {
+        Some((id, status, count, until, until_count, _)) => {
             let status = IssueStatus::parse(&status)?;
             let regressed = status == IssueStatus::Resolved;
             let unignored = status == IssueStatus::Ignored
@@ -247,9 +255,6 @@ pub(super) fn record(
     // Thin the stored events beyond the cap (see `EventRetention`).
     let mut removed = 0i64;
     if retention.max_per_issue > 0 {
-        let stored: i64 = tx
-            .prepare_cached("SELECT stored_events FROM error_issues WHERE id = ?1")?
-            .query_row([issue_id], |r| r.get(0))?;
         let samples = i64::from(64 - seq.max(1).leading_zeros());
         let cap = i64::try_from(retention.max_per_issue).unwrap_or(i64::MAX);
         if stored + 1 > cap.saturating_add(samples) {
