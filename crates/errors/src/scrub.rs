@@ -371,7 +371,14 @@ impl Scrubber {
             }
         }
         let mut cur: Cow<'_, str> = Cow::Borrowed(s);
-        if cur.contains('=') && self.keys.is_some() {
+        // Replacing rebuilds the string; look for a sensitive key first (usually none).
+        if cur.contains('=')
+            && self.keys.is_some()
+            && self.key_value.captures_iter(&cur).any(|c| {
+                let v = &c[2];
+                !v.is_empty() && v != self.replacement && self.is_sensitive_key(&c[1])
+            })
+        {
             let mut n = 0;
             let new = self.key_value.replace_all(&cur, |c: &Captures<'_>| {
                 let (k, v) = (&c[1], &c[2]);
@@ -387,7 +394,17 @@ impl Scrubber {
                 cur = Cow::Owned(new.into_owned());
             }
         }
-        if (cur.contains('"') || cur.contains('\'')) && self.keys.is_some() {
+        if (cur.contains('"') || cur.contains('\''))
+            && self.keys.is_some()
+            && self.quoted_value.captures_iter(&cur).any(|c| {
+                let key = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
+                c.get(3).is_some_and(|v| {
+                    !v.as_str().is_empty()
+                        && v.as_str() != self.replacement
+                        && self.is_sensitive_key(key)
+                })
+            })
+        {
             let mut n = 0;
             let new = self.quoted_value.replace_all(&cur, |c: &Captures<'_>| {
                 let whole = c.get(0).map_or("", |m| m.as_str());
