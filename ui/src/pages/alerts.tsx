@@ -193,6 +193,47 @@ function Silences() {
   );
 }
 
+/** The notification delivery log: what was sent to whom, and whether it got through. */
+function Deliveries() {
+  const d = useData(() => strix<any[]>('/api/monitoring/notifications?limit=20'), [], { events: ['alert'], intervalMs: 60000 });
+  return (
+    <Card title="Notifications (latest deliveries)">
+      <ErrorNote error={d.error} />
+      {d.data && d.data.length === 0 && <Empty>Nothing sent yet.</Empty>}
+      {d.data && d.data.length > 0 && (
+        <div class="table-wrap">
+          <table class="table">
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Receiver</th>
+                <th scope="col">Channel</th>
+                <th scope="col">Attempt</th>
+                <th scope="col">Status</th>
+                <th scope="col">Detail</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d.data.map((e) => (
+                <tr key={e.id}>
+                  <td title={fmtTime(e.at)}>{ago(e.at)}</td>
+                  <td>{e.receiver}</td>
+                  <td>{e.channel}</td>
+                  <td>{e.attempt}</td>
+                  <td>
+                    <Badge status={e.status === 'delivered' ? 'ok' : e.status === 'failed' ? 'warning' : 'critical'} label={e.status} />
+                  </td>
+                  <td>{e.detail ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Card>
+  );
+}
+
 export function Alerts() {
   const [state, setState] = useStored('strix.alerts.state', 'active');
   const [severity, setSeverity] = useStored('strix.alerts.severity', '');
@@ -346,6 +387,7 @@ export function Alerts() {
         </div>
       </Card>
       <Silences />
+      <Deliveries />
       {action && <ActionDialog alert={action.alert} action={action.action} onDone={list.reload} onClose={() => setAction(null)} />}
     </div>
   );
