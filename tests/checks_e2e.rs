@@ -339,6 +339,32 @@ fn history_alerts_status_page_and_restart() {
     wait_for(long, "web unhealthy", || {
         (status(&check(&s, "web")) == "unhealthy").then_some(())
     });
+    // The status change is on the live event bus (polling form of /api/monitoring/events).
+    let ev = wait_for(long, "check event", || {
+        let (code, body) = s.get("/api/monitoring/events?since=0");
+        assert_eq!(code, 200, "{body}");
+        json(&body)["data"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|e| {
+                e["type"] == "check"
+                    && e["data"]["name"] == "web"
+                    && e["data"]["status"] == "unhealthy"
+            })
+    });
+    assert_eq!(ev["data"]["previous"], "healthy", "{ev}");
+    assert!(
+        ev["data"]["at"].is_i64() && ev["data"]["latencyMs"].is_number(),
+        "{ev}"
+    );
+    assert!(
+        ev["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("500")),
+        "{ev}"
+    );
     let a = wait_for(long, "CheckDown firing", || {
         check_down_alerts(&s, "web")
             .into_iter()
