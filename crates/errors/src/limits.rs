@@ -64,20 +64,26 @@ pub fn parse_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<Value, E
 /// input the figure is meaningless but the parser reports the real error afterwards.
 pub fn json_depth(bytes: &[u8]) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
-    let (mut in_str, mut escaped) = (false, false);
-    for &b in bytes {
-        if in_str {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
         match b {
-            b'"' => in_str = true,
+            b'"' => {
+                // Skip the string: jump to the next quote or backslash.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default()) {
+                        None => return max,
+                        Some(off) => {
+                            i += off;
+                            if bytes.get(i) == Some(&b'\\') {
+                                i += 2;
+                            } else {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
             b'{' | b'[' => {
                 depth += 1;
                 max = max.max(depth);
@@ -85,6 +91,7 @@ pub fn json_depth(bytes: &[u8]) -> usize {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     max
 }
@@ -97,6 +104,8 @@ mod tests {
     fn depth_ignores_brackets_in_strings() {
         assert_eq!(json_depth(br#"{"a":"{{[[\"]]","b":[1,{"c":2}]}"#), 3);
         assert_eq!(json_depth(b"1"), 0);
+        assert_eq!(json_depth(br#"["a\\", ["b\"]"]]"#), 2);
+        assert_eq!(json_depth(br#"[["unterminated \"#), 2);
     }
 
     #[test]
