@@ -5,7 +5,8 @@
 //! runbooks: `healthy`, `degraded` (working, but a threshold of `check_settings.components`
 //! is crossed), `unhealthy` (not doing its job), `unknown` (not running in this process).
 //! Readings that scan (the storage engine's status, the self-metrics registry) are cached
-//! for a second, so a dashboard polling this stays cheap.
+//! for a second in [`components`], so a dashboard polling it stays cheap;
+//! `/api/monitoring/health` reads the storage status fresh ([`components_fresh`]).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -64,13 +65,24 @@ fn component(name: &str, status: CheckStatus, message: impl Into<String>, detail
     })
 }
 
-/// Every component, in [`COMPONENTS`] order. Blocking (reads the disk and `/proc`): call
-/// it on the blocking pool.
+/// Every component, in [`COMPONENTS`] order, with the storage engine's status reused for
+/// up to a second (for the dashboard, which many clients poll). Blocking (reads the disk
+/// and `/proc`): call it on the blocking pool.
 pub fn components(state: &AppState) -> Vec<Value> {
+    components_with(state, false)
+}
+
+/// [`components`] with the storage engine's status read now (for
+/// `/api/monitoring/health`, whose callers expect to see a flush or a failure at once).
+pub fn components_fresh(state: &AppState) -> Vec<Value> {
+    components_with(state, true)
+}
+
+fn components_with(state: &AppState, fresh: bool) -> Vec<Value> {
     let t = thresholds(state);
     let metrics = self_metrics(state);
     vec![
-        storage(state, &t),
+        storage(state, &t, fresh),
         ingest(&metrics, &t),
         rules(state, &t),
         notifier(state, &metrics, &t),
@@ -84,7 +96,7 @@ pub fn component_by_name(state: &AppState, name: &str) -> Option<Value> {
     if !COMPONENTS.contains(&name) {
         return None;
     }
-    components(state)
+    components_fresh(state)
         .into_iter()
         .find(|c| c["name"].as_str() == Some(name))
 }
@@ -99,11 +111,13 @@ pub fn status_of(c: &Value) -> CheckStatus {
     }
 }
 
-fn db_status(state: &AppState) -> strix_tsdb::DbStatus {
+fn db_status(state: &AppState, fresh: bool) -> strix_tsdb::DbStatus {
     let dir = state.db.dir().to_path_buf();
-    if let Some((at, s)) = cache().storage.get(&dir) {
-        if at.elapsed() < CACHE_FOR {
-            return s.clone();
+    if !fresh {
+        if let Some((at, s)) = cache().storage.get(&dir) {
+            if at.elapsed() < CACHE_FOR {
+                return s.clone();
+            }
         }
     }
     let s = state.db.status();
@@ -113,11 +127,11 @@ fn db_status(state: &AppState) -> strix_tsdb::DbStatus {
 
 /// The storage component alone. Blocking.
 pub fn storage_component(state: &AppState) -> Value {
-    storage(state, &thresholds(state))
+    storage(state, &thresholds(state), true)
 }
 
-fn storage(state: &AppState, t: &ComponentThresholds) -> Value {
-    let s = db_status(state);
+fn storage(state: &AppState, t: &ComponentThresholds, fresh: bool) -> Value {
+    let s = db_status(state, fresh);
     let writable = state.db.is_writable();
     let disk = system::disk_usage(state.db.dir());
     let free = disk.as_ref().ok().map(|d| d.free_percent());

@@ -35,7 +35,7 @@ pub fn admin_routes() -> Router<AppState> {
 async fn health(State(state): State<AppState>) -> Response {
     let components = tokio::task::spawn_blocking({
         let st = state.clone();
-        move || super::health::components(&st)
+        move || super::health::components_fresh(&st)
     })
     .await
     .unwrap_or_else(|_| {
