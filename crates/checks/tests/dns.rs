@@ -29,13 +29,15 @@ fn free_udp_port() -> u16 {
     s.local_addr().unwrap().port()
 }
 
+/// dnsmasq's path; `None` when it is not installed.
+fn find_dnsmasq() -> Option<&'static str> {
+    ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+        .into_iter()
+        .find(|p| std::fs::metadata(p).is_ok())
+}
+
 fn dnsmasq_path() -> &'static str {
-    for p in ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"] {
-        if std::fs::metadata(p).is_ok() {
-            return p;
-        }
-    }
-    panic!("dnsmasq not found: install the Debian package dnsmasq-base (apt-get install -y dnsmasq-base)");
+    find_dnsmasq().expect("dnsmasq is installed (checked by the test)")
 }
 
 fn start_dnsmasq() -> Dnsmasq {
@@ -98,6 +100,14 @@ async fn run(yaml: &str) -> Vec<ProbeResult> {
 
 #[tokio::test]
 async fn records_and_expectations() {
+    if find_dnsmasq().is_none() {
+        assert!(
+            std::env::var("STRIX_REQUIRE_PEERS").is_err(),
+            "dnsmasq missing and STRIX_REQUIRE_PEERS=1 (apt-get install -y dnsmasq-base)"
+        );
+        eprintln!("skipping: dnsmasq not installed (Debian package dnsmasq-base)");
+        return;
+    }
     let (dns, server) = ready_dnsmasq().await;
 
     let r = run(&format!(
