@@ -1075,12 +1075,12 @@ mod tests {
         // Up 0–20 s, down 20–95 s, up 95–110 s, down 110–300 s, up since: exact to the ms.
         let u = s.uptime("web", UptimeWindow::Day).unwrap();
         assert_eq!(u.uptime.down_ms, (75 + 190) * S);
-        let now = strix_core::now_millis();
         assert_eq!(
             u.uptime.up_ms + u.uptime.down_ms,
-            now - t0,
+            u.uptime.to - t0,
             "known time ends at the query"
         );
+        let now = strix_core::now_millis();
         let days = s.daily_uptime("web", 90, now).unwrap();
         assert_eq!(days.len(), 90);
         let down: i64 = days.iter().map(|d| d.down_ms).sum();
