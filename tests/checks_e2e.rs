@@ -389,6 +389,7 @@ fn history_alerts_status_page_and_restart() {
     let (start, end) = (ms(&inc[0]["start"]), ms(&inc[0]["end"]));
     assert!(end - start >= 2000, "{c}");
     assert_eq!(inc[0]["durationMs"].as_i64(), Some(end - start), "{c}");
+    assert_eq!(c["mttrMs"].as_i64(), Some(end - start), "{c}");
     assert_eq!(
         c["uptime"]["24h"]["downMs"].as_i64(),
         Some(end - start),

@@ -5,7 +5,8 @@
 //!   (`storage`, `ingest`, `rules`, `notifier`, `scrape`, `system`; see [`super::health`]):
 //!   `{"success": true, "data": {"name", "type", "status", "lastCheck", "latencyMs",
 //!   "circuitBreaker": {"state": "closed|open|half-open", ...}, "uptime": {"24h", "7d", "30d",
-//!   "90d"}, "slaTarget", "errorBudgetLeft", "incidents", ...}}`; 404 for an unknown name.
+//!   "90d"}, "slaTarget", "errorBudgetLeft", "incidents", "mttrMs", ...}}`; 404 for an unknown
+//!   name.
 //! - `POST /api/monitoring/health/circuit-breakers/reset` (admin): optional `{"name": ...}`;
 //!   without it every breaker is closed.
 //! - `GET|POST /api/monitoring/heartbeat/{token}` and `/{token}/start`, `/{token}/fail`
@@ -142,9 +143,10 @@ async fn one(
             }
         }
         let now = strix_core::now_millis();
-        let incidents: Vec<Value> = svc
-            .incidents(&name)
-            .unwrap_or_default()
+        let all = svc.incidents(&name).unwrap_or_default();
+        // Mean time to recovery over the ended incidents of the kept history (90 days).
+        let mttr_ms = strix_checks::state::mttr(&all).map(|d| d.as_millis() as u64);
+        let incidents: Vec<Value> = all
             .iter()
             .rev()
             .take(RECENT_INCIDENTS)
@@ -164,6 +166,7 @@ async fn one(
             // overspent).
             o.insert("errorBudgetLeft".into(), budget_left);
             o.insert("incidents".into(), Value::Array(incidents));
+            o.insert("mttrMs".into(), json!(mttr_ms));
         }
     }
     Ok(Json(json!({"success": true, "data": data})))
