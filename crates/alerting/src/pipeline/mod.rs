@@ -22,11 +22,22 @@
 //! - **Rate limits** (`rate_limit: {max, per}` of a receiver) count notifications enqueued
 //!   for the receiver in the window (`count_notifications`); refused notifications are
 //!   counted in `strix_notifications_rate_limited_total{receiver}` and logged.
+//! - **State writes are grouped**: the alert records of one inbox batch are written in
+//!   one transaction (`write_alerts`), after one read of the open alerts of the batch's
+//!   unknown fingerprints (`active_alerts_by_fingerprints`).
 //! - **Outbox**: every decided notification is enqueued, one entry per channel of the
-//!   receiver, with a stable idempotency key, *before* any send. Delivery workers are woken
-//!   on enqueue, send with the channel's timeout, and record `mark_delivered`,
-//!   `mark_failed` (next attempt from the retry policy, persisted, so a restart continues
-//!   the schedule) or `give_up`. Webhooks carry the key in `X-Strix-Idempotency-Key`.
+//!   receiver, with a stable idempotency key, *before* any send; a flush writes its
+//!   notifications in transactions of `flush_chunk` (`enqueue_batch`) and hands each
+//!   committed chunk to delivery at once. Delivery (`delivery.rs`) runs from an in-memory
+//!   queue rebuilt from the outbox at start, `delivery_workers` at once and at most
+//!   `per_receiver_concurrency` (or the receiver's `max_concurrency`) per receiver, and
+//!   records outcomes in batches (`record_deliveries`, every `record_interval`):
+//!   delivered, failed (next attempt from the retry policy, persisted, so a restart
+//!   continues the schedule) or given up. Webhooks carry the key in
+//!   `X-Strix-Idempotency-Key`.
+//! - **Live events**: alert state changes (new, resolved, acknowledged, resolved by an
+//!   operator) are published as `kind::ALERT` events in the shape of
+//!   `GET /api/monitoring/alerts` items when [`PipelineOptions::events`] is set.
 //! - **Escalation**: when an alert starts firing and a policy exists for its `severity`,
 //!   a timer is persisted; a due timer is advanced with `advance_escalation` (check,
 //!   enqueue and next timer in one transaction). Level 0 without explicit receivers is the
@@ -35,8 +46,9 @@
 //! # Crash safety and the at-least-once rule
 //!
 //! Everything decided is in the outbox before being sent; after a restart the workers
-//! deliver what is still pending. A crash between a successful send and `mark_delivered`
-//! sends that entry again, with the same idempotency key. Group state (what each group
+//! deliver what is still pending. A crash between a successful send and the commit of
+//! its outcome (at most `record_interval` later) sends that entry again, with the same
+//! idempotency key. Group state (what each group
 //! last notified) is memory only: after a restart it is rebuilt from the open alerts in
 //! the store, whose groups flush at once. The notification key covers receiver, group,
 //! status and each alert's fingerprint, status and start, so re-deciding the same group
@@ -69,9 +81,9 @@ use metrics::Metrics;
 pub struct PipelineOptions {
     /// Base URL of Strix's UI (Alertmanager's `externalURL`) for notifications.
     pub external_url: String,
-    /// Concurrent delivery attempts over all receivers (default 64).
+    /// Concurrent delivery attempts over all receivers (default 256).
     pub delivery_workers: usize,
-    /// Concurrent delivery attempts to one receiver (default 16), so a slow receiver
+    /// Concurrent delivery attempts to one receiver (default 64), so a slow receiver
     /// cannot starve the others. HTTP channels reuse keep-alive connections.
     pub per_receiver_concurrency: usize,
     /// Notifications the dispatcher writes to the outbox in one transaction before it
@@ -79,7 +91,7 @@ pub struct PipelineOptions {
     /// of a large flush are still being decided.
     pub flush_chunk: usize,
     /// Delivery outcomes are written to the outbox at most once per this interval, all
-    /// that arrived meanwhile in one transaction (default 10 ms). A crash loses at most
+    /// that arrived meanwhile in one transaction (default 100 ms). A crash loses at most
     /// this much bookkeeping: those notifications are sent again (at-least-once).
     pub record_interval: Duration,
     /// Where alert state changes are published (`kind::ALERT`), for live dashboards.

@@ -341,7 +341,7 @@ pub struct ReceiverConfig {
     /// Strix: at most `max` notifications to this receiver `per` window.
     pub rate_limit: Option<RateLimitConfig>,
     /// Strix: at most this many deliveries to this receiver in flight at once (default:
-    /// the pipeline's per-receiver concurrency, 16).
+    /// the pipeline's per-receiver concurrency, 64).
     pub max_concurrency: Option<u32>,
 
     // Alertmanager receiver types Strix does not support (rejected by validation).
