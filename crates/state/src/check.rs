@@ -20,3 +20,16 @@ pub struct CheckChangeRecord {
     /// The probe's error for changes to unhealthy or degraded.
     pub cause: Option<String>,
 }
+
+/// A health check defined through the admin API (not in `strix.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckDefinitionRecord {
+    /// The check's name; unique.
+    pub name: String,
+    /// The check's definition as JSON, in the shape of one `checks:` entry (a JSON object).
+    pub config: String,
+    /// When the definition was first stored, ms.
+    pub created_at: i64,
+    /// When it was last replaced, ms.
+    pub updated_at: i64,
+}

@@ -82,7 +82,7 @@ pub use alert::{
     AlertQuery, AlertRecord, AlertSortField, AlertState, AlertStats, AlertWrite, AlertWritten,
     SortDirection, Transition, UpsertOutcome, MAX_LIST_LIMIT, SYSTEM_ACTOR,
 };
-pub use check::{CheckChangeRecord, CHECK_STATUSES};
+pub use check::{CheckChangeRecord, CheckDefinitionRecord, CHECK_STATUSES};
 pub use error::{BoxError, StateError};
 pub use escalation::{Escalation, PruneStats, RuleStateRecord};
 pub use issue::{

@@ -413,6 +413,24 @@ pub trait StateStore: Send + Sync {
     /// it, so the status at `before` stays known. Returns the number of rows deleted.
     fn prune_check_changes(&self, before: i64) -> Result<u64, StateError>;
 
+    /// Every check defined through the admin API, ordered by name.
+    fn list_check_definitions(&self) -> Result<Vec<crate::CheckDefinitionRecord>, StateError>;
+
+    /// Stores the definition of check `name` (`config`: one `checks:` entry as a JSON
+    /// object), replacing an existing one; `created_at` of a replaced definition is kept and
+    /// `updated_at` set to `at`. An empty name or a `config` that is not a JSON object is
+    /// [`StateError::BadInput`]. Returns the stored record.
+    fn upsert_check_definition(
+        &self,
+        name: &str,
+        config: &str,
+        at: i64,
+    ) -> Result<crate::CheckDefinitionRecord, StateError>;
+
+    /// Deletes the definition of check `name`; `false` when there was none. The check's
+    /// status history (`check_changes`) is kept.
+    fn delete_check_definition(&self, name: &str) -> Result<bool, StateError>;
+
     // ---- housekeeping ----
 
     /// Deletes resolved alerts that ended before `before` (with history and timers),

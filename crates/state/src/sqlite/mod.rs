@@ -510,6 +510,23 @@ impl StateStore for SqliteStore {
         self.write(|tx| checks::prune(tx, before))
     }
 
+    fn list_check_definitions(&self) -> Result<Vec<crate::CheckDefinitionRecord>, StateError> {
+        self.read(|tx| checks::list_definitions(tx))
+    }
+
+    fn upsert_check_definition(
+        &self,
+        name: &str,
+        config: &str,
+        at: i64,
+    ) -> Result<crate::CheckDefinitionRecord, StateError> {
+        self.write(|tx| checks::upsert_definition(tx, name, config, at))
+    }
+
+    fn delete_check_definition(&self, name: &str) -> Result<bool, StateError> {
+        self.write(|tx| checks::delete_definition(tx, name))
+    }
+
     fn prune(&self, before: i64) -> Result<PruneStats, StateError> {
         self.write(|tx| prune::prune(tx, before))
     }

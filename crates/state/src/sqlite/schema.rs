@@ -9,11 +9,12 @@ use crate::StateError;
 
 /// `(version, SQL)`, ascending. Version 1 is the initial schema; version 2 adds error
 /// tracking (issues and their events); version 3 adds error-issue lifecycle, retention,
-/// per-minute counts and tickets; version 4 adds health-check history.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+/// per-minute counts and tickets; version 4 adds health-check history; version 6 adds
+/// health checks defined through the admin API.
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (6, V6)];
 
 /// The newest schema version this build knows.
-pub const LATEST_VERSION: i64 = 4;
+pub const LATEST_VERSION: i64 = 6;
 
 const V1: &str = r#"
 CREATE TABLE alerts (
@@ -231,6 +232,15 @@ CREATE TABLE check_changes (
 );
 CREATE INDEX check_changes_check_at ON check_changes (check_name, at, seq);
 CREATE INDEX check_changes_at ON check_changes (at);
+"#;
+
+const V6: &str = r#"
+CREATE TABLE check_definitions (
+    name       TEXT PRIMARY KEY,
+    config     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
 "#;
 
 /// Brings the database to [`LATEST_VERSION`]. Returns the versions applied (empty when the
