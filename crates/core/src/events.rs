@@ -31,7 +31,7 @@ pub mod kind {
 /// One published event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// Sequence number, strictly increasing from 1 for the life of the process.
+    /// Sequence number, strictly increasing, also across restarts (see [`EventBus::new`]).
     pub id: u64,
     /// One of [`kind`].
     pub kind: &'static str,
@@ -89,12 +89,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl EventBus {
     /// A bus that keeps the newest `capacity` events (at least 1) for replay.
+    ///
+    /// Ids start at the start time in Unix milliseconds × 1000, so they keep increasing
+    /// across restarts (up to a thousand events per millisecond of uptime, far beyond what
+    /// is published) and a dashboard that reconnects to a restarted server with an old
+    /// `Last-Event-ID` sees a gap and refetches instead of waiting for the new counter to
+    /// catch up. The ids stay below 2^53, so JavaScript reads them exactly.
     pub fn new(capacity: usize) -> Self {
+        Self::starting_at(capacity, (crate::now_millis().max(0) as u64).saturating_mul(1000) + 1)
+    }
+
+    /// A bus whose first event gets id `first_id` (at least 1).
+    pub fn starting_at(capacity: usize, first_id: u64) -> Self {
         let capacity = capacity.max(1);
         EventBus {
             capacity,
             ring: Mutex::new(Ring {
-                next_id: 1,
+                next_id: first_id.max(1),
                 events: VecDeque::with_capacity(capacity.min(4096)),
             }),
             hooks: Mutex::new(Vec::new()),
@@ -137,8 +148,10 @@ impl EventBus {
         let ring = lock(&self.ring);
         let last_id = ring.next_id - 1;
         let oldest = ring.events.front().map(|e| e.id).unwrap_or(ring.next_id);
-        // Ids after `after` that are no longer in the ring were dropped.
-        let gap = after + 1 < oldest && after < last_id;
+        // Ids after `after` that are no longer in the ring were dropped; an id from the
+        // future was issued by an earlier process (or made up): either way the reader's
+        // view is stale.
+        let gap = (after.saturating_add(1) < oldest && after < last_id) || after > last_id;
         let events = ring
             .events
             .iter()
@@ -166,7 +179,7 @@ mod tests {
 
     #[test]
     fn ids_increase_and_replay_after_an_id() {
-        let bus = EventBus::new(8);
+        let bus = EventBus::starting_at(8, 1);
         assert_eq!(bus.last_id(), 0);
         for i in 0..5 {
             bus.publish(kind::ALERT, format!("{{\"n\":{i}}}"));
@@ -182,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_reader_that_fell_behind_the_ring_sees_a_gap() {
-        let bus = EventBus::new(3);
+        let bus = EventBus::starting_at(3, 1);
         for _ in 0..10 {
             bus.publish(kind::TICK, "{}".into());
         }
@@ -194,7 +207,27 @@ mod tests {
         // A fresh reader (0) on an empty or full ring is not a gap in the events it asked for
         // only when nothing was dropped.
         assert!(bus.since(0, 100).gap);
-        assert!(!EventBus::new(3).since(0, 10).gap);
+        assert!(!EventBus::starting_at(3, 1).since(0, 10).gap);
+        // An id beyond the newest one (a previous process' id) is a gap, and so is the
+        // largest id (no overflow).
+        assert!(bus.since(11, 100).gap);
+        assert!(bus.since(u64::MAX, 100).gap);
+        assert!(!bus.since(10, 100).gap);
+    }
+
+    #[test]
+    fn ids_keep_increasing_across_restarts() {
+        let before = EventBus::default();
+        let old = before.publish(kind::TICK, "{}".into());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let after = EventBus::default();
+        let new = after.publish(kind::TICK, "{}".into());
+        assert!(new > old, "{new} > {old}");
+        assert!(new < (1 << 53), "exact in JavaScript: {new}");
+        // A dashboard that reconnects with the old id is told to resync.
+        assert!(after.since(old, 10).gap);
+        // One that reconnects with an id of this process is not.
+        assert!(!after.since(new, 10).gap);
     }
 
     #[test]

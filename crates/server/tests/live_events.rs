@@ -97,7 +97,7 @@ async fn read_events(body: &mut Body, n: usize) -> Vec<(String, String, String)>
 #[tokio::test]
 async fn polling_returns_events_after_an_id_with_parsed_payloads() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Arc::new(EventBus::default());
+    let bus = Arc::new(EventBus::starting_at(1024, 1));
     let app = app(dir.path(), bus.clone());
     bus.publish(kind::ALERT, r#"{"id":"a1","state":"firing"}"#.into());
     bus.publish(kind::CHECK, r#"{"name":"web","status":"unhealthy"}"#.into());
@@ -120,7 +120,7 @@ async fn polling_returns_events_after_an_id_with_parsed_payloads() {
 #[tokio::test]
 async fn a_stream_delivers_new_events_and_counts_its_client() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Arc::new(EventBus::default());
+    let bus = Arc::new(EventBus::starting_at(1024, 1));
     let app = app(dir.path(), bus.clone());
     // Published before the client connected: not sent to a fresh client.
     bus.publish(kind::TICK, "{}".into());
@@ -158,7 +158,7 @@ async fn a_stream_delivers_new_events_and_counts_its_client() {
 #[tokio::test]
 async fn reconnecting_with_last_event_id_replays_what_was_missed() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Arc::new(EventBus::default());
+    let bus = Arc::new(EventBus::starting_at(1024, 1));
     let app = app(dir.path(), bus.clone());
     for i in 0..5 {
         bus.publish(kind::CHECK, format!(r#"{{"n":{i}}}"#));
@@ -173,7 +173,7 @@ async fn reconnecting_with_last_event_id_replays_what_was_missed() {
 #[tokio::test]
 async fn a_client_too_far_behind_is_told_to_resync_then_continues() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Arc::new(EventBus::new(4));
+    let bus = Arc::new(EventBus::starting_at(4, 1));
     let app = app(dir.path(), bus.clone());
     for _ in 0..10 {
         bus.publish(kind::TICK, "{}".into());
@@ -188,4 +188,20 @@ async fn a_client_too_far_behind_is_told_to_resync_then_continues() {
         next[0],
         ("11".into(), "alert".into(), r#"{"id":"after"}"#.into())
     );
+}
+
+#[tokio::test]
+async fn a_dashboard_reconnecting_to_a_restarted_server_resyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    // The previous process got as far as id 500; this one starts lower.
+    let bus = Arc::new(EventBus::starting_at(1024, 1));
+    let app = app(dir.path(), bus.clone());
+    bus.publish(kind::TICK, "{}".into());
+    let mut body = open_stream(&app, Some(500)).await;
+    let first = read_events(&mut body, 1).await;
+    assert_eq!(first[0].1, "resync");
+    assert_eq!(first[0].0, "1");
+    bus.publish(kind::CHECK, r#"{"name":"web"}"#.into());
+    let next = read_events(&mut body, 1).await;
+    assert_eq!(next[0].0, "2");
 }
