@@ -33,6 +33,8 @@
 //! - **Error issues** ([`ErrorIssue`], [`ErrorEventRecord`]): scrubbed events grouped by
 //!   project and hash; [`StateStore::record_error_event`] upserts the issue and stores the
 //!   event in one transaction (a resolved issue that happens again becomes regressed).
+//! - **Projects** ([`ProjectRecord`]): error-tracking projects created through the admin
+//!   API (id, unique slug, DSN public key); deleting one disables it and keeps its events.
 //! - **Rate limits**: [`StateStore::count_notifications`] counts what was enqueued for a
 //!   receiver since a time.
 //!
@@ -74,6 +76,7 @@ mod error;
 mod escalation;
 pub mod issue;
 pub mod outbox;
+pub mod project;
 pub mod silence;
 pub mod sqlite;
 mod store;
@@ -94,6 +97,7 @@ pub use outbox::{
     DeliveryLogEntry, DeliveryLogQuery, DeliveryOutcome, DeliveryStatus, Enqueued, OutboxEntry,
     OutboxItem, OutboxStatus,
 };
+pub use project::{NewProject, ProjectRecord};
 pub use silence::{Silence, SilenceInput, SilenceMatcher, SilenceState};
 pub use sqlite::SqliteStore;
 pub use store::StateStore;

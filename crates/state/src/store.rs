@@ -431,6 +431,40 @@ pub trait StateStore: Send + Sync {
     /// status history (`check_changes`) is kept.
     fn delete_check_definition(&self, name: &str) -> Result<bool, StateError>;
 
+    // ---- projects ----
+
+    /// Error-tracking projects created through the admin API, by id; disabled ones only
+    /// when `include_disabled`.
+    fn list_projects(
+        &self,
+        include_disabled: bool,
+    ) -> Result<Vec<crate::ProjectRecord>, StateError>;
+
+    /// One project by id, disabled or not; `None` if unknown.
+    fn get_project(&self, id: u64) -> Result<Option<crate::ProjectRecord>, StateError>;
+
+    /// Stores a new project created at `at`. Invalid fields are [`StateError::BadInput`]
+    /// naming the field; an id, slug or key already stored (disabled projects included)
+    /// is [`StateError::Conflict`] naming it.
+    fn create_project(
+        &self,
+        project: &crate::NewProject,
+        at: i64,
+    ) -> Result<crate::ProjectRecord, StateError>;
+
+    /// Replaces the public key of an enabled project. [`StateError::NotFound`] for an
+    /// unknown or disabled project, [`StateError::Conflict`] if another project has the key.
+    fn rotate_project_key(
+        &self,
+        id: u64,
+        public_key: &str,
+        at: i64,
+    ) -> Result<crate::ProjectRecord, StateError>;
+
+    /// Disables an enabled project (its events stay stored; its id and slug stay taken).
+    /// [`StateError::NotFound`] for an unknown or already disabled project.
+    fn disable_project(&self, id: u64, at: i64) -> Result<crate::ProjectRecord, StateError>;
+
     // ---- housekeeping ----
 
     /// Deletes resolved alerts that ended before `before` (with history and timers),

@@ -14,6 +14,7 @@ mod checks;
 mod escalations;
 mod issues;
 mod outbox;
+mod projects;
 mod prune;
 mod rules;
 mod schema;
@@ -77,6 +78,33 @@ impl SqliteStore {
         let applied = schema::migrate(&mut conn, strix_core::now_millis())?;
         if !applied.is_empty() {
             tracing::info!(path = %path.display(), versions = ?applied, "Applied state schema migrations.");
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// Opens an existing database read-only, without migrating it (for tools that inspect
+    /// the data directory of a running or stopped server). A missing file is
+    /// [`StateError::Unavailable`]; a schema newer than this build is
+    /// [`StateError::SchemaTooNew`]. Tables added by migrations the file has not had yet
+    /// are missing: check [`schema_version`](Self::schema_version) first.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StateError> {
+        let path = path.as_ref().to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let found = schema::current_version(&conn).or_else(|e| match e {
+            // No schema_version table: an empty file.
+            StateError::Backend { .. } => Ok(0),
+            e => Err(e),
+        })?;
+        if found > schema::LATEST_VERSION {
+            return Err(StateError::SchemaTooNew {
+                found,
+                supported: schema::LATEST_VERSION,
+            });
         }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
@@ -526,6 +554,42 @@ impl StateStore for SqliteStore {
     fn delete_check_definition(&self, name: &str) -> Result<bool, StateError> {
         self.write(|tx| checks::delete_definition(tx, name))
     }
+
+    // ---- projects ----
+
+    fn list_projects(
+        &self,
+        include_disabled: bool,
+    ) -> Result<Vec<crate::ProjectRecord>, StateError> {
+        projects::list(&self.lock(), include_disabled)
+    }
+
+    fn get_project(&self, id: u64) -> Result<Option<crate::ProjectRecord>, StateError> {
+        projects::get(&self.lock(), id)
+    }
+
+    fn create_project(
+        &self,
+        project: &crate::NewProject,
+        at: i64,
+    ) -> Result<crate::ProjectRecord, StateError> {
+        self.write(|tx| projects::create(tx, project, at))
+    }
+
+    fn rotate_project_key(
+        &self,
+        id: u64,
+        public_key: &str,
+        at: i64,
+    ) -> Result<crate::ProjectRecord, StateError> {
+        self.write(|tx| projects::rotate_key(tx, id, public_key, at))
+    }
+
+    fn disable_project(&self, id: u64, at: i64) -> Result<crate::ProjectRecord, StateError> {
+        self.write(|tx| projects::disable(tx, id, at))
+    }
+
+    // ---- housekeeping ----
 
     fn prune(&self, before: i64) -> Result<PruneStats, StateError> {
         self.write(|tx| prune::prune(tx, before))

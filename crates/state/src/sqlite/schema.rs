@@ -9,9 +9,10 @@ use crate::StateError;
 
 /// `(version, SQL)`, ascending. Version 1 is the initial schema; version 2 adds error
 /// tracking (issues and their events); version 3 adds error-issue lifecycle, retention,
-/// per-minute counts and tickets; version 4 adds health-check history; version 6 adds
-/// health checks defined through the admin API.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (6, V6)];
+/// per-minute counts and tickets; version 4 adds health-check history; version 5 adds
+/// error-tracking projects created through the admin API; version 6 adds health checks
+/// defined through the admin API.
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
 /// The newest schema version this build knows.
 pub const LATEST_VERSION: i64 = 6;
@@ -232,6 +233,18 @@ CREATE TABLE check_changes (
 );
 CREATE INDEX check_changes_check_at ON check_changes (check_name, at, seq);
 CREATE INDEX check_changes_at ON check_changes (at);
+"#;
+
+const V5: &str = r#"
+CREATE TABLE projects (
+    id          INTEGER PRIMARY KEY CHECK (id > 0),
+    slug        TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    public_key  TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    disabled_at INTEGER
+);
 "#;
 
 const V6: &str = r#"
