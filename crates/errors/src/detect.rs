@@ -51,6 +51,8 @@ struct Window {
 pub struct Detector {
     config: Detection,
     issues: HashMap<i64, Window>,
+    /// Issues dropped to make room, since start.
+    evicted: u64,
 }
 
 /// Parses a stored severity name.
@@ -69,6 +71,7 @@ impl Detector {
         Detector {
             config,
             issues: HashMap::new(),
+            evicted: 0,
         }
     }
 
@@ -80,6 +83,12 @@ impl Detector {
     /// Issues tracked (for the `strix_errors_detection_issues` gauge).
     pub fn tracked(&self) -> usize {
         self.issues.len()
+    }
+
+    /// Issues forgotten to make room for new ones since start (for
+    /// `strix_errors_detection_evicted_issues_total`).
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Issues currently firing.
@@ -133,22 +142,33 @@ impl Detector {
 
     /// Keeps the number of tracked issues below `max_tracked_issues` by forgetting the
     /// quiet issue whose latest event is oldest (firing issues are never forgotten).
+    /// Makes room for a new issue when `max_tracked_issues` are tracked: evicts the
+    /// oldest tenth (at least one) of the issues not firing, in one pass. One scan per
+    /// batch keeps a flood of distinct fingerprints linear overall instead of scanning
+    /// every tracked issue for each new one. Firing issues are never evicted.
     fn make_room(&mut self) {
         let max = self.config.max_tracked_issues.max(1);
-        while self.issues.len() >= max {
-            let victim = self
-                .issues
-                .iter()
-                .filter(|(_, w)| w.firing_since.is_none())
-                .min_by_key(|(_, w)| w.times.back().copied().unwrap_or(i64::MIN))
-                .map(|(id, _)| *id);
-            match victim {
-                Some(id) => {
-                    self.issues.remove(&id);
-                }
-                None => return,
-            }
+        if self.issues.len() < max {
+            return;
         }
+        let mut idle: Vec<(i64, i64)> = self
+            .issues
+            .iter()
+            .filter(|(_, w)| w.firing_since.is_none())
+            .map(|(id, w)| (w.times.back().copied().unwrap_or(i64::MIN), *id))
+            .collect();
+        if idle.is_empty() {
+            return;
+        }
+        let over = self.issues.len() + 1 - max;
+        let batch = (max / 10).max(over).max(1).min(idle.len());
+        if batch < idle.len() {
+            idle.select_nth_unstable(batch - 1);
+        }
+        for (_, id) in idle.iter().take(batch) {
+            self.issues.remove(id);
+        }
+        self.evicted = self.evicted.saturating_add(batch as u64);
     }
 
     /// Re-evaluates every issue at `now`: returns the issues still firing (to re-send) and
@@ -257,6 +277,32 @@ mod tests {
         assert_eq!(d.tracked(), 3);
         assert_eq!(d.firing(), 1);
         assert!(d.clear(1).is_some(), "the firing issue was kept");
+    }
+
+    #[test]
+    fn eviction_drops_a_batch_of_the_oldest_idle_issues() {
+        let mut d = Detector::new(Detection {
+            max_tracked_issues: 100,
+            ..Detection::default()
+        });
+        for id in 0..100 {
+            d.observe(info(id, Severity::Low), 1_000 + id);
+        }
+        assert_eq!(d.tracked(), 100);
+        // Issue 0 is the oldest, but an event now makes it recent.
+        d.observe(info(0, Severity::Low), 5_000);
+        d.observe(info(100, Severity::Low), 5_001);
+        // A tenth went at once, so the next new issues need no scan.
+        assert_eq!(d.tracked(), 91);
+        assert_eq!(d.evicted(), 10);
+        for id in 1..=10 {
+            assert!(d.clear(id).is_none() && !d.issues.contains_key(&id));
+        }
+        assert!(d.issues.contains_key(&0) && d.issues.contains_key(&11));
+        for id in 101..110 {
+            d.observe(info(id, Severity::Low), 6_000 + id);
+        }
+        assert_eq!((d.tracked(), d.evicted()), (100, 10));
     }
 
     #[test]
