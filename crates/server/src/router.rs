@@ -56,6 +56,8 @@ pub struct App {
     pub metadata: MetadataStore,
     /// Open dashboard event streams and their wake-up.
     pub live: api::events::Live,
+    /// The public status page's content and when it was computed.
+    pub status_cache: std::sync::Mutex<Option<(Instant, serde_json::Value)>>,
     pub started: Instant,
     /// Wall-clock start time (for `/api/v1/status/runtimeinfo`).
     pub started_at: std::time::SystemTime,
@@ -104,6 +106,7 @@ impl AppState {
         AppState(Arc::new(App {
             sink,
             live: api::events::Live::new(&services.events),
+            status_cache: std::sync::Mutex::new(None),
             services,
             write_slots: Arc::new(Semaphore::new(opts.max_inflight_writes.max(1))),
             query_slots: Arc::new(Semaphore::new(opts.max_concurrent_queries.max(1))),
@@ -312,6 +315,8 @@ pub fn build(state: AppState) -> Router {
         .merge(scoped(api::errors::ingest_routes(), &state, Scope::Ingest))
         .merge(scoped(api::errors::read_routes(), &state, Scope::Read))
         .merge(scoped(api::errors::admin_routes(), &state, Scope::Admin))
+        .merge(scoped(api::projects::read_routes(), &state, Scope::Read))
+        .merge(scoped(api::projects::admin_routes(), &state, Scope::Admin))
         .merge(api::ops::open_routes())
         .merge(api::ui::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), track))

@@ -187,3 +187,38 @@ async fn body_over_limit_is_413() {
     let r = app.oneshot(post_write(vec![0u8; 4096])).await.unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn open_health_is_a_summary_without_a_read_key_when_keys_are_configured() {
+    use strix_server::auth::{ApiKey, Scope};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ServerOptions {
+        api_keys: vec![ApiKey::from_plain("reader", "r", vec![Scope::Read])],
+        ..ServerOptions::default()
+    };
+    let (app, _db) = app(dir.path(), opts);
+    let get = |key: Option<&'static str>| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::get("/api/monitoring/health");
+            if let Some(k) = key {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
+            }
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+        }
+    };
+    let summary = get(None).await;
+    let storage = &summary["data"]["components"][0];
+    assert_eq!(storage["name"], "storage");
+    assert!(storage["status"].is_string());
+    assert!(storage.get("details").is_none(), "{storage}");
+    assert!(storage.get("message").is_none(), "{storage}");
+    assert!(summary["data"].get("environment").is_none());
+
+    let full = get(Some("r")).await;
+    assert!(full["data"]["components"][0]["details"].is_object(), "{full}");
+    assert!(full["data"]["components"][0]["message"].is_string());
+}

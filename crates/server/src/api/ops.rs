@@ -32,7 +32,19 @@ pub fn admin_routes() -> Router<AppState> {
 /// the components and then the configured checks (each with `name`, `status`, ...).
 /// `overallStatus` is the worst of components and checks, so a probed service being down
 /// shows there without making Strix look down to its supervisor.
-async fn health(State(state): State<AppState>) -> Response {
+///
+/// The route is open so supervisors and load balancers need no key, but with API keys
+/// configured a caller without a read key gets a summary only: overall status, version,
+/// uptime, and each component's and public check's name and status — no target URLs,
+/// error texts, labels or resource figures.
+async fn health(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let detailed = matches!(
+        crate::auth::check(&state.opts.api_keys, authorization, crate::auth::Scope::Read),
+        crate::auth::AuthResult::Allowed
+    );
     let components = tokio::task::spawn_blocking({
         let st = state.clone();
         move || super::health::components_fresh(&st)
@@ -64,6 +76,31 @@ async fn health(State(state): State<AppState>) -> Response {
             .map(super::health::status_of)
             .chain(list.iter().map(|c| c.status)),
     );
+    if !detailed {
+        let summary = |name: &str, status: &str| json!({"name": name, "status": status});
+        let components: Vec<serde_json::Value> = components
+            .iter()
+            .map(|c| summary(c["name"].as_str().unwrap_or(""), c["status"].as_str().unwrap_or("unknown")))
+            .collect();
+        let mut checks = components.clone();
+        checks.extend(
+            list.iter()
+                .filter(|c| c.public)
+                .map(|c| summary(&c.name, c.status.as_str())),
+        );
+        let body = json!({
+            "success": true,
+            "data": {
+                "overallStatus": status.as_str(),
+                "version": crate::VERSION,
+                "uptime": state.started.elapsed().as_secs(),
+                "timestamp": strix_core::now_millis(),
+                "components": components,
+                "checks": checks,
+            }
+        });
+        return (code, Json(body)).into_response();
+    }
     let mut checks: Vec<serde_json::Value> = components.clone();
     checks.extend(list.iter().map(super::checks::check_json));
     let body = json!({

@@ -85,7 +85,7 @@ pub fn status_json(svc: Option<&CheckService>, now: i64) -> Value {
                     "start": time(i.start),
                     "end": i.end.map(time),
                     "durationMs": i.duration(now).as_millis() as u64,
-                    "cause": i.cause,
+                    "cause": i.cause.as_deref().map(public_cause),
                     "open": i.is_open(),
                 }),
             ));
@@ -114,13 +114,64 @@ pub fn status_json(svc: Option<&CheckService>, now: i64) -> Value {
     })
 }
 
+/// What a public incident says about its cause. The probe's own error text can name
+/// internal addresses or echo what the service answered, so the page shows only its kind.
+pub fn public_cause(cause: &str) -> &'static str {
+    let c = cause.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| c.contains(w));
+    if has(&["job reported failure"]) {
+        "job reported failure"
+    } else if has(&["heartbeat", "ping", "missed"]) {
+        "missed heartbeat"
+    } else if has(&["timed out", "timeout", "deadline"]) {
+        "timeout"
+    } else if has(&["certificate", "tls", "ssl", "handshake"]) {
+        "TLS or certificate problem"
+    } else if has(&["dns", "resolve", "nxdomain", "no such host", "lookup", " answer for "]) {
+        "DNS resolution failed"
+    } else if has(&["refused", "connect", "unreachable", "reset"]) {
+        "connection failed"
+    } else if has(&["status", "body", "regex", "expect", "json", "answer", "got ", "not found"]) {
+        "unexpected response"
+    } else if has(&["latency", "slow", "degraded"]) {
+        "slow responses"
+    } else {
+        "check failed"
+    }
+}
+
+/// How long one rendering of the page's content is reused: the page is public, so a
+/// burst of requests must not recompute 90 days of history per check each time.
+const CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The status content, computed at most once per [`CACHE_FOR`] and off the async workers.
+async fn cached(state: &AppState) -> Value {
+    {
+        let c = state.status_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, v)) = c.as_ref() {
+            if at.elapsed() < CACHE_FOR {
+                return v.clone();
+            }
+        }
+    }
+    let st = state.clone();
+    let v = tokio::task::spawn_blocking(move || {
+        status_json(st.services.checks.as_ref(), strix_core::now_millis())
+    })
+    .await
+    .unwrap_or_else(|_| json!({"status": "unknown", "checks": [], "incidents": []}));
+    *state.status_cache.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some((std::time::Instant::now(), v.clone()));
+    v
+}
+
 async fn api(State(state): State<AppState>) -> Json<Value> {
-    let data = status_json(state.services.checks.as_ref(), strix_core::now_millis());
+    let data = cached(&state).await;
     Json(json!({"success": true, "data": data}))
 }
 
 async fn page(State(state): State<AppState>) -> Response {
-    let data = status_json(state.services.checks.as_ref(), strix_core::now_millis());
+    let data = cached(&state).await;
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -290,6 +341,25 @@ pub fn render(data: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_causes_hide_probe_details() {
+        let cases = [
+            ("connect error: Connection refused (os error 111) 10.0.3.7:5432", "connection failed"),
+            ("unexpected status 500", "unexpected response"),
+            ("\"PONG\" not found in the first 4096 bytes", "unexpected response"),
+            ("body does not match \"ok\"", "unexpected response"),
+            ("timed out after 5s", "timeout"),
+            ("TLS handshake: invalid peer certificate", "TLS or certificate problem"),
+            ("no A answer for db.internal.example", "DNS resolution failed"),
+            ("no ping since 2026-11-22T10:00:00Z; expected by 2026-11-22T10:05:00Z", "missed heartbeat"),
+            ("job reported failure at 2026-11-22T10:00:00Z", "job reported failure"),
+            ("something else", "check failed"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(public_cause(raw), want, "{raw}");
+        }
+    }
 
     #[test]
     fn renders_escaped_bars_and_incidents() {
