@@ -31,6 +31,15 @@ pub struct RateLimits {
     pub max_pending_requests: usize,
     /// Events committed in one state-store transaction at most.
     pub max_batch_events: usize,
+    /// Oldest event timestamp taken as the SDK sent it: an older one is filed under the
+    /// arrival time (the original is kept in the event), so retention never deletes an
+    /// issue that was just created. `0s` turns it off.
+    #[serde(with = "strix_core::duration::serde_str")]
+    pub max_event_age: Duration,
+    /// Distinct `component` values counted per project in
+    /// `strix_error_events_total{component}`; further ones are counted as `other` (the
+    /// tag is set by clients, whose DSN keys are public).
+    pub max_components_per_project: usize,
 }
 
 impl Default for RateLimits {
@@ -43,6 +52,8 @@ impl Default for RateLimits {
             projects: std::collections::BTreeMap::new(),
             max_pending_requests: 4096,
             max_batch_events: 2048,
+            max_event_age: Duration::from_secs(30 * 86_400),
+            max_components_per_project: 100,
         }
     }
 }

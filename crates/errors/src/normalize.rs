@@ -12,9 +12,10 @@
 //! frames outermost first, the frame that raised at the end.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// Event severity as SDKs report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -69,6 +70,11 @@ pub struct NormalizeLimits {
     pub max_tags: usize,
     /// Longest tag key or value, in bytes.
     pub max_tag_bytes: usize,
+    /// Oldest event timestamp taken as given, relative to the arrival time; an older one
+    /// (a wrong device clock, an offline cache sent late) becomes the arrival time, with
+    /// the original kept in the stored event under `strix.timestamp`. Zero turns it off.
+    #[serde(with = "strix_core::duration::serde_str")]
+    pub max_event_age: Duration,
 }
 
 impl Default for NormalizeLimits {
@@ -81,6 +87,7 @@ impl Default for NormalizeLimits {
             max_exceptions: 25,
             max_tags: 200,
             max_tag_bytes: 200,
+            max_event_age: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -282,17 +289,27 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
         m.insert("event_id".into(), Value::String(event_id.clone()));
     }
     let received = opts.received_ms;
-    let timestamp = raw
-        .get("timestamp")
-        .and_then(parse_timestamp_ms)
-        .map(|t| {
-            if received > 0 && t > received + 60_000 {
-                received
-            } else {
-                t
+    let sdk_timestamp = raw.get("timestamp").and_then(parse_timestamp_ms);
+    let timestamp = clamp_timestamp(sdk_timestamp, received, lim.max_event_age);
+    if let (Some(sdk), Some(m)) = (sdk_timestamp, raw.as_object_mut()) {
+        if sdk != timestamp {
+            // Keep what the SDK said beside the value we use, as Sentry notes clock drift.
+            let original = m.get("timestamp").cloned().unwrap_or(Value::Null);
+            let note = json!({
+                "timestamp": {
+                    "original": original,
+                    "reason": if sdk > timestamp { "future_timestamp" } else { "past_timestamp" },
+                }
+            });
+            match m.get_mut("strix") {
+                Some(Value::Object(s)) => s.extend(note.as_object().cloned().unwrap_or_default()),
+                _ => {
+                    m.insert("strix".into(), note);
+                }
             }
-        })
-        .unwrap_or(received);
+            m.insert("timestamp".into(), Value::from(timestamp as f64 / 1000.0));
+        }
+    }
 
     let text = |k: &str| {
         raw.get(k)
@@ -412,6 +429,25 @@ fn normalize_event_id(s: &str) -> Option<String> {
 
 fn new_event_id() -> String {
     format!("{:032x}", ulid::Ulid::new().0)
+}
+
+/// The timestamp an event is filed under: the SDK's, unless it is more than a minute
+/// ahead of `received` or older than `max_age` before it (then `received`); `received`
+/// when the SDK gave none. No clamping without an arrival time (`received <= 0`).
+pub fn clamp_timestamp(sdk: Option<i64>, received: i64, max_age: Duration) -> i64 {
+    let Some(t) = sdk else {
+        return received;
+    };
+    if received <= 0 {
+        return t;
+    }
+    let max_age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+    if t > received.saturating_add(60_000) || (max_age > 0 && t < received.saturating_sub(max_age))
+    {
+        received
+    } else {
+        t
+    }
 }
 
 /// Float (or integer) seconds since the epoch, or an RFC 3339 string (a missing offset

@@ -163,6 +163,38 @@ fn timestamps() {
 }
 
 #[test]
+fn old_timestamps_are_filed_under_the_arrival_time() {
+    let received = opts().received_ms;
+    let day = 86_400_000i64;
+    // 40 days old (a device with a wrong clock): the arrival time, original kept.
+    let old = (received - 40 * day) as f64 / 1000.0;
+    let e = normalize(json!({"timestamp": old, "strix": {"x": 1}}), &opts());
+    assert_eq!(e.timestamp, received);
+    assert_eq!(e.raw["strix"]["timestamp"]["original"], json!(old));
+    assert_eq!(e.raw["strix"]["timestamp"]["reason"], "past_timestamp");
+    assert_eq!(e.raw["strix"]["x"], 1, "other notes are kept");
+    assert_eq!(e.raw["timestamp"], json!(received as f64 / 1000.0));
+    // 10 days old is within the default 30 days: kept as sent, no note.
+    let recent = (received - 10 * day) as f64 / 1000.0;
+    let e = normalize(json!({"timestamp": recent}), &opts());
+    assert_eq!(e.timestamp, received - 10 * day);
+    assert!(e.raw.get("strix").is_none());
+    // The age is configurable; zero turns clamping of old timestamps off.
+    let mut o = opts();
+    o.limits.max_event_age = Duration::from_secs(86_400);
+    assert_eq!(normalize(json!({"timestamp": recent}), &o).timestamp, received);
+    o.limits.max_event_age = Duration::ZERO;
+    assert_eq!(
+        normalize(json!({"timestamp": old}), &o).timestamp,
+        received - 40 * day
+    );
+    // A future one is noted too.
+    let e = normalize(json!({"timestamp": 4_000_000_000u64}), &opts());
+    assert_eq!(e.raw["strix"]["timestamp"]["reason"], "future_timestamp");
+    assert_eq!(e.raw["strix"]["timestamp"]["original"], json!(4_000_000_000u64));
+}
+
+#[test]
 fn truncation_and_caps() {
     let mut o = opts();
     o.limits.max_text_bytes = 10;

@@ -561,3 +561,27 @@ fn stats_counts_and_retention() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].hash, "h-new");
 }
+
+#[test]
+fn retention_keeps_issues_received_recently_whatever_their_timestamp() {
+    let (_d, s) = store();
+    let day = 86_400_000;
+    // Sent today with a timestamp from 40 days ago (a device clock, a late offline cache):
+    // last_seen is old, but the issue was received now and must survive the next prune.
+    let now = 100 * day;
+    let late = s
+        .record_error_event(1, &event("late", "h-late", now - 40 * day, None), now)
+        .unwrap();
+    assert!(late.created);
+    // Received long ago and not since: deleted.
+    s.record_error_event(1, &event("gone", "h-gone", 10 * day, None), 10 * day)
+        .unwrap();
+    let p = s.prune_error_events(now - 30 * day).unwrap();
+    assert_eq!((p.events, p.issues), (1, 1));
+    let i = s.get_error_issue(late.issue_id).unwrap().unwrap();
+    assert_eq!(i.count, 1);
+    let (events, _) = s
+        .list_error_events(late.issue_id, 0, 10)
+        .unwrap();
+    assert_eq!(events.len(), 1, "the new issue keeps its event");
+}

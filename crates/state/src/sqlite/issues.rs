@@ -663,13 +663,20 @@ pub(super) fn stats(
 }
 
 /// Deletes events received before `before`, and issues (with everything hanging off them)
-/// whose last event is older than that and that have no open ticket.
+/// that received no event since then and have no open ticket.
+///
+/// Issues go by receive time (Strix' clock, kept per minute in `error_counts`), not by
+/// `last_seen` (the SDK's timestamp): an event from a device with a wrong clock never makes
+/// its new issue look old.
 pub(super) fn prune(tx: &Transaction<'_>, before: i64) -> Result<ErrorPruneStats, StateError> {
     let events = tx.execute("DELETE FROM error_events WHERE received < ?1", [before])?;
     let issues = tx.execute(
-        "DELETE FROM error_issues WHERE last_seen < ?1 AND NOT EXISTS (SELECT 1 FROM error_tickets t \
-         WHERE t.issue_id = error_issues.id AND t.status NOT IN ('resolved', 'closed'))",
-        [before],
+        "DELETE FROM error_issues WHERE last_seen < ?1 \
+         AND NOT EXISTS (SELECT 1 FROM error_counts c \
+             WHERE c.issue_id = error_issues.id AND c.minute >= ?2) \
+         AND NOT EXISTS (SELECT 1 FROM error_tickets t \
+             WHERE t.issue_id = error_issues.id AND t.status NOT IN ('resolved', 'closed'))",
+        params![before, before.div_euclid(60_000)],
     )?;
     tx.execute(
         "DELETE FROM error_counts WHERE minute < ?1",
