@@ -124,6 +124,12 @@ impl ChannelSet {
         self.receivers.is_empty()
     }
 
+    /// Adds (or replaces) the channels of `receiver`.
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, receiver: &str, channels: Vec<Box<dyn Channel>>) {
+        self.receivers.insert(receiver.to_string(), channels);
+    }
+
     pub fn into_map(self) -> HashMap<String, Vec<Box<dyn Channel>>> {
         self.receivers
     }

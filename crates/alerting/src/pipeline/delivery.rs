@@ -3,7 +3,16 @@
 //! - **Queue in memory, truth in the store.** Every entry is durable in the outbox before
 //!   it reaches the queue: the dispatcher pushes what it enqueued ([`Inner::push_jobs`]),
 //!   and at start the queue is rebuilt by paging through the pending entries of the store
-//!   (`pending_outbox`), so nothing is re-read or re-decoded per completion.
+//!   (`pending_outbox`), so nothing is re-read or re-decoded per completion. A failed read
+//!   (a busy database, an I/O error) is retried with backoff until it succeeds, and every
+//!   `reconcile_interval` (default 1 min) the pending entries are read again and those the
+//!   queue does not know are queued, so nothing waits for the next start.
+//! - **An id is known until its final outcome is recorded.** A job leaves the queue's
+//!   `known` set only when its delivered or given-up outcome has been written (or failed to
+//!   be written), so a reconciliation never re-sends an entry whose outcome is on its way
+//!   to the store; ids finished while a read is in progress are not queued by that read.
+//! - **A panicking channel costs one attempt, not a slot.** Each attempt runs in a task
+//!   whose guard releases the receiver's slot and schedules a retry when the send panics.
 //! - **Concurrency**: at most `delivery_workers` attempts at once, and at most
 //!   `per_receiver_concurrency` for one receiver, so a slow receiver cannot starve the
 //!   others. Each receiver's queue is FIFO; retries wait in a timer heap until their
@@ -21,7 +30,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strix_state::{DeliveryOutcome, OutboxEntry, OutboxItem, MAX_LIST_LIMIT};
+use strix_state::{DeliveryOutcome, OutboxEntry, OutboxItem, StateError, MAX_LIST_LIMIT};
 use tokio::sync::mpsc;
 
 use serde::Deserialize;
@@ -34,6 +43,21 @@ use crate::channels::{Attempt, DeliveryError};
 const MAX_ATTEMPT: Duration = Duration::from_secs(120);
 /// Outcomes written in one transaction at most.
 const RECORD_BATCH: usize = 1024;
+/// First wait before reading the outbox again after a failed read; doubles per failure.
+const READ_RETRY_MIN: Duration = Duration::from_millis(500);
+/// Longest wait between reads of the outbox after failures.
+const READ_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Reads one page of pending outbox entries (`after_id`, `limit`), as
+/// [`strix_state::StateStore::pending_outbox`]. A seam so a failing store can be tested.
+pub(crate) type OutboxReader =
+    Arc<dyn Fn(i64, usize) -> Result<Vec<OutboxEntry>, StateError> + Send + Sync>;
+
+/// The reader over the pipeline's store.
+pub(crate) fn store_reader(inner: &Arc<Inner>) -> OutboxReader {
+    let store = inner.store.clone();
+    Arc::new(move |after, limit| store.pending_outbox(after, limit))
+}
 
 /// One outbox entry waiting for (another) attempt.
 #[derive(Debug, Clone)]
@@ -85,6 +109,10 @@ pub(crate) struct Queue {
     known: HashSet<i64>,
     in_flight: HashMap<String, usize>,
     in_flight_total: usize,
+    /// Reads of the outbox in progress; while any runs, forgotten ids are remembered in
+    /// `forgotten` so the read does not queue an entry it saw before it was finished.
+    scans: usize,
+    forgotten: HashSet<i64>,
 }
 
 impl Queue {
@@ -106,6 +134,35 @@ impl Queue {
         } else {
             self.delayed.push(Reverse((job.due_at, job.id)));
             self.delayed_jobs.insert(job.id, job);
+        }
+    }
+
+    /// An entry read from the outbox: added unless it is known or was finished while the
+    /// read ran. Returns whether it was added.
+    fn push_scanned(&mut self, job: Job, now: i64) -> bool {
+        if self.forgotten.contains(&job.id) {
+            return false;
+        }
+        self.push(job, now)
+    }
+
+    fn begin_scan(&mut self) {
+        self.scans += 1;
+    }
+
+    fn end_scan(&mut self) {
+        self.scans = self.scans.saturating_sub(1);
+        if self.scans == 0 {
+            self.forgotten.clear();
+        }
+    }
+
+    /// The final outcome of `id` has been written (or its write failed): the id may be
+    /// queued again by a later read of the outbox if it is still pending there.
+    fn forget(&mut self, id: i64) {
+        self.known.remove(&id);
+        if self.scans > 0 {
+            self.forgotten.insert(id);
         }
     }
 
@@ -171,7 +228,7 @@ impl Queue {
     }
 
     /// An attempt of `job` ended: with `retry_at`, it waits for its next attempt,
-    /// otherwise it is finished.
+    /// otherwise it is finished; its id stays known until [`Queue::forget`].
     fn finished(&mut self, job: Job, retry_at: Option<i64>, now: i64) {
         if let Some(n) = self.in_flight.get_mut(&job.receiver) {
             *n = n.saturating_sub(1);
@@ -180,71 +237,113 @@ impl Queue {
             }
         }
         self.in_flight_total = self.in_flight_total.saturating_sub(1);
-        match retry_at {
-            Some(at) => {
-                let mut job = job;
-                job.attempts = job.attempts.saturating_add(1);
-                job.due_at = at;
-                self.place(job, now);
-            }
-            None => {
-                self.known.remove(&job.id);
-            }
+        if let Some(at) = retry_at {
+            let mut job = job;
+            job.attempts = job.attempts.saturating_add(1);
+            job.due_at = at;
+            self.place(job, now);
         }
     }
 
     /// Jobs not finished (queued, waiting for a retry, or in flight).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.known.len()
     }
 }
 
-/// Rebuilds the queue from the store's pending entries (after a restart).
-async fn restore(inner: &Arc<Inner>) {
+/// Pages through the store's pending entries and queues those the queue does not know.
+/// Returns how many were queued.
+async fn load_pending(inner: &Arc<Inner>, read: &OutboxReader) -> Result<usize, String> {
+    lock(&inner.queue).begin_scan();
+    let result = load_pages(inner, read).await;
+    lock(&inner.queue).end_scan();
+    let added = result?;
+    if added > 0 {
+        inner
+            .metrics
+            .outbox_pending
+            .inc_by(i64::try_from(added).unwrap_or(i64::MAX));
+        inner.delivery_wake.notify_one();
+    }
+    Ok(added)
+}
+
+async fn load_pages(inner: &Arc<Inner>, read: &OutboxReader) -> Result<usize, String> {
     let mut after = 0i64;
-    let mut restored = 0usize;
+    let mut added = 0usize;
     loop {
-        let store = inner.store.clone();
-        let page = match tokio::task::spawn_blocking(move || {
-            store.pending_outbox(after, MAX_LIST_LIMIT)
-        })
-        .await
-        {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "Cannot read the notification outbox; pending notifications wait for the next start.");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "Outbox read task failed.");
-                return;
-            }
-        };
+        let read = read.clone();
+        let page = tokio::task::spawn_blocking(move || read(after, MAX_LIST_LIMIT))
+            .await
+            .map_err(|e| format!("outbox read task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
         let n = page.len();
         let now = now_ms();
         {
             let mut q = lock(&inner.queue);
             for e in page {
                 after = after.max(e.id);
-                if q.push(Job::from_entry(e), now) {
-                    restored += 1;
+                if q.push_scanned(Job::from_entry(e), now) {
+                    added += 1;
                 }
             }
         }
         if n < MAX_LIST_LIMIT {
-            break;
+            return Ok(added);
         }
     }
-    let pending = lock(&inner.queue).len();
-    inner
-        .metrics
-        .outbox_pending
-        .set(i64::try_from(pending).unwrap_or(i64::MAX));
-    if restored > 0 {
-        tracing::info!(
-            restored,
-            "Pending notifications from the outbox queued for delivery."
-        );
+}
+
+/// When the outbox is read next: at start, after failures (with backoff), and every
+/// `reconcile_interval` once a read succeeded.
+struct OutboxReads {
+    next: Instant,
+    backoff: Duration,
+    restored: bool,
+}
+
+impl OutboxReads {
+    fn new() -> Self {
+        OutboxReads {
+            next: Instant::now(),
+            backoff: READ_RETRY_MIN,
+            restored: false,
+        }
+    }
+
+    /// Reads the outbox if it is time to.
+    async fn run_if_due(&mut self, inner: &Arc<Inner>, read: &OutboxReader) {
+        if Instant::now() < self.next {
+            return;
+        }
+        match load_pending(inner, read).await {
+            Ok(added) => {
+                if !self.restored {
+                    if added > 0 {
+                        tracing::info!(
+                            restored = added,
+                            "Pending notifications from the outbox queued for delivery."
+                        );
+                    }
+                } else if added > 0 {
+                    tracing::warn!(
+                        added,
+                        "Pending outbox entries that were not queued found; queued for delivery."
+                    );
+                }
+                self.restored = true;
+                self.backoff = READ_RETRY_MIN;
+                self.next = Instant::now() + inner.opts.reconcile_interval;
+            }
+            Err(e) => {
+                inner.metrics.outbox_read_failures.inc();
+                let retry_in = self.backoff;
+                tracing::error!(error = %e, retry_in_ms = retry_in.as_millis() as u64, "Cannot read the notification outbox; will retry.");
+                self.next = Instant::now() + retry_in;
+                self.backoff = (self.backoff * 2).min(READ_RETRY_MAX);
+            }
+        }
     }
 }
 
@@ -271,6 +370,11 @@ async fn recorder(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<DeliveryOut
             }
         }
         let items = std::mem::take(&mut batch);
+        let finals: Vec<i64> = items
+            .iter()
+            .filter(|o| !matches!(o, DeliveryOutcome::Failed { .. }))
+            .map(DeliveryOutcome::id)
+            .collect();
         let store = inner.store.clone();
         let n = items.len();
         inner.metrics.record_batch.observe(n as f64);
@@ -289,15 +393,113 @@ async fn recorder(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<DeliveryOut
             }
             Ok((_, Err(e))) => {
                 // Nothing of the batch was written: the entries stay pending and are sent
-                // again after a restart (at-least-once).
+                // again by the next reconciliation or after a restart (at-least-once).
                 tracing::error!(outcomes = n, error = %e, "Cannot record delivery outcomes.");
             }
             Err(e) => tracing::error!(error = %e, "Delivery bookkeeping task failed."),
+        }
+        let mut q = lock(&inner.queue);
+        for id in finals {
+            q.forget(id);
+        }
+    }
+}
+
+/// Releases an attempt's delivery slot when dropped, also when the send panicked: then
+/// the attempt counts as failed and the job is retried (or given up once the retry policy
+/// says so), so a panicking channel neither loses the notification nor its slot.
+struct AttemptGuard {
+    inner: Arc<Inner>,
+    job: Option<Job>,
+    record: mpsc::UnboundedSender<DeliveryOutcome>,
+    /// Set when the attempt returned: `Some(retry_at)`.
+    outcome: Option<Option<i64>>,
+}
+
+impl Drop for AttemptGuard {
+    fn drop(&mut self) {
+        let Some(job) = self.job.take() else {
+            return;
+        };
+        let now = now_ms();
+        let retry_at = match self.outcome {
+            Some(r) => r,
+            None if std::thread::panicking() => panicked(&self.inner, &job, &self.record, now),
+            // Cancelled (shutdown): the entry stays pending in the store.
+            None => Some(now),
+        };
+        lock(&self.inner.queue).finished(job, retry_at, now);
+        self.inner.delivery_wake.notify_one();
+    }
+}
+
+/// The attempt of `job` panicked (or was cancelled): records a failed attempt and
+/// returns its retry time, or gives up when the retry policy is exhausted.
+fn panicked(
+    inner: &Arc<Inner>,
+    job: &Job,
+    record: &mpsc::UnboundedSender<DeliveryOutcome>,
+    now: i64,
+) -> Option<i64> {
+    inner.metrics.attempt_panics.inc();
+    inner.metrics.failed(&job.receiver, &job.channel);
+    let attempt = job.attempts.saturating_add(1);
+    let error = "delivery attempt panicked".to_string();
+    let elapsed = Duration::from_millis(u64::try_from(now - job.created_at).unwrap_or(0));
+    let delay = inner.retry.next_delay(
+        &Attempt {
+            number: attempt,
+            elapsed,
+            retry_after: None,
+        },
+        &mut rand::rng(),
+    );
+    match delay {
+        Some(d) => {
+            inner.metrics.retries.inc();
+            let next = now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            tracing::error!(id = job.id, receiver = %job.receiver, channel = %job.channel, attempt, retry_in_ms = d.as_millis() as u64, "Notification delivery attempt panicked; will retry.");
+            let _ = record.send(DeliveryOutcome::Failed {
+                id: job.id,
+                attempt,
+                next_attempt_at: next,
+                error,
+                at: now,
+            });
+            Some(next)
+        }
+        None => {
+            inner.metrics.dropped("retries_exhausted");
+            inner.metrics.outbox_pending.dec();
+            tracing::error!(id = job.id, receiver = %job.receiver, channel = %job.channel, attempt, "Notification delivery attempt panicked; retries exhausted, given up.");
+            let _ = record.send(DeliveryOutcome::GaveUp {
+                id: job.id,
+                error,
+                at: now,
+            });
+            None
+        }
+    }
+}
+
+/// Logs how an attempt task ended if it did not end normally.
+fn log_join(res: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = res {
+        if e.is_panic() {
+            tracing::error!(error = %e, "A notification delivery task panicked; its job is retried.");
+        } else if !e.is_cancelled() {
+            tracing::error!(error = %e, "A notification delivery task failed.");
         }
     }
 }
 
 pub(crate) async fn run(inner: Arc<Inner>) {
+    let read = store_reader(&inner);
+    run_with(inner, read).await;
+}
+
+/// [`run`] reading the outbox through `read`.
+pub(crate) async fn run_with(inner: Arc<Inner>, read: OutboxReader) {
     let workers = inner.opts.delivery_workers.max(1);
     let default_cap = inner.opts.per_receiver_concurrency.clamp(1, workers);
     let per_receiver_cap = |r: &str| {
@@ -311,9 +513,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     };
     let (tx, rx) = mpsc::unbounded_channel::<DeliveryOutcome>();
     let recorder_task = tokio::spawn(recorder(inner.clone(), rx));
-    restore(&inner).await;
+    let mut reads = OutboxReads::new();
     let mut tasks = tokio::task::JoinSet::new();
     while !inner.shutdown.load(Ordering::Acquire) {
+        reads.run_if_due(&inner, &read).await;
         let now = now_ms();
         let (start, next_due) = {
             let mut q = lock(&inner.queue);
@@ -324,19 +527,29 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             let inner2 = inner.clone();
             let tx2 = tx.clone();
             tasks.spawn(async move {
-                let retry_at = deliver(&inner2, &job, &tx2).await;
-                lock(&inner2.queue).finished(job, retry_at, now_ms());
-                inner2.delivery_wake.notify_one();
+                let mut guard = AttemptGuard {
+                    inner: inner2.clone(),
+                    job: Some(job),
+                    record: tx2.clone(),
+                    outcome: None,
+                };
+                if let Some(job) = guard.job.as_ref() {
+                    guard.outcome = Some(deliver(&inner2, job, &tx2).await);
+                }
             });
         }
-        while tasks.try_join_next().is_some() {}
+        while let Some(res) = tasks.try_join_next() {
+            log_join(res);
+        }
+        let until_read = reads.next.saturating_duration_since(Instant::now());
         let wait = match next_due {
             Some(at) => inner
                 .opts
                 .tick
                 .min(Duration::from_millis(u64::try_from(at - now).unwrap_or(0))),
             None => inner.opts.tick,
-        };
+        }
+        .min(until_read);
         tokio::select! {
             _ = inner.delivery_wake.notified() => {}
             _ = inner.shutdown_notify.notified() => {}
@@ -346,7 +559,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     // Let deliveries in flight finish (bounded by their timeouts) so their outcome is
     // recorded; anything unrecorded is sent again after restart (at-least-once).
     let wait = tokio::time::timeout(Duration::from_secs(10), async {
-        while tasks.join_next().await.is_some() {}
+        while let Some(res) = tasks.join_next().await {
+            log_join(res);
+        }
     });
     if wait.await.is_err() {
         tasks.abort_all();
@@ -534,8 +749,16 @@ mod tests {
             ["a"]
         );
         assert!(q.take_startable(100, |_| 4).is_empty(), "a is at its cap");
+        let ids: Vec<i64> = started.iter().chain(&more).map(|j| j.id).collect();
         for j in started.into_iter().chain(more) {
             q.finished(j, None, 0);
+        }
+        assert!(
+            !q.push(job(ids[0], "a", 0), 0),
+            "a finished id stays known until its outcome is recorded"
+        );
+        for id in ids {
+            q.forget(id);
         }
         assert_eq!(q.len(), 6);
         assert_eq!(q.take_startable(100, |_| 4).len(), 4);

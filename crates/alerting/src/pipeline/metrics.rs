@@ -20,6 +20,8 @@ pub(crate) struct Metrics {
     sent: Family<L, Counter>,
     failed: Family<L, Counter>,
     pub retries: Counter,
+    pub attempt_panics: Counter,
+    pub outbox_read_failures: Counter,
     dropped: Family<L, Counter>,
     rate_limited: Family<L, Counter>,
     pub duration: Histogram,
@@ -35,6 +37,8 @@ impl Metrics {
             sent: Family::default(),
             failed: Family::default(),
             retries: Counter::default(),
+            attempt_panics: Counter::default(),
+            outbox_read_failures: Counter::default(),
             dropped: Family::default(),
             rate_limited: Family::default(),
             duration: Histogram::new([
@@ -59,6 +63,16 @@ impl Metrics {
             "strix_notifications_retries",
             "Delivery attempts rescheduled after a retryable failure.",
             m.retries.clone(),
+        );
+        registry.register(
+            "strix_notification_attempt_panics",
+            "Delivery attempts that panicked (counted as failed and retried).",
+            m.attempt_panics.clone(),
+        );
+        registry.register(
+            "strix_outbox_read_failures",
+            "Failed reads of the pending notification outbox (retried with backoff).",
+            m.outbox_read_failures.clone(),
         );
         registry.register(
             "strix_notifications_dropped",

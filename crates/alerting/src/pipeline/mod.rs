@@ -98,6 +98,10 @@ pub struct PipelineOptions {
     pub events: Option<Arc<strix_core::events::EventBus>>,
     /// Dispatcher wakeup granularity (default 50 ms); ingest and enqueue wake at once.
     pub tick: Duration,
+    /// How often delivery re-reads the pending outbox entries and queues those it does
+    /// not know (default 1 min; minimum 10 ms). Failed reads are retried sooner, with
+    /// backoff from 0.5 s to 30 s.
+    pub reconcile_interval: Duration,
 }
 
 impl Default for PipelineOptions {
@@ -109,6 +113,7 @@ impl Default for PipelineOptions {
             flush_chunk: 256,
             record_interval: Duration::from_millis(100),
             tick: Duration::from_millis(50),
+            reconcile_interval: Duration::from_secs(60),
             events: None,
         }
     }
@@ -247,6 +252,16 @@ impl AlertPipeline {
     ) -> Result<Self, PipelineError> {
         let channels =
             ChannelSet::from_routing(&config).map_err(|e| PipelineError::Config(e.to_string()))?;
+        Self::with_channels(config, channels, store, opts, registry)
+    }
+
+    fn with_channels(
+        config: RoutingConfig,
+        channels: ChannelSet,
+        store: Arc<dyn StateStore>,
+        opts: PipelineOptions,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Self, PipelineError> {
         let metrics = Metrics::new(registry);
         let now = now_ms();
         let dispatch = DispatchState::new(&config, store.as_ref(), &metrics, now)?;
@@ -258,6 +273,7 @@ impl AlertPipeline {
         if opts.tick.is_zero() {
             opts.tick = Duration::from_millis(50);
         }
+        opts.reconcile_interval = opts.reconcile_interval.max(Duration::from_millis(10));
         Ok(AlertPipeline {
             inner: Arc::new(Inner {
                 config,
@@ -297,6 +313,14 @@ impl AlertPipeline {
         }
         let inner = self.inner.clone();
         *lock(&self.inner.scheduler) = Some(rt.spawn(delivery::run(inner)));
+    }
+
+    /// Starts only the delivery scheduler, reading the outbox through `read`.
+    #[cfg(test)]
+    fn start_delivery_with(&self, read: delivery::OutboxReader, rt: &tokio::runtime::Handle) {
+        self.inner.started.store(true, Ordering::Release);
+        let inner = self.inner.clone();
+        *lock(&self.inner.scheduler) = Some(rt.spawn(delivery::run_with(inner, read)));
     }
 
     /// Stops the loops and waits (bounded) for deliveries in flight. Pending outbox entries
@@ -583,5 +607,7 @@ impl Inner {
 /// Re-exported for callers building test fixtures.
 pub use channels::Notification as ChannelNotification;
 
+#[cfg(test)]
+mod delivery_tests;
 #[cfg(test)]
 mod tests;
