@@ -316,11 +316,19 @@ async fn list(
     })))
 }
 
-/// A time parameter: RFC 3339, or Unix seconds / milliseconds.
+/// A time parameter: RFC 3339, or Unix seconds / milliseconds. `None` for anything else,
+/// including negative numbers (before 1970).
 fn time_value(s: &str) -> Option<i64> {
     if let Ok(n) = s.parse::<i64>() {
+        if n < 0 {
+            return None;
+        }
         // Milliseconds from 2001 on; anything smaller is seconds.
-        return Some(if n > 1_000_000_000_000 { n } else { n * 1000 });
+        return if n > 1_000_000_000_000 {
+            Some(n)
+        } else {
+            n.checked_mul(1000)
+        };
     }
     parse_time(s)
 }
@@ -692,7 +700,7 @@ async fn investigation(
     let similar = blocking(&t, move |t| {
         let (candidates, _) = t.store.list_error_issues(&ErrorIssueQuery {
             project_id: Some(project),
-            seen_since: Some(at - DAY_MS),
+            seen_since: Some(at.saturating_sub(DAY_MS)),
             limit: MAX_LIST_LIMIT,
             ..ErrorIssueQuery::default()
         })?;
@@ -751,8 +759,14 @@ async fn investigation(
         health_json.insert(format!("{name}Query"), json!(query));
     }
     health_json.insert("at".into(), json!(rfc3339(at)));
-    let last_day = times.iter().filter(|&&x| x > at - DAY_MS).count();
-    let last_hour = times.iter().filter(|&&x| x > at - HOUR_MS).count();
+    let last_day = times
+        .iter()
+        .filter(|&&x| x > at.saturating_sub(DAY_MS))
+        .count();
+    let last_hour = times
+        .iter()
+        .filter(|&&x| x > at.saturating_sub(HOUR_MS))
+        .count();
     Ok(Json(json!({
         "success": true,
         "data": {
@@ -787,7 +801,10 @@ async fn stats(
             })?,
     };
     let now = strix_core::now_millis();
-    let s = blocking(&t, move |t| t.store.error_stats(now - window, project)).await?;
+    let s = blocking(&t, move |t| {
+        t.store.error_stats(now.saturating_sub(window), project)
+    })
+    .await?;
     let pairs = |v: &[(String, u64)]| -> Value {
         Value::Object(v.iter().map(|(k, n)| (k.clone(), json!(n))).collect())
     };
@@ -956,5 +973,9 @@ mod tests {
         assert_eq!(time_value("1700000000123"), Some(1_700_000_000_123));
         assert_eq!(time_value("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
         assert_eq!(time_value("yesterday"), None);
+        // Client input never overflows: out of range is refused.
+        assert_eq!(time_value("-9223372036854775808"), None);
+        assert_eq!(time_value("-1"), None);
+        assert_eq!(time_value("9223372036854775807"), Some(i64::MAX));
     }
 }
