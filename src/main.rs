@@ -251,7 +251,7 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     // Health checks: probes and heartbeats, their series written through the ingest sink,
     // their history in the state store, their alerts through the pipeline and their status
     // changes on the event bus. The service exists without checks too.
-    let checks = strix_checks::CheckService::with_hooks(
+    let checks = strix_checks::CheckService::open(
         cfg.checks.clone(),
         sink.clone(),
         strix_checks::ServiceHooks {
@@ -264,7 +264,12 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
             settings: cfg.check_settings.clone(),
         },
         strix_core::now_millis(),
-    );
+    )
+    .map_err(|e| match e {
+        strix_checks::Error::Config(c) => anyhow::anyhow!("key `{}`: {}", c.key, c.message),
+        e => anyhow::Error::new(e),
+    })
+    .context("loading health checks")?;
     let check_tasks = {
         let _rt = rt.enter();
         checks

@@ -413,6 +413,22 @@ fn valid_label_name(s: &str) -> bool {
 }
 
 impl CheckConfig {
+    /// Parses one entry written as JSON (the admin API's body), in the same shape as in
+    /// `strix.yaml`. A type error names the field (`interval: invalid type: ...`); unknown
+    /// fields are refused. The result still needs [`CheckConfig::validate`].
+    pub fn from_json(body: &[u8]) -> Result<CheckConfig, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." {
+                "definition".to_string()
+            } else {
+                path
+            };
+            ConfigError::new(key, e.into_inner().to_string())
+        })
+    }
+
     /// Validates one entry; `key` is its path, e.g. `checks[2]`.
     pub fn validate(&self, key: &str) -> Result<Check, ConfigError> {
         let k = |f: &str| format!("{key}.{f}");

@@ -18,6 +18,13 @@ pub enum Error {
     /// A probe could not be built (e.g. the HTTP client failed to initialise).
     #[error("check {check:?}: cannot build probe: {message}")]
     Build { check: String, message: String },
+    /// The change conflicts with an existing check (a name or heartbeat token in use, or a
+    /// check declared in `strix.yaml`, which is read-only through the API).
+    #[error("{0}")]
+    Conflict(String),
+    /// The state store failed.
+    #[error("state store: {0}")]
+    Store(String),
 }
 
 impl Error {
@@ -27,6 +34,8 @@ impl Error {
             Error::Config(_) => ErrorClass::BadInput,
             Error::UnknownCheck(_) | Error::UnknownToken => ErrorClass::NotFound,
             Error::Build { .. } => ErrorClass::Internal,
+            Error::Conflict(_) => ErrorClass::Conflict,
+            Error::Store(_) => ErrorClass::Unavailable,
         }
     }
 }

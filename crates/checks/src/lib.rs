@@ -54,7 +54,8 @@ pub use heartbeat::{Heartbeat, HeartbeatResult, HeartbeatState, HeartbeatStatus,
 pub use probe::{Probe, ProbeContext, ProbeDetail, ProbeResult};
 pub use scheduler::{ProbeOutcome, Scheduler, SchedulerHandle, SchedulerMetrics, SchedulerOptions};
 pub use service::{
-    CheckService, CheckServiceTasks, CheckSnapshot, PingError, ServiceHooks, WindowUptime,
+    CheckDefinition, CheckService, CheckServiceTasks, CheckSnapshot, CheckSource, PingError,
+    ServiceHooks, WindowUptime,
 };
 pub use settings::{CheckSettings, ComponentThresholds};
 pub use state::{CheckState, CheckStatus, Incident, StateChange, Uptime, UptimeWindow};

@@ -14,10 +14,16 @@
 //!
 //! Drift is the time from a grid point to the moment its probe starts (after the permit),
 //! recorded in `strix_check_schedule_drift_seconds`.
+//!
+//! Checks can be added and removed while the scheduler runs ([`SchedulerHandle::add`],
+//! [`SchedulerHandle::remove`]): each task is kept under its check's index, so removing one
+//! aborts that task alone (a probe in flight is dropped with its permit) and adding one spawns
+//! a task whose first run is at once. The caller gives a replaced check a new index, so a
+//! result of the old definition is never taken for one of the new.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use strix_core::storage::TimeSeries;
@@ -53,7 +59,8 @@ impl Default for SchedulerOptions {
 /// One probe run, as sent to the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeOutcome {
-    /// Index of the check in the list given to [`Scheduler::start`].
+    /// Index of the check: its position in the list given to [`Scheduler::start`], or the
+    /// index given to [`SchedulerHandle::add`].
     pub index: usize,
     pub check: Arc<str>,
     pub check_type: CheckType,
@@ -79,7 +86,8 @@ struct CheckMeta {
 
 /// The scheduler's counters and drift histogram; read with [`SchedulerMetrics::to_series`].
 pub struct SchedulerMetrics {
-    checks: Vec<CheckMeta>,
+    /// Per check, by index.
+    checks: Mutex<BTreeMap<usize, Arc<CheckMeta>>>,
     /// Cumulative counts per bucket of [`DRIFT_BUCKETS`], plus `+Inf` last.
     drift_buckets: [AtomicU64; DRIFT_BUCKETS.len() + 1],
     drift_count: AtomicU64,
@@ -88,9 +96,9 @@ pub struct SchedulerMetrics {
 }
 
 impl SchedulerMetrics {
-    fn new(checks: Vec<CheckMeta>) -> Self {
+    fn new(checks: BTreeMap<usize, Arc<CheckMeta>>) -> Self {
         SchedulerMetrics {
-            checks,
+            checks: Mutex::new(checks),
             drift_buckets: Default::default(),
             drift_count: AtomicU64::new(0),
             drift_sum_micros: AtomicU64::new(0),
@@ -116,11 +124,9 @@ impl SchedulerMetrics {
         self.drift_max_micros.fetch_max(micros, Ordering::Relaxed);
     }
 
-    fn count(&self, index: usize, ok: bool) {
-        if let Some(c) = self.checks.get(index) {
-            let ctr = if ok { &c.success } else { &c.failure };
-            ctr.fetch_add(1, Ordering::Relaxed);
-        }
+    fn checks(&self) -> MutexGuard<'_, BTreeMap<usize, Arc<CheckMeta>>> {
+        // Every update is one insert or remove: a poisoned map is still consistent.
+        self.checks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The largest drift seen.
@@ -156,7 +162,7 @@ impl SchedulerMetrics {
 
     /// Probes run by a check: (successes, failures).
     pub fn totals(&self, index: usize) -> Option<(u64, u64)> {
-        self.checks.get(index).map(|c| {
+        self.checks().get(&index).map(|c| {
             (
                 c.success.load(Ordering::Relaxed),
                 c.failure.load(Ordering::Relaxed),
@@ -166,8 +172,9 @@ impl SchedulerMetrics {
 
     /// `strix_checks_total{check,type,result}` and the drift histogram, stamped `now`.
     pub fn to_series(&self, now: Timestamp) -> Vec<TimeSeries> {
-        let mut out = Vec::with_capacity(self.checks.len() * 2 + DRIFT_BUCKETS.len() + 3);
-        for c in &self.checks {
+        let checks: Vec<Arc<CheckMeta>> = self.checks().values().cloned().collect();
+        let mut out = Vec::with_capacity(checks.len() * 2 + DRIFT_BUCKETS.len() + 3);
+        for c in &checks {
             for (result, ctr) in [("success", &c.success), ("failure", &c.failure)] {
                 out.push(TimeSeries {
                     labels: labels(
@@ -214,8 +221,14 @@ pub struct Scheduler;
 
 /// The running scheduler; dropping it stops every task.
 pub struct SchedulerHandle {
-    tasks: Vec<JoinHandle<()>>,
+    /// Probe tasks by check index.
+    tasks: Mutex<BTreeMap<usize, JoinHandle<()>>>,
     metrics: Arc<SchedulerMetrics>,
+    ctx: ProbeContext,
+    opts: SchedulerOptions,
+    sem: Arc<Semaphore>,
+    tx: mpsc::Sender<ProbeOutcome>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl SchedulerHandle {
@@ -223,13 +236,85 @@ impl SchedulerHandle {
         self.metrics.clone()
     }
 
-    /// Stops every task and waits for them to end.
-    pub async fn stop(mut self) {
-        let tasks = std::mem::take(&mut self.tasks);
-        for t in &tasks {
+    fn tasks(&self) -> MutexGuard<'_, BTreeMap<usize, JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts probing `check` under `index`, first at once, then every interval; a task
+    /// already under `index` is stopped first. Heartbeats are not probed (nothing is
+    /// spawned for them). Callable from any thread.
+    pub fn add(&self, index: usize, check: &Check) -> Result<(), Error> {
+        let probe = Probe::build(check, &self.ctx)?;
+        self.remove(index);
+        let Some(probe) = probe else { return Ok(()) };
+        let meta = Arc::new(CheckMeta::of(check));
+        self.metrics.checks().insert(index, meta.clone());
+        let task = self.task(index, check, probe, Instant::now(), meta);
+        let handle = self.runtime.spawn(task.run());
+        self.tasks().insert(index, handle);
+        tracing::debug!(check = %check.name, index, "Check added to the scheduler.");
+        Ok(())
+    }
+
+    /// Stops probing the check under `index` (a probe in flight is abandoned) and drops its
+    /// counters. Returns whether a task was running.
+    pub fn remove(&self, index: usize) -> bool {
+        self.metrics.checks().remove(&index);
+        match self.tasks().remove(&index) {
+            Some(t) => {
+                t.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Checks being probed.
+    pub fn len(&self) -> usize {
+        self.tasks().len()
+    }
+
+    /// Whether no check is being probed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn task(
+        &self,
+        index: usize,
+        check: &Check,
+        probe: Probe,
+        first: Instant,
+        meta: Arc<CheckMeta>,
+    ) -> CheckTask {
+        CheckTask {
+            index,
+            name: Arc::from(check.name.as_str()),
+            check_type: check.check_type(),
+            probe,
+            first,
+            interval: check.interval,
+            sem: self.sem.clone(),
+            tx: self.tx.clone(),
+            metrics: self.metrics.clone(),
+            meta,
+        }
+    }
+
+    /// Aborts every task without waiting.
+    pub fn abort(&self) {
+        for t in std::mem::take(&mut *self.tasks()).values() {
             t.abort();
         }
-        for t in tasks {
+    }
+
+    /// Stops every task and waits for them to end.
+    pub async fn stop(&self) {
+        let tasks = std::mem::take(&mut *self.tasks());
+        for t in tasks.values() {
+            t.abort();
+        }
+        for t in tasks.into_values() {
             // A task ends either cancelled (expected here) or finished; neither is an error.
             if let Err(e) = t.await {
                 if !e.is_cancelled() {
@@ -242,8 +327,20 @@ impl SchedulerHandle {
 
 impl Drop for SchedulerHandle {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self.tasks().values() {
             t.abort();
+        }
+    }
+}
+
+impl CheckMeta {
+    fn of(c: &Check) -> Self {
+        CheckMeta {
+            name: Arc::from(c.name.as_str()),
+            check_type: c.check_type(),
+            labels: c.labels.clone(),
+            success: AtomicU64::new(0),
+            failure: AtomicU64::new(0),
         }
     }
 }
@@ -276,48 +373,55 @@ impl Scheduler {
         opts: SchedulerOptions,
         tx: mpsc::Sender<ProbeOutcome>,
     ) -> Result<SchedulerHandle, Error> {
-        let mut probes = Vec::with_capacity(checks.len());
-        let mut meta = Vec::with_capacity(checks.len());
-        for c in checks {
-            probes.push(Probe::build(c, ctx)?);
-            meta.push(CheckMeta {
-                name: Arc::from(c.name.as_str()),
-                check_type: c.check_type(),
-                labels: c.labels.clone(),
-                success: AtomicU64::new(0),
-                failure: AtomicU64::new(0),
-            });
+        Self::start_indexed(checks.iter().enumerate(), ctx, opts, tx)
+    }
+
+    /// [`Scheduler::start`] with the index of each check given, rather than its position.
+    pub fn start_indexed<'a>(
+        checks: impl IntoIterator<Item = (usize, &'a Check)>,
+        ctx: &ProbeContext,
+        opts: SchedulerOptions,
+        tx: mpsc::Sender<ProbeOutcome>,
+    ) -> Result<SchedulerHandle, Error> {
+        let mut probes = Vec::new();
+        let mut meta = BTreeMap::new();
+        for (index, c) in checks {
+            if let Some(p) = Probe::build(c, ctx)? {
+                let m = Arc::new(CheckMeta::of(c));
+                meta.insert(index, m.clone());
+                probes.push((index, c, p, m));
+            }
         }
-        let metrics = Arc::new(SchedulerMetrics::new(meta));
-        let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let handle = SchedulerHandle {
+            tasks: Mutex::new(BTreeMap::new()),
+            metrics: Arc::new(SchedulerMetrics::new(meta)),
+            ctx: ctx.clone(),
+            opts,
+            sem: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+            tx,
+            runtime: tokio::runtime::Handle::try_current().map_err(|e| Error::Build {
+                check: String::new(),
+                message: format!("the scheduler needs a tokio runtime: {e}"),
+            })?,
+        };
         let now = Instant::now();
-        let mut tasks = Vec::new();
-        for (index, (check, probe)) in checks.iter().zip(probes).enumerate() {
-            let Some(probe) = probe else { continue };
-            let offset = if opts.spread {
+        let mut tasks = BTreeMap::new();
+        for (index, check, probe, meta) in probes {
+            let offset = if handle.opts.spread {
                 start_offset(&check.name, check.interval)
             } else {
                 Duration::ZERO
             };
-            let task = CheckTask {
-                index,
-                name: Arc::from(check.name.as_str()),
-                check_type: check.check_type(),
-                probe,
-                first: now + offset,
-                interval: check.interval,
-                sem: sem.clone(),
-                tx: tx.clone(),
-                metrics: metrics.clone(),
-            };
-            tasks.push(tokio::spawn(task.run()));
+            let task = handle.task(index, check, probe, now + offset, meta);
+            tasks.insert(index, handle.runtime.spawn(task.run()));
         }
         tracing::info!(
             checks = tasks.len(),
             concurrency = opts.concurrency,
             "Check scheduler started."
         );
-        Ok(SchedulerHandle { tasks, metrics })
+        *handle.tasks() = tasks;
+        Ok(handle)
     }
 }
 
@@ -331,6 +435,7 @@ struct CheckTask {
     sem: Arc<Semaphore>,
     tx: mpsc::Sender<ProbeOutcome>,
     metrics: Arc<SchedulerMetrics>,
+    meta: Arc<CheckMeta>,
 }
 
 impl CheckTask {
@@ -347,7 +452,12 @@ impl CheckTask {
             let at = strix_core::now_millis();
             let result = self.probe.run().await;
             drop(permit);
-            self.metrics.count(self.index, result.ok);
+            let ctr = if result.ok {
+                &self.meta.success
+            } else {
+                &self.meta.failure
+            };
+            ctr.fetch_add(1, Ordering::Relaxed);
             let outcome = ProbeOutcome {
                 index: self.index,
                 check: self.name.clone(),
@@ -380,7 +490,7 @@ mod tests {
 
     #[test]
     fn drift_histogram() {
-        let m = SchedulerMetrics::new(Vec::new());
+        let m = SchedulerMetrics::new(BTreeMap::new());
         assert_eq!(m.drift_quantile(0.99), None);
         for ms in [0, 1, 2, 3, 40] {
             m.observe_drift(Duration::from_millis(ms));

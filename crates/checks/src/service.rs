@@ -12,9 +12,15 @@
 //!
 //! Every status change is also published on the live event bus (`kind::CHECK`) and drives
 //! the check alerts of [`crate::alerts`].
+//!
+//! Checks come from `checks:` (read-only here) or from the admin API ([`CheckService::create`],
+//! [`CheckService::replace`], [`CheckService::remove`], see [`admin`]); the latter are stored
+//! in the state store and loaded by [`CheckService::open`]. Each entry has an index (its
+//! position in a registry that only grows); the scheduler keys its tasks by it, and a replaced
+//! check gets a new one, so a late result of the old definition is ignored.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -36,6 +42,9 @@ use crate::state::{
     error_budget, history_from_changes, incidents, overall, CheckState, CheckStatus, ErrorBudget,
     Incident, StateChange, Uptime, UptimeWindow,
 };
+
+mod admin;
+pub use admin::{validate_definition, CheckDefinition, CheckSource};
 
 /// Status changes kept per check.
 pub const HISTORY_LIMIT: usize = 10_000;
@@ -71,6 +80,10 @@ struct Effects {
 
 struct Entry {
     check: Check,
+    /// Where the check is defined.
+    source: CheckSource,
+    /// The definition as written, for checks made through the API.
+    definition: Option<admin::Stored>,
     state: CheckState,
     breaker: CircuitBreaker,
     heartbeat: Option<Heartbeat>,
@@ -83,6 +96,31 @@ struct Entry {
 }
 
 impl Entry {
+    fn new(
+        check: Check,
+        source: CheckSource,
+        definition: Option<admin::Stored>,
+        now: Timestamp,
+    ) -> Self {
+        let heartbeat = match &check.kind {
+            CheckKind::Heartbeat(hb) => Some(Heartbeat::new(hb, now)),
+            _ => None,
+        };
+        Entry {
+            state: CheckState::new(check.retries),
+            breaker: CircuitBreaker::new(check.breaker),
+            heartbeat,
+            last_result: None,
+            changes: VecDeque::new(),
+            created_at: now,
+            firing: BTreeMap::new(),
+            last_resend: now,
+            check,
+            source,
+            definition,
+        }
+    }
+
     fn push_change(&mut self, c: StateChange) {
         if self.changes.len() >= HISTORY_LIMIT {
             self.changes.pop_front();
@@ -111,6 +149,7 @@ impl Entry {
             public: self.check.public,
             sla_target: self.check.sla_target,
             interval_ms: self.check.interval.as_millis() as u64,
+            source: self.source,
         }
     }
 }
@@ -146,6 +185,8 @@ pub struct CheckSnapshot {
     pub public: bool,
     pub sla_target: f64,
     pub interval_ms: u64,
+    /// `config` (`checks:` in `strix.yaml`, read-only) or `api`.
+    pub source: CheckSource,
 }
 
 /// Uptime over one window, with the SLA error budget.
@@ -164,11 +205,50 @@ pub enum PingError {
     UnknownToken,
 }
 
-struct Shared {
-    entries: Vec<Mutex<Entry>>,
+/// The checks by index, name and heartbeat token.
+#[derive(Default)]
+struct Registry {
+    entries: BTreeMap<usize, Arc<Mutex<Entry>>>,
     by_name: HashMap<String, usize>,
     by_token: HashMap<String, usize>,
+    next: usize,
+}
+
+impl Registry {
+    fn insert(&mut self, entry: Entry) -> usize {
+        self.insert_shared(Arc::new(Mutex::new(entry)))
+    }
+
+    /// Inserts an entry under a new index.
+    fn insert_shared(&mut self, m: Arc<Mutex<Entry>>) -> usize {
+        let i = self.next;
+        self.next += 1;
+        {
+            let e = lock(&m);
+            self.by_name.insert(e.check.name.clone(), i);
+            if let CheckKind::Heartbeat(hb) = &e.check.kind {
+                self.by_token.insert(hb.token.clone(), i);
+            }
+        }
+        self.entries.insert(i, m);
+        i
+    }
+
+    /// Removes the entry of `name`; returns its index and the entry.
+    fn remove(&mut self, name: &str) -> Option<(usize, Arc<Mutex<Entry>>)> {
+        let i = self.by_name.remove(name)?;
+        self.by_token.retain(|_, v| *v != i);
+        self.entries.remove(&i).map(|e| (i, e))
+    }
+}
+
+struct Shared {
+    registry: RwLock<Registry>,
     sink: Arc<dyn Appendable>,
+    /// The running scheduler, once [`CheckService::start`] ran.
+    scheduler: Mutex<Option<Arc<SchedulerHandle>>>,
+    /// Serialises admin changes (check, store, apply).
+    admin: Mutex<()>,
     hooks: ServiceHooks,
     /// Status changes not yet written to the store.
     pending: Mutex<Vec<strix_state::CheckChangeRecord>>,
@@ -182,7 +262,7 @@ pub struct CheckService {
 
 /// The background tasks of a [`CheckService`]; dropping it stops them.
 pub struct CheckServiceTasks {
-    scheduler: Option<SchedulerHandle>,
+    scheduler: Option<Arc<SchedulerHandle>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -200,6 +280,9 @@ impl CheckServiceTasks {
 
 impl Drop for CheckServiceTasks {
     fn drop(&mut self) {
+        if let Some(s) = &self.scheduler {
+            s.abort();
+        }
         for t in &self.tasks {
             t.abort();
         }
@@ -225,49 +308,92 @@ impl CheckService {
         hooks: ServiceHooks,
         now: Timestamp,
     ) -> Self {
-        let mut by_name = HashMap::new();
-        let mut by_token = HashMap::new();
-        let mut entries = Vec::with_capacity(checks.len());
-        for (i, check) in checks.into_iter().enumerate() {
-            by_name.insert(check.name.clone(), i);
-            let heartbeat = match &check.kind {
-                CheckKind::Heartbeat(hb) => {
-                    by_token.insert(hb.token.clone(), i);
-                    Some(Heartbeat::new(hb, now))
-                }
-                _ => None,
-            };
-            entries.push(Mutex::new(Entry {
-                state: CheckState::new(check.retries),
-                breaker: CircuitBreaker::new(check.breaker),
-                heartbeat,
-                last_result: None,
-                changes: VecDeque::new(),
-                created_at: now,
-                firing: BTreeMap::new(),
-                last_resend: now,
-                check,
-            }));
+        Self::build(checks, Vec::new(), sink, hooks, now)
+    }
+
+    /// The service for configured `checks` and API-defined `api` checks.
+    fn build(
+        checks: Vec<Check>,
+        api: Vec<(Check, admin::Stored)>,
+        sink: Arc<dyn Appendable>,
+        hooks: ServiceHooks,
+        now: Timestamp,
+    ) -> Self {
+        let mut registry = Registry::default();
+        for check in checks {
+            registry.insert(Entry::new(check, CheckSource::Config, None, now));
         }
-        if let Some(store) = &hooks.store {
-            let since = now.saturating_sub(UptimeWindow::Quarter.millis());
-            match store.load_check_changes(since) {
-                Ok(rows) => restore(&entries, &by_name, rows),
-                Err(e) => {
-                    tracing::error!(error = %e, "Loading check history failed; uptime starts empty.")
-                }
-            }
+        for (check, stored) in api {
+            registry.insert(Entry::new(check, CheckSource::Api, Some(stored), now));
         }
-        CheckService {
+        let svc = CheckService {
             shared: Arc::new(Shared {
-                entries,
-                by_name,
-                by_token,
+                registry: RwLock::new(registry),
                 sink,
+                scheduler: Mutex::new(None),
+                admin: Mutex::new(()),
                 hooks,
                 pending: Mutex::new(Vec::new()),
             }),
+        };
+        svc.restore_history(None, now);
+        svc
+    }
+
+    /// Loads the last 90 days of history from the store into the entries (of `only`, or of
+    /// every check) and continues each from its last stored status.
+    fn restore_history(&self, only: Option<&str>, now: Timestamp) {
+        let Some(store) = &self.shared.hooks.store else {
+            return;
+        };
+        let since = now.saturating_sub(UptimeWindow::Quarter.millis());
+        match store.load_check_changes(since) {
+            Ok(mut rows) => {
+                if let Some(name) = only {
+                    rows.retain(|r| r.check == name);
+                }
+                let reg = self.registry();
+                let entries: Vec<Arc<Mutex<Entry>>> = match only {
+                    Some(n) => reg
+                        .by_name
+                        .get(n)
+                        .and_then(|i| reg.entries.get(i))
+                        .cloned()
+                        .into_iter()
+                        .collect(),
+                    None => reg.entries.values().cloned().collect(),
+                };
+                let by_name: HashMap<String, Arc<Mutex<Entry>>> = entries
+                    .iter()
+                    .map(|e| (lock(e).check.name.clone(), e.clone()))
+                    .collect();
+                drop(reg);
+                restore(&entries, &by_name, rows);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Loading check history failed; uptime starts empty.")
+            }
         }
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        // Every registry update is a few inserts or removes: a poisoned one is consistent.
+        self.shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.shared
+            .registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every entry, in index order (configured checks first, in their order).
+    fn entries(&self) -> Vec<Arc<Mutex<Entry>>> {
+        self.registry().entries.values().cloned().collect()
     }
 
     /// The settings the service runs with.
@@ -490,7 +616,7 @@ impl CheckService {
     /// when due).
     pub fn evaluate_alerts(&self, now: Timestamp) {
         let mut fx = Effects::default();
-        for m in &self.shared.entries {
+        for m in &self.entries() {
             let mut e = lock(m);
             self.reconcile_alerts(&mut e, now, true, &mut fx);
         }
@@ -539,15 +665,26 @@ impl CheckService {
     /// Starts the probe scheduler, the outcome consumer and the heartbeat evaluation on the
     /// current tokio runtime.
     pub fn start(&self, opts: SchedulerOptions) -> Result<CheckServiceTasks, Error> {
-        let checks: Vec<Check> = self
-            .shared
-            .entries
-            .iter()
-            .map(|e| lock(e).check.clone())
-            .collect();
         let ctx = ProbeContext::new()?;
         let (tx, mut rx) = mpsc::channel::<ProbeOutcome>(1024);
-        let scheduler = Scheduler::start(&checks, &ctx, opts, tx)?;
+        let scheduler = {
+            // Held while starting, so an admin change waits for the scheduler to exist.
+            let _admin = lock(&self.shared.admin);
+            let checks: Vec<(usize, Check)> = self
+                .registry()
+                .entries
+                .iter()
+                .map(|(i, e)| (*i, lock(e).check.clone()))
+                .collect();
+            let scheduler = Arc::new(Scheduler::start_indexed(
+                checks.iter().map(|(i, c)| (*i, c)),
+                &ctx,
+                opts,
+                tx,
+            )?);
+            *lock(&self.shared.scheduler) = Some(scheduler.clone());
+            scheduler
+        };
         let sched_metrics = scheduler.metrics();
         let me = self.clone();
         let consumer = tokio::spawn(async move {
@@ -617,11 +754,11 @@ impl CheckService {
 
     /// Applies one probe result of check `index`; returns the series to store.
     pub fn observe(&self, index: usize, result: &ProbeResult, at: Timestamp) -> Vec<TimeSeries> {
-        let Some(m) = self.shared.entries.get(index) else {
+        let Some(m) = self.registry().entries.get(&index).cloned() else {
             return Vec::new();
         };
         let mut fx = Effects::default();
-        let mut e = lock(m);
+        let mut e = lock(&m);
         let name = e.check.name.clone();
         e.last_result = Some(result.clone());
         if let Some(c) = e.state.observe(&name, result, at) {
@@ -652,7 +789,7 @@ impl CheckService {
     pub fn evaluate_heartbeats(&self, now: Timestamp) -> Vec<TimeSeries> {
         let mut out = Vec::new();
         let mut fx = Effects::default();
-        for m in &self.shared.entries {
+        for m in &self.entries() {
             let mut e = lock(m);
             let Some(hb) = &e.heartbeat else { continue };
             let r = hb.to_result(now);
@@ -692,14 +829,16 @@ impl CheckService {
         kind: PingKind,
         at: Timestamp,
     ) -> Result<String, PingError> {
-        let i = *self
-            .shared
-            .by_token
-            .get(token)
-            .ok_or(PingError::UnknownToken)?;
-        let m = self.shared.entries.get(i).ok_or(PingError::UnknownToken)?;
+        let m = {
+            let reg = self.registry();
+            let i = *reg.by_token.get(token).ok_or(PingError::UnknownToken)?;
+            reg.entries
+                .get(&i)
+                .cloned()
+                .ok_or(PingError::UnknownToken)?
+        };
         let name = {
-            let mut e = lock(m);
+            let mut e = lock(&m);
             let Some(hb) = e.heartbeat.as_mut() else {
                 return Err(PingError::UnknownToken);
             };
@@ -711,24 +850,25 @@ impl CheckService {
         Ok(name)
     }
 
-    fn entry(&self, name: &str) -> Option<&Mutex<Entry>> {
-        self.shared
-            .by_name
+    fn entry(&self, name: &str) -> Option<Arc<Mutex<Entry>>> {
+        let reg = self.registry();
+        reg.by_name
             .get(name)
-            .and_then(|i| self.shared.entries.get(*i))
+            .and_then(|i| reg.entries.get(i))
+            .cloned()
     }
 
     /// One check's state, or `None` for an unknown name.
     pub fn status(&self, name: &str) -> Option<CheckSnapshot> {
         let now = strix_core::now_millis();
-        self.entry(name).map(|m| lock(m).snapshot(now))
+        self.entry(name).map(|m| lock(&m).snapshot(now))
     }
 
-    /// Every check, in configuration order.
+    /// Every check: configured ones in configuration order, then API ones in the order they
+    /// were created or last replaced.
     pub fn list(&self) -> Vec<CheckSnapshot> {
         let now = strix_core::now_millis();
-        self.shared
-            .entries
+        self.entries()
             .iter()
             .map(|m| lock(m).snapshot(now))
             .collect()
@@ -736,21 +876,21 @@ impl CheckService {
 
     /// The worst status of all checks (`unknown` without checks).
     pub fn overall(&self) -> CheckStatus {
-        overall(self.shared.entries.iter().map(|m| lock(m).state.status()))
+        overall(self.entries().iter().map(|m| lock(m).state.status()))
     }
 
     /// Closes the breaker of `name`, or of every check; returns the names reset, or `None`
     /// for an unknown name.
     pub fn reset_breakers(&self, name: Option<&str>) -> Option<Vec<String>> {
         let now = strix_core::now_millis();
-        let targets: Vec<&Mutex<Entry>> = match name {
+        let targets: Vec<Arc<Mutex<Entry>>> = match name {
             Some(n) => vec![self.entry(n)?],
-            None => self.shared.entries.iter().collect(),
+            None => self.entries(),
         };
         let mut names = Vec::with_capacity(targets.len());
         let mut series = Vec::with_capacity(targets.len());
         for m in targets {
-            let mut e = lock(m);
+            let mut e = lock(&m);
             e.breaker.reset(now);
             series.push(breaker_series(
                 &e.check.name,
@@ -767,7 +907,7 @@ impl CheckService {
     /// The incidents of `name` in the kept history, oldest first.
     pub fn incidents(&self, name: &str) -> Option<Vec<Incident>> {
         let m = self.entry(name)?;
-        let e = lock(m);
+        let e = lock(&m);
         let changes: Vec<StateChange> = e.changes.iter().cloned().collect();
         Some(incidents(&changes))
     }
@@ -777,7 +917,7 @@ impl CheckService {
     pub fn daily_uptime(&self, name: &str, days: usize, now: Timestamp) -> Option<Vec<Uptime>> {
         const DAY: i64 = 86_400_000;
         let m = self.entry(name)?;
-        let e = lock(m);
+        let e = lock(&m);
         let changes: Vec<StateChange> = e.changes.iter().cloned().collect();
         let history = history_from_changes(&changes);
         let today = now - now.rem_euclid(DAY);
@@ -796,7 +936,7 @@ impl CheckService {
     pub fn uptime(&self, name: &str, window: UptimeWindow) -> Option<WindowUptime> {
         let now = strix_core::now_millis();
         let m = self.entry(name)?;
-        let e = lock(m);
+        let e = lock(&m);
         let changes: Vec<StateChange> = e.changes.iter().cloned().collect();
         let history = history_from_changes(&changes);
         let u = window.uptime(&history, now.max(e.created_at));
@@ -812,13 +952,13 @@ impl CheckService {
 /// Puts stored changes (sorted by check and time) into the entries of configured checks
 /// and sets each check's status to its last stored one.
 fn restore(
-    entries: &[Mutex<Entry>],
-    by_name: &HashMap<String, usize>,
+    entries: &[Arc<Mutex<Entry>>],
+    by_name: &HashMap<String, Arc<Mutex<Entry>>>,
     rows: Vec<strix_state::CheckChangeRecord>,
 ) {
     let mut loaded = 0usize;
     for r in rows {
-        let Some(m) = by_name.get(&r.check).and_then(|i| entries.get(*i)) else {
+        let Some(m) = by_name.get(&r.check) else {
             continue;
         };
         let (Some(from), Some(to)) = (parse_status(&r.from), parse_status(&r.to)) else {

@@ -143,6 +143,12 @@ impl CheckState {
     pub fn status(&self) -> CheckStatus {
         self.status
     }
+
+    /// Changes the failures needed before unhealthy (a replaced check keeps its state);
+    /// clamped to at least 1.
+    pub fn set_retries(&mut self, retries: u32) {
+        self.retries = retries.max(1);
+    }
     /// When the current status began.
     pub fn since(&self) -> Option<Timestamp> {
         self.since

@@ -97,3 +97,51 @@ async fn two_hundred_checks_keep_their_interval() {
         Some(by_check[&0].len() as u64)
     );
 }
+
+/// Checks added while the scheduler runs are probed at once; a removed one stops (even with
+/// a probe hanging in flight) while the others keep running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_are_added_and_removed_while_running() {
+    let srv = HttpServer::start().await;
+    let mut hang = HttpServer::start().await;
+    hang.set(Mode::Hang);
+    let list = checks(&format!(
+        "- {{name: a, type: http, url: '{}', interval: 1s, timeout: 500ms}}\n\
+         - {{name: b, type: http, url: '{}', interval: 1s, timeout: 900ms}}\n\
+         - {{name: c, type: http, url: '{}', interval: 10m, timeout: 1s}}\n",
+        srv.url("/a"),
+        hang.url("/b"),
+        srv.url("/c"),
+    ));
+    let (tx, mut rx) = mpsc::channel(64);
+    let ctx = ProbeContext::new().unwrap();
+    let handle = Scheduler::start(&list[..1], &ctx, SchedulerOptions::default(), tx).unwrap();
+    handle.add(7, &list[1]).unwrap();
+    // A 10-minute interval: only an immediate first run can be seen within the test.
+    handle.add(9, &list[2]).unwrap();
+    assert_eq!(handle.len(), 3);
+    let mut seen: HashMap<usize, u32> = HashMap::new();
+    let until = tokio::time::Instant::now() + Duration::from_millis(2500);
+    while let Ok(Some(o)) = tokio::time::timeout_at(until, rx.recv()).await {
+        *seen.entry(o.index).or_default() += 1;
+    }
+    assert!(seen.get(&0).copied().unwrap_or(0) >= 2, "{seen:?}");
+    assert!(seen.get(&7).copied().unwrap_or(0) >= 1, "{seen:?}");
+    assert_eq!(seen.get(&9).copied(), Some(1), "{seen:?}");
+    assert!(handle.metrics().totals(9).is_some());
+
+    // Remove the hanging check mid-probe: no result of it arrives afterwards.
+    assert!(handle.remove(7));
+    assert!(!handle.remove(7));
+    assert!(handle.metrics().totals(7).is_none());
+    while rx.try_recv().is_ok() {}
+    let mut after: HashMap<usize, u32> = HashMap::new();
+    let until = tokio::time::Instant::now() + Duration::from_millis(2500);
+    while let Ok(Some(o)) = tokio::time::timeout_at(until, rx.recv()).await {
+        *after.entry(o.index).or_default() += 1;
+    }
+    assert!(!after.contains_key(&7), "{after:?}");
+    assert!(after.get(&0).copied().unwrap_or(0) >= 2, "{after:?}");
+    handle.stop().await;
+    assert!(handle.is_empty());
+}

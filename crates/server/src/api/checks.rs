@@ -9,6 +9,17 @@
 //!   name.
 //! - `POST /api/monitoring/health/circuit-breakers/reset` (admin): optional `{"name": ...}`;
 //!   without it every breaker is closed.
+//! - `POST /api/monitoring/checks` (admin): a `checks:` entry as JSON (durations as `"10s"`),
+//!   validated like the config (400 naming the field, e.g. `interval: must be positive`);
+//!   201 with the check. 409 when the name or heartbeat token is taken.
+//! - `PUT /api/monitoring/checks/{name}` (admin): replaces (200) or creates (201) the check;
+//!   status and history are kept. `name` in the body may be left out; if given it must match.
+//! - `DELETE /api/monitoring/checks/{name}` (admin): probes stop, history stays.
+//! - `GET /api/monitoring/checks/{name}/definition` (admin): the stored entry of an API check
+//!   (`definition` is null for checks from `strix.yaml`).
+//!
+//! Checks declared in `strix.yaml` are read-only: changing or deleting one is 409. Every
+//! check in a list carries `"source": "config"|"api"`.
 //! - `GET|POST /api/monitoring/heartbeat/{token}` and `/{token}/start`, `/{token}/fail`
 //!   (no API key: the token is the secret); 404 for an unknown token.
 //!
@@ -20,11 +31,11 @@ use crate::router::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use strix_checks::state::UptimeWindow;
-use strix_checks::{CheckService, CheckSnapshot, PingKind};
+use strix_checks::{CheckConfig, CheckService, CheckSnapshot, PingKind};
 use strix_core::ErrorClass;
 
 const ENV: Envelope = Envelope::Strix;
@@ -38,7 +49,11 @@ pub fn read_routes() -> Router<AppState> {
 }
 
 pub fn admin_routes() -> Router<AppState> {
-    Router::new().route("/api/monitoring/health/circuit-breakers/reset", post(reset))
+    Router::new()
+        .route("/api/monitoring/health/circuit-breakers/reset", post(reset))
+        .route("/api/monitoring/checks", post(create))
+        .route("/api/monitoring/checks/{name}", put(replace).delete(remove))
+        .route("/api/monitoring/checks/{name}/definition", get(definition))
 }
 
 /// Heartbeat pings: no API key, the token is the secret.
@@ -88,7 +103,113 @@ pub fn check_json(c: &CheckSnapshot) -> Value {
         "public": c.public,
         "slaTarget": c.sla_target,
         "intervalMs": c.interval_ms,
+        "source": c.source.as_str(),
     })
+}
+
+fn check_error(e: strix_checks::Error) -> ApiError {
+    ApiError::new(e.class(), e.to_string(), ENV)
+}
+
+fn required(state: &AppState) -> Result<CheckService, ApiError> {
+    service(state).cloned().ok_or_else(|| {
+        ApiError::new(
+            ErrorClass::Unavailable,
+            "health checks are not running on this server",
+            ENV,
+        )
+    })
+}
+
+/// Parses a body as one `checks:` entry; with `name`, a missing `name` is filled in.
+fn parse_definition(body: &[u8], name: Option<&str>) -> Result<CheckConfig, ApiError> {
+    let mut v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_input(format!("invalid JSON body: {e}"), ENV))?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(ApiError::bad_input(
+            "the body must be a JSON object: one `checks:` entry",
+            ENV,
+        ));
+    };
+    if let Some(n) = name {
+        obj.entry("name")
+            .or_insert_with(|| Value::String(n.to_string()));
+    }
+    let bytes = serde_json::to_vec(&v)
+        .map_err(|e| ApiError::new(ErrorClass::Internal, e.to_string(), ENV))?;
+    CheckConfig::from_json(&bytes).map_err(|e| ApiError::bad_input(e.to_string(), ENV))
+}
+
+/// Runs an admin change on the blocking pool (it writes the state store).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, strix_checks::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("check task failed: {e}"), ENV))?
+        .map_err(check_error)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let svc = required(&state)?;
+    let config = parse_definition(&body, None)?;
+    let snap = blocking(move || svc.create(config, strix_core::now_millis())).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"success": true, "data": check_json(&snap)})),
+    ))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let svc = required(&state)?;
+    let config = parse_definition(&body, Some(&name))?;
+    let (snap, created) =
+        blocking(move || svc.replace(&name, config, strix_core::now_millis())).await?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        code,
+        Json(json!({"success": true, "data": check_json(&snap)})),
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let svc = required(&state)?;
+    let n = name.clone();
+    blocking(move || svc.remove(&n, strix_core::now_millis())).await?;
+    Ok(Json(json!({"success": true, "data": {"deleted": name}})))
+}
+
+async fn definition(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let d = service(&state)
+        .and_then(|s| s.definition(&name))
+        .ok_or_else(|| not_found(&format!("no check named {name:?}")))?;
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "name": d.name,
+            "source": d.source.as_str(),
+            "definition": d.definition,
+            "createdAt": time(d.created_at),
+            "updatedAt": time(d.updated_at),
+        }
+    })))
 }
 
 async fn list(State(state): State<AppState>) -> Json<Value> {

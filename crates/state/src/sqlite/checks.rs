@@ -72,7 +72,9 @@ pub(super) fn prune(conn: &Connection, before: i64) -> Result<u64, StateError> {
     Ok(n as u64)
 }
 
-pub(super) fn list_definitions(conn: &Connection) -> Result<Vec<CheckDefinitionRecord>, StateError> {
+pub(super) fn list_definitions(
+    conn: &Connection,
+) -> Result<Vec<CheckDefinitionRecord>, StateError> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, config, created_at, updated_at FROM check_definitions ORDER BY name",
     )?;
@@ -223,7 +225,10 @@ mod tests {
         let all = s.list_check_definitions().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].name, "web");
-        assert_eq!(all[0].config, r#"{"name":"web","type":"http","url":"http://127.0.0.1:2/"}"#);
+        assert_eq!(
+            all[0].config,
+            r#"{"name":"web","type":"http","url":"http://127.0.0.1:2/"}"#
+        );
         assert_eq!((all[0].created_at, all[0].updated_at), (1_000, 3_000));
         // The history of a deleted definition stays.
         assert_eq!(s.load_check_changes(0).unwrap().len(), 1);
