@@ -45,11 +45,16 @@ enum Command {
     },
     /// Validate a configuration file and print errors naming the key.
     CheckConfig { file: PathBuf },
-    /// Print each error-tracking project's DSN (id, slug, DSN) for the listen address.
+    /// Print each error-tracking project's DSN (id, slug, DSN) for the listen address: the
+    /// configured ones, then those created through the admin API (marked `api`).
     Projects {
         /// Configuration file (YAML or JSON).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Data directory whose state store holds projects created through the API
+        /// (default: the configured one).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         /// Listen address to put in the DSN (default: the configured one).
         #[arg(long)]
         listen: Option<String>,
@@ -72,7 +77,11 @@ fn init_logging(json: bool, level: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Projects { config, listen } => match print_projects(config.as_deref(), listen) {
+        Command::Projects {
+            config,
+            data_dir,
+            listen,
+        } => match print_projects(config.as_deref(), data_dir, listen) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e:#}");
@@ -287,6 +296,12 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
         )
         .context("starting error tracking")?,
     );
+    // Projects created through the admin API, after the configured ones.
+    errors
+        .project_admin()
+        .load_stored()
+        .map_err(|e| anyhow::anyhow!("key `{}", e.to_string().trim_start_matches("conflict: ")))
+        .context("loading error-tracking projects")?;
     rt.spawn(strix_server::api::sentry::run_maintenance(errors.clone()));
     let services = strix_server::Services {
         sink: Some(sink.clone()),
@@ -335,11 +350,34 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     result
 }
 
-/// `strix projects`: one line per project, `id<TAB>slug<TAB>DSN`. A wildcard listen host
-/// (`0.0.0.0`, `[::]`) is shown as `localhost`.
-fn print_projects(config: Option<&std::path::Path>, listen: Option<String>) -> anyhow::Result<()> {
+/// `strix projects`: one line per project, `id<TAB>slug<TAB>DSN`; projects created through
+/// the admin API (read from the state store in the data directory, opened read-only) follow
+/// the configured ones with a fourth column `api`. A wildcard listen host (`0.0.0.0`,
+/// `[::]`) is shown as `localhost`.
+fn print_projects(
+    config: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+) -> anyhow::Result<()> {
     let raw = config.map(config::load).transpose()?.unwrap_or_default();
     let cfg = raw.validate()?;
+    let data_dir = data_dir.unwrap_or_else(|| cfg.data_dir.clone());
+    let state_path = data_dir.join("state.db");
+    let stored = match std::fs::metadata(&state_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading {}", state_path.display()));
+        }
+        Ok(_) => {
+            let store = strix_state::SqliteStore::open_read_only(&state_path)
+                .with_context(|| format!("opening the state store {}", state_path.display()))?;
+            if store.schema_version()? < 5 {
+                Vec::new()
+            } else {
+                strix_state::StateStore::list_projects(&store, false)?
+            }
+        }
+    };
     let listen = listen.unwrap_or(cfg.listen);
     let (host, port) = listen
         .rsplit_once(':')
@@ -351,14 +389,23 @@ fn print_projects(config: Option<&std::path::Path>, listen: Option<String>) -> a
         "" | "0.0.0.0" | "::" => "localhost",
         h => h,
     };
-    if cfg.errors.projects.is_empty() {
+    if cfg.errors.projects.is_empty() && stored.is_empty() {
         eprintln!(
-            "no projects configured (add `projects: [{{id, slug, public_key}}]` to strix.yaml)"
+            "no projects (add `projects: [{{id, slug, public_key}}]` to strix.yaml, or create \
+             one with POST /api/monitoring/projects)"
         );
     }
     for p in &cfg.errors.projects {
         println!(
             "{}\t{}\t{}",
+            p.id,
+            p.slug,
+            strix_errors::Dsn::new(host, port, p.id, &p.public_key)
+        );
+    }
+    for p in &stored {
+        println!(
+            "{}\t{}\t{}\tapi",
             p.id,
             p.slug,
             strix_errors::Dsn::new(host, port, p.id, &p.public_key)
@@ -380,11 +427,7 @@ fn error_tracking(
     let projects = errors
         .projects
         .iter()
-        .map(|p| strix_server::api::sentry::Project {
-            id: p.id,
-            slug: p.slug.clone(),
-            public_key: p.public_key.clone(),
-        })
+        .map(|p| strix_server::api::sentry::Project::configured(p.id, &p.slug, &p.public_key))
         .collect();
     strix_server::api::sentry::ErrorTracking::new(
         store,

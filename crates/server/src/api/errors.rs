@@ -226,7 +226,7 @@ fn project_param(t: &ErrorTracking, p: &Params) -> Result<Option<u64>, ApiError>
     match p.get("project").filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => t
-            .projects
+            .projects()
             .iter()
             .find(|pr| pr.slug == s || pr.id.to_string() == s)
             .map(|pr| Some(pr.id))
@@ -905,8 +905,8 @@ async fn json_api(
     let t = tracking(&state)?;
     let p = Params::parse(q.as_deref(), None);
     let project = match project_param(&t, &p)? {
-        Some(id) => t.project(id).cloned(),
-        None => t.projects.first().cloned(),
+        Some(id) => t.project(id),
+        None => t.projects().first().cloned(),
     }
     .ok_or_else(|| {
         ApiError::new(

@@ -9,6 +9,7 @@ pub mod kpis;
 pub mod ops;
 pub mod otlp;
 pub mod params;
+pub mod projects;
 pub mod query;
 pub mod read;
 pub mod sentry;

@@ -20,10 +20,13 @@
 //! `strix_error_events_total{project,level,category,component}`. Both counters are written
 //! to the metric store through the ingest sink, so PromQL rules and KPIs can use them.
 
+mod projects;
 mod tracking;
 
+pub use projects::{ProjectTable, Projects};
 pub use tracking::{
-    run_maintenance, ErrorTracking, Project, RateLimited, TrackingOptions, WriteError,
+    run_maintenance, ErrorTracking, Project, ProjectSource, RateLimited, TrackingOptions,
+    WriteError,
 };
 
 use crate::router::AppState;
@@ -35,6 +38,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use strix_core::storage::AppendMode;
 use strix_core::ErrorClass;
 use strix_errors::{Envelope as SentryEnvelope, Processed, SentryAuth};
@@ -175,7 +179,7 @@ fn decode_limits(state: &AppState, t: &ErrorTracking) -> strix_ingest::DecodeLim
 }
 
 /// What [`prelude`] finds: the tracking state, the project and the decompressed body.
-type Prelude<'a> = (&'a ErrorTracking, &'a Project, std::borrow::Cow<'a, [u8]>);
+type Prelude<'a> = (&'a ErrorTracking, Arc<Project>, std::borrow::Cow<'a, [u8]>);
 
 /// The project and the decompressed body, or the error response.
 fn prelude<'a>(
@@ -260,7 +264,7 @@ pub(crate) fn rate_limited(r: RateLimited, project: &Project) -> Response {
 /// Processes and stores the events, counts them and answers with the first event id.
 async fn commit(
     state: AppState,
-    project: Project,
+    project: Arc<Project>,
     raws: Vec<Value>,
     items: Vec<&'static str>,
     envelope_event_id: Option<String>,
@@ -350,13 +354,13 @@ async fn envelope(
             Ok(e) => e,
             Err(e) => {
                 // Authenticate first when we can, so a wrong key is 401 even for bad bodies.
-                if let Err(r) = authenticate(project, &headers, query.as_deref(), None) {
+                if let Err(r) = authenticate(&project, &headers, query.as_deref(), None) {
                     return *r;
                 }
                 return rejected(t, &e);
             }
         };
-        if let Err(r) = authenticate(project, &headers, query.as_deref(), env.dsn()) {
+        if let Err(r) = authenticate(&project, &headers, query.as_deref(), env.dsn()) {
             t.rejected("auth");
             return *r;
         }
@@ -372,12 +376,7 @@ async fn envelope(
                 items.push(item.item_type.metric_label());
             }
         }
-        (
-            project.clone(),
-            raws,
-            items,
-            env.event_id().map(str::to_string),
-        )
+        (project, raws, items, env.event_id().map(str::to_string))
     };
     commit(state, project, raws, items, event_id, &headers).await
 }
@@ -394,12 +393,12 @@ async fn store(
             Ok(x) => x,
             Err(r) => return *r,
         };
-        if let Err(r) = authenticate(project, &headers, query.as_deref(), None) {
+        if let Err(r) = authenticate(&project, &headers, query.as_deref(), None) {
             t.rejected("auth");
             return *r;
         }
         match strix_errors::parse_store(&raw, &t.payload_limits, &decode_limits(&state, t)) {
-            Ok(v) => (project.clone(), v),
+            Ok(v) => (project, v),
             Err(e) => return rejected(t, &e),
         }
     };

@@ -14,11 +14,10 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -38,14 +37,8 @@ use strix_state::{
     StateStore,
 };
 
-/// A project that Sentry SDKs send to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Project {
-    pub id: u64,
-    pub slug: String,
-    /// The DSN public key, 32 lowercase hex digits.
-    pub public_key: String,
-}
+pub use super::projects::{Project, ProjectSource};
+use super::projects::{ProjectTable, Projects};
 
 /// Limits, retention, detection and writer tuning.
 #[derive(Debug, Clone, Default)]
@@ -210,12 +203,15 @@ pub struct RateLimited {
 /// writer, detection, and the state store the issues live in.
 pub struct ErrorTracking {
     pub store: Arc<dyn StateStore>,
-    pub projects: Vec<Project>,
+    /// Configured and API-created projects; swapped whole on every change, so a lookup
+    /// per event is a read lock and a map probe.
+    projects: RwLock<Arc<ProjectTable>>,
+    /// Serialises project changes through the API.
+    project_admin: Mutex<()>,
     pub scrubber: Scrubber,
     pub categorizer: Categorizer,
     pub payload_limits: PayloadLimits,
     pub options: TrackingOptions,
-    limiters: HashMap<u64, DefaultDirectRateLimiter>,
     writer: SyncSender<Job>,
     detector: Mutex<Detector>,
     alerts: Option<strix_alerting::pipeline::AlertPipeline>,
@@ -241,18 +237,7 @@ impl ErrorTracking {
         registry: &mut Registry,
     ) -> std::io::Result<Self> {
         let metrics = Metrics::new(registry, &options);
-        let limiters = projects
-            .iter()
-            .filter_map(|p| {
-                let (rate, burst) = options.rate.for_project(&p.slug);
-                let rate = NonZeroU32::new(rate)?;
-                let burst = NonZeroU32::new(burst.max(rate.get()))?;
-                Some((
-                    p.id,
-                    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
-                ))
-            })
-            .collect();
+        let table = ProjectTable::new(projects, &options.rate);
         let (tx, rx) = sync_channel(options.rate.max_pending_requests.max(1));
         let retention = EventRetention {
             keep_first: options.retention.keep_first_events,
@@ -278,13 +263,13 @@ impl ErrorTracking {
             })?;
         Ok(ErrorTracking {
             store,
-            projects,
+            projects: RwLock::new(Arc::new(table)),
+            project_admin: Mutex::new(()),
             scrubber,
             categorizer,
             payload_limits: options.rate.payload,
             detector: Mutex::new(Detector::new(options.detection.clone())),
             options,
-            limiters,
             writer: tx,
             alerts,
             events,
@@ -294,9 +279,32 @@ impl ErrorTracking {
         })
     }
 
-    /// The project with this id.
-    pub fn project(&self, id: u64) -> Option<&Project> {
-        self.projects.iter().find(|p| p.id == id)
+    /// The enabled project with this id.
+    pub fn project(&self, id: u64) -> Option<Arc<Project>> {
+        self.project_table().get(id).cloned()
+    }
+
+    /// Every enabled project: configured ones in configuration order, then those created
+    /// through the API by id.
+    pub fn projects(&self) -> Vec<Arc<Project>> {
+        self.project_table().list().to_vec()
+    }
+
+    pub(crate) fn project_table(&self) -> Arc<ProjectTable> {
+        self.projects
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Project changes through the API (see [`Projects`]).
+    pub fn project_admin(&self) -> Projects<'_> {
+        Projects {
+            store: self.store.as_ref(),
+            table: &self.projects,
+            guard: &self.project_admin,
+            rate: &self.options.rate,
+        }
     }
 
     /// Counts a refused request.
@@ -309,7 +317,8 @@ impl ErrorTracking {
 
     /// Takes `n` events from the project's token bucket, or says how long to wait.
     pub fn admit(&self, project: &Project, n: usize) -> Result<(), RateLimited> {
-        let Some(limiter) = self.limiters.get(&project.id) else {
+        let table = self.project_table();
+        let Some(limiter) = table.limiter(project.id) else {
             return Ok(());
         };
         let Some(n32) = u32::try_from(n).ok().and_then(NonZeroU32::new) else {
