@@ -2,14 +2,16 @@
 //!
 //! ```json
 //! {"success": true,
-//!  "data": [{"name": "api_response_time", "description": "...", "unit": "ms",
+//!  "data": [{"name": "api_response_time", "description": "...",
+//!            "expr": "1000 * histogram_quantile(0.95, ...)", "unit": "ms",
 //!            "direction": "above", "target": 200, "warning": 200, "critical": 500,
 //!            "for": "5m", "value": 231.5, "status": "warning",
 //!            "series": [{"labels": {...}, "value": 231.5, "status": "warning"}]}],
 //!  "meta": {"evaluatedAt": "2024-05-06T10:00:00.000Z"}}
 //! ```
 //!
-//! `value` and `status` are those of the worst result series (`value: null`,
+//! `expr` is the PromQL the KPI evaluates, so a client can chart its history with one
+//! `/api/v1/query_range`. `value` and `status` are those of the worst result series (`value: null`,
 //! `status: "unknown"` without data); a KPI whose query fails is `unknown` with an `error`
 //! message, the others are still reported. The status is instantaneous (the KPI's `for`
 //! applies to its alerts only). Optional `time` (Unix seconds or RFC 3339) evaluates at
@@ -50,6 +52,7 @@ pub fn kpi_json(k: &Kpi, r: &KpiReading) -> Value {
     let mut v = json!({
         "name": k.name,
         "description": k.description,
+        "expr": k.expr,
         "unit": k.unit,
         "direction": k.direction.as_str(),
         "target": opt_num(k.target),
