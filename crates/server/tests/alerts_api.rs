@@ -959,7 +959,7 @@ async fn kpi_status_endpoint() {
     assert_eq!(d.len(), 3);
     assert_eq!(
         d[0],
-        json!({"name": "api_latency", "description": "", "unit": "ms", "direction": "above", "target": 150.0, "warning": 200.0, "critical": 500.0,
+        json!({"name": "api_latency", "description": "", "expr": "latency_ms", "unit": "ms", "direction": "above", "target": 150.0, "warning": 200.0, "critical": 500.0,
                "for": "5m", "value": 620.0, "status": "critical",
                "series": [{"labels": {"__name__": "latency_ms", "job": "api"}, "value": 620.0, "status": "critical"}]})
     );
@@ -967,6 +967,7 @@ async fn kpi_status_endpoint() {
         (d[1]["status"].as_str(), d[1]["value"].as_f64()),
         (Some("warning"), Some(75.0))
     );
+    assert_eq!(d[1]["expr"], "hit_ratio * 100");
     assert_eq!(
         (
             d[2]["status"].as_str(),

@@ -264,7 +264,8 @@ fn a_version_1_database_is_migrated_keeping_its_data() {
             "DROP TABLE error_ticket_steps; DROP TABLE error_tickets; DROP TABLE error_counts; \
              DROP TABLE error_issue_tags; DROP TABLE error_issue_users; \
              DROP TABLE error_events; DROP TABLE error_issues; \
-             DROP TABLE IF EXISTS check_changes; \
+             DROP TABLE IF EXISTS check_changes; DROP TABLE IF EXISTS projects; \
+             DROP TABLE IF EXISTS check_definitions; \
              DELETE FROM schema_version WHERE version > 1;",
         )
         .unwrap();
@@ -580,8 +581,6 @@ fn retention_keeps_issues_received_recently_whatever_their_timestamp() {
     assert_eq!((p.events, p.issues), (1, 1));
     let i = s.get_error_issue(late.issue_id).unwrap().unwrap();
     assert_eq!(i.count, 1);
-    let (events, _) = s
-        .list_error_events(late.issue_id, 0, 10)
-        .unwrap();
+    let (events, _) = s.list_error_events(late.issue_id, 0, 10).unwrap();
     assert_eq!(events.len(), 1, "the new issue keeps its event");
 }
