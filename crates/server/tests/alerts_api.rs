@@ -980,3 +980,58 @@ async fn kpi_status_endpoint() {
     let (s, _) = get(&app, "/api/monitoring/kpis?time=never").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn alert_detail_shows_its_escalation() {
+    let mut ids = Vec::new();
+    let app = build(ServerOptions::default(), |s| ids = seed(s), false);
+    let critical = app.store.get_alert(&ids[0]).unwrap().unwrap();
+    // The default critical policy (0, 15m, 30m): levels 0 and 1 paged, level 2 due next.
+    let next_at = critical.starts_at + 30 * MIN;
+    app.store
+        .upsert_escalation(
+            &strix_state::Escalation {
+                alert_id: ids[0].clone(),
+                policy: "critical".into(),
+                level: 2,
+                repeat: 0,
+                next_at,
+            },
+            strix_core::now_millis(),
+        )
+        .unwrap();
+    let (s, v) = get(&app, &format!("/api/monitoring/alerts/{}", ids[0])).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["data"]["escalation"],
+        json!({"policy": "critical", "level": 1, "levels": 3,
+               "nextAt": strix_server::api::alerts::rfc3339(next_at), "repeat": 0, "state": "active"})
+    );
+    // No policy for warning; a pending alert has not escalated.
+    for id in [&ids[1], &ids[2]] {
+        let (_, v) = get(&app, &format!("/api/monitoring/alerts/{id}")).await;
+        assert!(v["data"].get("escalation").is_some(), "{v}");
+        assert_eq!(v["data"]["escalation"], Value::Null, "{v}");
+    }
+    // Acknowledging stops it (the timer is removed): the level reached stays visible.
+    app.pipeline.acknowledge(&ids[0], "alice", "on it").unwrap();
+    assert!(app.store.get_escalation(&ids[0]).unwrap().is_none());
+    let (_, v) = get(&app, &format!("/api/monitoring/alerts/{}", ids[0])).await;
+    let e = &v["data"]["escalation"];
+    assert_eq!(
+        (
+            e["state"].as_str(),
+            e["nextAt"].clone(),
+            e["levels"].as_u64()
+        ),
+        (Some("acknowledged"), Value::Null, Some(3)),
+        "{v}"
+    );
+    assert_eq!(
+        e["level"], 2,
+        "the step due at the acknowledgement counts: {v}"
+    );
+    app.pipeline.resolve(&ids[0], "alice", "fixed").unwrap();
+    let (_, v) = get(&app, &format!("/api/monitoring/alerts/{}", ids[0])).await;
+    assert_eq!(v["data"]["escalation"]["state"], "ended", "{v}");
+}

@@ -59,6 +59,7 @@
 mod build;
 mod delivery;
 mod dispatch;
+mod escalation_status;
 pub mod events;
 mod metrics;
 
@@ -74,6 +75,7 @@ use crate::channels::{self, ChannelSet, DeliveryReceipt, RetryPolicy};
 use crate::routing::config::{valid_label_name, RoutingConfig};
 
 use dispatch::DispatchState;
+pub use escalation_status::{EscalationPhase, EscalationStatus};
 use metrics::Metrics;
 
 /// Tuning of the pipeline.

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `GET /api/monitoring/alerts` | read | filtered, sorted, paged alerts; `format=csv` |
 //! | `GET /api/monitoring/alerts/stats` | read | counts, MTTA/MTTR, top rules over `period` |
-//! | `GET /api/monitoring/alerts/{id}` | read | one alert with its transition `history` |
+//! | `GET /api/monitoring/alerts/{id}` | read | one alert with its transition `history` and `escalation` |
 //! | `POST /api/monitoring/alerts/{id}/acknowledge` | admin | `{"operator", "notes"}` |
 //! | `POST /api/monitoring/alerts/{id}/resolve` | admin | `{"operator", "notes"}` |
 //! | `GET /api/monitoring/silences` | read | silences, `state=` filter |
@@ -388,7 +388,10 @@ async fn list(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
     .into_response())
 }
 
-/// `GET /api/monitoring/alerts/{id}`: the alert and `history` (oldest first).
+/// `GET /api/monitoring/alerts/{id}`: the alert, `history` (oldest first) and
+/// `escalation`: `{"policy", "level" (0-based, reached), "levels", "nextAt" (RFC 3339, while
+/// active), "repeat", "state": "active|acknowledged|ended"}`, or `null` when the alert has
+/// no escalation policy.
 async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -397,11 +400,11 @@ async fn detail(
     let pl = pipeline(&state, ENV)?;
     let lookup = id.clone();
     let found = with_store(&pl, ENV, move |s| match s.get_alert(&lookup)? {
-        Some(a) => Ok(Some((s.history(&a.id)?, a))),
+        Some(a) => Ok(Some((s.history(&a.id)?, s.get_escalation(&a.id)?, a))),
         None => Ok(None),
     })
     .await?;
-    let Some((history, alert)) = found else {
+    let Some((history, timer, alert)) = found else {
         return Err(ApiError::new(
             ErrorClass::NotFound,
             format!("alert {id:?} not found"),
@@ -410,6 +413,17 @@ async fn detail(
     };
     let mut v = alert_json(&alert);
     v["history"] = Value::Array(history.iter().map(transition_json).collect());
+    v["escalation"] = match pl.escalation_status(&alert, timer.as_ref(), strix_core::now_millis()) {
+        Some(e) => json!({
+            "policy": e.policy,
+            "level": e.level,
+            "levels": e.levels,
+            "nextAt": e.next_at.map(rfc3339),
+            "repeat": e.repeat,
+            "state": e.state,
+        }),
+        None => Value::Null,
+    };
     Ok(Json(json!({"success": true, "data": v})))
 }
 
