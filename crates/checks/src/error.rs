@@ -22,6 +22,9 @@ pub enum Error {
     /// check declared in `strix.yaml`, which is read-only through the API).
     #[error("{0}")]
     Conflict(String),
+    /// A configured limit was reached (`check_settings.max_api_checks`).
+    #[error("{0}")]
+    Limit(String),
     /// The state store failed.
     #[error("state store: {0}")]
     Store(String),
@@ -35,6 +38,7 @@ impl Error {
             Error::UnknownCheck(_) | Error::UnknownToken => ErrorClass::NotFound,
             Error::Build { .. } => ErrorClass::Internal,
             Error::Conflict(_) => ErrorClass::Conflict,
+            Error::Limit(_) => ErrorClass::Limit,
             Error::Store(_) => ErrorClass::Unavailable,
         }
     }

@@ -30,6 +30,12 @@ pub const CHECK_TLS_EXPIRY_SECONDS: &str = "strix_check_tls_expiry_seconds";
 pub const CHECK_CIRCUIT_BREAKER_STATE: &str = "strix_check_circuit_breaker_state";
 pub const CHECKS_TOTAL: &str = "strix_checks_total";
 pub const CHECK_SCHEDULE_DRIFT_SECONDS: &str = "strix_check_schedule_drift_seconds";
+/// Checks defined, by `source` (`config`, `api`).
+pub const CHECK_DEFINITIONS: &str = "strix_check_definitions";
+/// `check_settings.max_api_checks`.
+pub const CHECK_DEFINITIONS_LIMIT: &str = "strix_check_definitions_limit";
+/// Checks refused through the admin API because `max_api_checks` was reached.
+pub const CHECK_DEFINITIONS_REFUSED_TOTAL: &str = "strix_check_definitions_refused_total";
 
 pub(crate) fn labels(
     name: &str,

@@ -249,6 +249,8 @@ struct Shared {
     scheduler: Mutex<Option<Arc<SchedulerHandle>>>,
     /// Serialises admin changes (check, store, apply).
     admin: Mutex<()>,
+    /// Creates refused by `max_api_checks`.
+    refused: std::sync::atomic::AtomicU64,
     hooks: ServiceHooks,
     /// Status changes not yet written to the store.
     pending: Mutex<Vec<strix_state::CheckChangeRecord>>,
@@ -332,6 +334,7 @@ impl CheckService {
                 sink,
                 scheduler: Mutex::new(None),
                 admin: Mutex::new(()),
+                refused: std::sync::atomic::AtomicU64::new(0),
                 hooks,
                 pending: Mutex::new(Vec::new()),
             }),
@@ -704,6 +707,7 @@ impl CheckService {
                 let mut series = me.evaluate_heartbeats(now);
                 if n.is_multiple_of(SCHEDULER_METRICS_EVERY) {
                     series.extend(sched_metrics.to_series(now));
+                    series.extend(me.definition_series(now));
                 }
                 if n.is_multiple_of(ALERT_EVAL_EVERY) {
                     me.evaluate_alerts(now);

@@ -7,6 +7,7 @@
 //!   alerts: true                # CheckDown, CheckCertificateExpiry, CheckSlaBudgetBurn
 //!   alert_resend: 1m            # firing check alerts are re-sent this often
 //!   sla_alert_below: 0          # 30-day error budget left (ratio) under which to alert
+//!   max_api_checks: 1000        # checks the admin API may define (0: none)
 //!   components:
 //!     memory_percent: 90        # used memory of the host, degraded above
 //!     cpu_percent: 90           # host CPU busy, degraded above
@@ -55,6 +56,9 @@ pub struct CheckSettings {
     /// `CheckSlaBudgetBurn` fires while the 30-day error budget left (1 untouched, 0 spent,
     /// negative overspent) is below this.
     pub sla_alert_below: f64,
+    /// Most checks defined through the admin API (0 turns creating them off). Beyond it a
+    /// create is refused and counted in `strix_check_definitions_refused_total`.
+    pub max_api_checks: usize,
     /// Thresholds of Strix' own component health.
     pub components: ComponentThresholds,
 }
@@ -66,6 +70,7 @@ impl Default for CheckSettings {
             alerts: true,
             alert_resend: Duration::from_secs(60),
             sla_alert_below: 0.0,
+            max_api_checks: 1000,
             components: ComponentThresholds::default(),
         }
     }

@@ -9,12 +9,13 @@
 //! Admin changes are serialised by one lock: check for conflicts, write the store, then
 //! apply in memory, so a failed store write changes nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::Serialize;
-use strix_core::storage::Appendable;
-use strix_core::Timestamp;
+use strix_core::storage::{Appendable, TimeSeries};
+use strix_core::{Sample, Timestamp};
 
 use super::{lock, CheckService, CheckSnapshot, Effects, Entry, ServiceHooks};
 use crate::alerts::CheckAlert;
@@ -22,6 +23,9 @@ use crate::breaker::CircuitBreaker;
 use crate::config::{Check, CheckConfig, CheckKind, ConfigError};
 use crate::error::Error;
 use crate::heartbeat::Heartbeat;
+use crate::metrics::{
+    labels, CHECK_DEFINITIONS, CHECK_DEFINITIONS_LIMIT, CHECK_DEFINITIONS_REFUSED_TOTAL,
+};
 
 /// Where a check is defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -231,6 +235,14 @@ impl CheckService {
         if let Some(e) = self.conflict(&check, None) {
             return Err(e);
         }
+        let limit = self.shared.hooks.settings.max_api_checks;
+        if self.count(CheckSource::Api) >= limit {
+            self.shared.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(check = %check.name, limit, "Check refused: check_settings.max_api_checks reached.");
+            return Err(Error::Limit(format!(
+                "at most {limit} checks can be defined through the API (check_settings.max_api_checks)"
+            )));
+        }
         let stored = self.persist(&config, now)?;
         let index = self.registry_mut().insert(Entry::new(
             check.clone(),
@@ -344,6 +356,45 @@ impl CheckService {
         Ok(())
     }
 
+    /// Checks defined in `source`.
+    pub fn count(&self, source: CheckSource) -> usize {
+        self.entries()
+            .iter()
+            .filter(|m| lock(m).source == source)
+            .count()
+    }
+
+    /// `strix_check_definitions{source}`, its limit and the refusals, stamped `now`.
+    pub fn definition_series(&self, now: Timestamp) -> Vec<TimeSeries> {
+        let empty = BTreeMap::new();
+        let one = |name: &str, pairs: &[(&str, &str)], v: f64| TimeSeries {
+            labels: labels(name, pairs, &empty),
+            samples: vec![Sample::new(now, v)],
+        };
+        vec![
+            one(
+                CHECK_DEFINITIONS,
+                &[("source", "config")],
+                self.count(CheckSource::Config) as f64,
+            ),
+            one(
+                CHECK_DEFINITIONS,
+                &[("source", "api")],
+                self.count(CheckSource::Api) as f64,
+            ),
+            one(
+                CHECK_DEFINITIONS_LIMIT,
+                &[],
+                self.shared.hooks.settings.max_api_checks as f64,
+            ),
+            one(
+                CHECK_DEFINITIONS_REFUSED_TOTAL,
+                &[],
+                self.shared.refused.load(Ordering::Relaxed) as f64,
+            ),
+        ]
+    }
+
     /// The definition of `name`: the stored entry for API checks; only the source for
     /// checks declared in `strix.yaml`. `None` for an unknown name.
     pub fn definition(&self, name: &str) -> Option<CheckDefinition> {
@@ -429,6 +480,19 @@ mod tests {
         let hb = r#"{"name":"hb","type":"heartbeat","token":"t1","period":"1h"}"#;
         assert!(matches!(s.create(def(hb), 2_000), Err(Error::Conflict(_))));
         assert!(s.status("hb").is_none());
+        let series = s.definition_series(2_500);
+        let value = |name: &str, source: Option<&str>| {
+            series
+                .iter()
+                .find(|t| {
+                    t.labels.metric_name() == Some(name)
+                        && source.is_none_or(|v| t.labels.get("source") == Some(v))
+                })
+                .map(|t| t.samples[0].v)
+        };
+        assert_eq!(value(CHECK_DEFINITIONS, Some("api")), Some(1.0));
+        assert_eq!(value(CHECK_DEFINITIONS, Some("config")), Some(1.0));
+        assert_eq!(value(CHECK_DEFINITIONS_LIMIT, None), Some(1000.0));
 
         // Two failures turn it unhealthy; a replacement keeps status and history.
         let fail = ProbeResult::failure(Duration::from_millis(1), "boom", ProbeDetail::default());
@@ -497,5 +561,37 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().starts_with("checks[1].name: "), "{e}");
+    }
+
+    #[test]
+    fn api_checks_are_limited() {
+        let hooks = ServiceHooks {
+            settings: crate::settings::CheckSettings {
+                max_api_checks: 1,
+                ..Default::default()
+            },
+            ..ServiceHooks::default()
+        };
+        let s = CheckService::open(Vec::new(), Arc::new(NullSink), hooks, 0).unwrap();
+        let tcp = |n: &str| {
+            def(&format!(
+                r#"{{"name":"{n}","type":"tcp","host":"h","port":1}}"#
+            ))
+        };
+        s.create(tcp("a"), 1).unwrap();
+        let e = s.create(tcp("b"), 2).unwrap_err();
+        assert!(
+            matches!(e, Error::Limit(ref m) if m.contains("max_api_checks")),
+            "{e}"
+        );
+        assert_eq!(e.class(), strix_core::ErrorClass::Limit);
+        // Replacing is not creating.
+        s.replace("a", tcp("a"), 3).unwrap();
+        let refused = s
+            .definition_series(4)
+            .into_iter()
+            .find(|t| t.labels.metric_name() == Some(CHECK_DEFINITIONS_REFUSED_TOTAL))
+            .map(|t| t.samples[0].v);
+        assert_eq!(refused, Some(1.0));
     }
 }
