@@ -285,3 +285,31 @@ fn projects_through_the_admin_api() {
     assert!(err.contains("key `projects"), "{err}");
     assert!(err.contains("same id 3"), "{err}");
 }
+
+/// With API keys configured, listing needs the read scope and changes the admin scope.
+#[test]
+fn project_changes_need_the_admin_scope() {
+    let cfg = format!(
+        "{}auth:\n  api_keys:\n    - {{name: r, key: \"read-key-0123456789ab\", scopes: [read]}}\n    \
+         - {{name: a, key: \"admin-key-0123456789a\", scopes: [admin]}}\n",
+        config()
+    );
+    let strix = StrixProcess::start(&[], Some(&cfg));
+    let read = [("authorization", "Bearer read-key-0123456789ab")];
+    let admin = [
+        ("authorization", "Bearer admin-key-0123456789a"),
+        ("content-type", "application/json"),
+    ];
+    let (code, _) = strix.get("/api/monitoring/projects");
+    assert_eq!(code, 401);
+    let (code, body) = strix.get_with("/api/monitoring/projects", &read);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json_of(&body)["data"].as_array().unwrap().len(), 1);
+    let (code, body) = strix.post("/api/monitoring/projects", &read, br#"{"slug":"api"}"#);
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = strix.post("/api/monitoring/projects", &admin, br#"{"slug":"api"}"#);
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = strix.get_with("/api/monitoring/projects", &read);
+    assert_eq!(code, 200);
+    assert_eq!(json_of(&body)["data"].as_array().unwrap().len(), 2);
+}
