@@ -607,18 +607,26 @@ fn bad_input_is_refused_and_stores_nothing() {
 
     // Out-of-range times in the API are refused, never an overflow.
     for since in ["-9223372036854775808", "-1"] {
-        let (code, v) = get_json(&strix, &format!("/api/monitoring/errors/issues?since={since}"));
+        let (code, v) = get_json(
+            &strix,
+            &format!("/api/monitoring/errors/issues?since={since}"),
+        );
         assert_eq!(code, 400, "{since}: {v}");
         assert_eq!(v["success"], false);
     }
-    let id = issue_by_title(&strix, "baseline event")["id"].as_i64().unwrap();
+    let id = issue_by_title(&strix, "baseline event")["id"]
+        .as_i64()
+        .unwrap();
     let (code, v) = post_json(
         &strix,
         &format!("/api/monitoring/errors/issues/{id}/ignore"),
         json!({"operator": "ops", "until": i64::MIN}),
     );
     assert_eq!(code, 400, "{v}");
-    assert_eq!(issue_by_title(&strix, "baseline event")["status"], "unresolved");
+    assert_eq!(
+        issue_by_title(&strix, "baseline event")["status"],
+        "unresolved"
+    );
 
     assert_eq!(total_count(&strix), before, "nothing was stored half-way");
     // Other events are unaffected.

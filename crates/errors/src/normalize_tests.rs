@@ -182,7 +182,10 @@ fn old_timestamps_are_filed_under_the_arrival_time() {
     // The age is configurable; zero turns clamping of old timestamps off.
     let mut o = opts();
     o.limits.max_event_age = Duration::from_secs(86_400);
-    assert_eq!(normalize(json!({"timestamp": recent}), &o).timestamp, received);
+    assert_eq!(
+        normalize(json!({"timestamp": recent}), &o).timestamp,
+        received
+    );
     o.limits.max_event_age = Duration::ZERO;
     assert_eq!(
         normalize(json!({"timestamp": old}), &o).timestamp,
@@ -191,7 +194,10 @@ fn old_timestamps_are_filed_under_the_arrival_time() {
     // A future one is noted too.
     let e = normalize(json!({"timestamp": 4_000_000_000u64}), &opts());
     assert_eq!(e.raw["strix"]["timestamp"]["reason"], "future_timestamp");
-    assert_eq!(e.raw["strix"]["timestamp"]["original"], json!(4_000_000_000u64));
+    assert_eq!(
+        e.raw["strix"]["timestamp"]["original"],
+        json!(4_000_000_000u64)
+    );
 }
 
 #[test]
