@@ -40,6 +40,10 @@ pub struct RateLimits {
     /// `strix_error_events_total{component}`; further ones are counted as `other` (the
     /// tag is set by clients, whose DSN keys are public).
     pub max_components_per_project: usize,
+    /// Largest single event (decompressed request body, bytes) scrubbed and normalised on
+    /// the request's own task; bigger ones, and requests with several events, go to the
+    /// blocking pool so CPU work never stalls the async workers.
+    pub inline_process_max_bytes: usize,
 }
 
 impl Default for RateLimits {
@@ -54,6 +58,7 @@ impl Default for RateLimits {
             max_batch_events: 2048,
             max_event_age: Duration::from_secs(30 * 86_400),
             max_components_per_project: 100,
+            inline_process_max_bytes: 16 << 10,
         }
     }
 }

@@ -941,14 +941,10 @@ async fn json_api(
     let processed = tokio::task::spawn_blocking(move || tp.process(vec![event], received, None))
         .await
         .map_err(|e| ApiError::new(ErrorClass::Internal, format!("event task failed: {e}"), ENV))?;
-    if let Err(e) = t.store(&project, &processed, received).await {
-        return Ok(sentry::write_failed(e));
-    }
-    sentry::count(&state, &t, &project.slug, &processed, &[]);
     let p = processed
         .first()
         .ok_or_else(|| ApiError::new(ErrorClass::Internal, "event not stored", ENV))?;
-    Ok(Json(json!({
+    let answer = json!({
         "success": true,
         "data": {
             "eventId": p.event.event_id,
@@ -959,8 +955,15 @@ async fn json_api(
             "priority": p.categorization.priority.as_str(),
             "assignee": p.categorization.team,
         },
-    }))
-    .into_response())
+    });
+    let sink = Some(state.sink.clone());
+    if let Err(e) = t
+        .store(project, processed, Vec::new(), received, sink)
+        .await
+    {
+        return Ok(sentry::write_failed(e));
+    }
+    Ok(Json(answer).into_response())
 }
 
 #[cfg(test)]

@@ -37,60 +37,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
-use strix_core::storage::AppendMode;
 use strix_core::ErrorClass;
-use strix_errors::{Envelope as SentryEnvelope, Processed, SentryAuth};
+use strix_errors::{Envelope as SentryEnvelope, SentryAuth};
 use strix_ingest::ContentEncoding;
-
-/// Writes the error and item counters to the metric store. Failures are logged: the events
-/// are already committed.
-pub(crate) fn count(
-    state: &AppState,
-    t: &ErrorTracking,
-    project: &str,
-    events: &[Processed],
-    items: &[&'static str],
-) {
-    let mut incs: HashMap<Vec<(String, String)>, f64> = HashMap::new();
-    for p in events {
-        let labels = vec![
-            (
-                "__name__".to_string(),
-                "strix_error_events_total".to_string(),
-            ),
-            (
-                "category".to_string(),
-                p.categorization.category.as_str().to_string(),
-            ),
-            (
-                "component".to_string(),
-                p.categorization.component.clone().unwrap_or_default(),
-            ),
-            ("level".to_string(), p.event.level.as_str().to_string()),
-            ("project".to_string(), project.to_string()),
-        ];
-        *incs.entry(labels).or_insert(0.0) += 1.0;
-    }
-    for ty in items {
-        let labels = vec![
-            (
-                "__name__".to_string(),
-                "strix_errors_items_total".to_string(),
-            ),
-            ("type".to_string(), (*ty).to_string()),
-        ];
-        *incs.entry(labels).or_insert(0.0) += 1.0;
-    }
-    if incs.is_empty() {
-        return;
-    }
-    let series = t.bump(incs.into_iter().collect(), strix_core::now_millis());
-    if let Err(e) = state.sink.append(&series, AppendMode::Live) {
-        tracing::warn!(error = %e, "Error-tracking counters not written to the metric store.");
-    }
-}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -262,10 +212,13 @@ pub(crate) fn rate_limited(r: RateLimited, project: &Project) -> Response {
 }
 
 /// Processes and stores the events, counts them and answers with the first event id.
+/// `size_bytes` is the decompressed body size (which decides where events are processed).
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     state: AppState,
     project: Arc<Project>,
     raws: Vec<Value>,
+    size_bytes: usize,
     items: Vec<&'static str>,
     envelope_event_id: Option<String>,
     headers: &HeaderMap,
@@ -285,33 +238,24 @@ async fn commit(
         .and_then(|v| v.split(',').next())
         .map(|s| s.trim().to_string());
     let received = strix_core::now_millis();
-    let processed = if raws.is_empty() {
-        Vec::new()
-    } else if raws.len() == 1 {
-        // One event (the usual envelope) costs tens of microseconds: done here, without a
-        // hop to the blocking pool.
-        t.process(raws, received, client_ip)
-    } else {
-        let tp = t.clone();
-        match tokio::task::spawn_blocking(move || tp.process(raws, received, client_ip)).await {
-            Ok(p) => p,
-            Err(e) => {
-                return fail(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("event task failed: {e}"),
-                )
-            }
+    let processed = match t.process_sized(raws, size_bytes, received, client_ip).await {
+        Ok(p) => p,
+        Err(e) => {
+            return fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("event task failed: {e}"),
+            )
         }
     };
-    if let Err(e) = t.store(&project, &processed, received).await {
-        return write_failed(e);
-    }
-    count(&state, &t, &project.slug, &processed, &items);
     let id = processed
         .first()
         .map(|p| p.event.event_id.clone())
         .or(envelope_event_id)
         .unwrap_or_default();
+    let sink = Some(state.sink.clone());
+    if let Err(e) = t.store(project, processed, items, received, sink).await {
+        return write_failed(e);
+    }
     cors(axum::Json(json!({ "id": id })).into_response())
 }
 
@@ -345,7 +289,7 @@ async fn envelope(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (project, raws, items, event_id) = {
+    let (project, raws, size, items, event_id) = {
         let (t, project, raw) = match prelude(&state, &project_id, &headers, &body) {
             Ok(x) => x,
             Err(r) => return *r,
@@ -376,9 +320,16 @@ async fn envelope(
                 items.push(item.item_type.metric_label());
             }
         }
-        (project, raws, items, env.event_id().map(str::to_string))
+        let size = raw.len();
+        (
+            project,
+            raws,
+            size,
+            items,
+            env.event_id().map(str::to_string),
+        )
     };
-    commit(state, project, raws, items, event_id, &headers).await
+    commit(state, project, raws, size, items, event_id, &headers).await
 }
 
 async fn store(
@@ -388,7 +339,7 @@ async fn store(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (project, raw) = {
+    let (project, raw, size) = {
         let (t, project, raw) = match prelude(&state, &project_id, &headers, &body) {
             Ok(x) => x,
             Err(r) => return *r,
@@ -398,9 +349,9 @@ async fn store(
             return *r;
         }
         match strix_errors::parse_store(&raw, &t.payload_limits, &decode_limits(&state, t)) {
-            Ok(v) => (project, v),
+            Ok(v) => (project, v, raw.len()),
             Err(e) => return rejected(t, &e),
         }
     };
-    commit(state, project, vec![raw], Vec::new(), None, &headers).await
+    commit(state, project, vec![raw], size, Vec::new(), None, &headers).await
 }

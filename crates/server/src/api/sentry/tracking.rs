@@ -9,8 +9,19 @@
 //! fsync for many requests — with a savepoint per request, so one bad request never fails
 //! the others. A request is answered only after its transaction committed. A full queue
 //! answers 503 with `Retry-After` (overload), never a silent drop.
+//!
+//! **After the commit.** Live issue events, spike detection, the `strix_errors_*` counters
+//! and the `strix_error_events_total` series are updated by a task that owns the
+//! acknowledgement, detached from the request: a client that disconnects, or a request
+//! timeout, while the writer works never leaves stored events uncounted or unseen by
+//! detection.
+//!
+//! **Cardinality.** The `component` label of `strix_error_events_total` comes from the
+//! event (a tag any holder of the public DSN key can set): each project counts at most
+//! `errors.limits.max_components_per_project` distinct values, later ones as `other`
+//! (counted in `strix_errors_component_overflow_events_total`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -26,7 +37,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 use strix_core::events::{kind, EventBus};
-use strix_core::storage::TimeSeries;
+use strix_core::storage::{AppendMode, Appendable, TimeSeries};
 use strix_core::{Labels, Sample};
 use strix_errors::{
     Categorizer, Detection, Detector, NormalizeOptions, PayloadLimits, Processed, RateLimits,
@@ -67,6 +78,16 @@ struct LimitName {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectLabel {
+    project: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProcessedOn {
+    thread: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AlertState {
     state: &'static str,
 }
@@ -82,6 +103,9 @@ struct Metrics {
     alerts: Family<AlertState, Counter>,
     firing: Gauge,
     queue: Gauge,
+    evicted: Counter,
+    component_overflow: Family<ProjectLabel, Counter>,
+    processed: Family<ProcessedOn, Counter>,
 }
 
 impl Metrics {
@@ -96,6 +120,9 @@ impl Metrics {
             alerts: Family::default(),
             firing: Gauge::default(),
             queue: Gauge::default(),
+            evicted: Counter::default(),
+            component_overflow: Family::default(),
+            processed: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("strix_errors");
         r.register(
@@ -143,6 +170,23 @@ impl Metrics {
             "Requests waiting for the error-event writer",
             m.queue.clone(),
         );
+        r.register(
+            "detection_evicted_issues",
+            "Quiet issues forgotten by spike detection to stay within max_tracked_issues",
+            m.evicted.clone(),
+        );
+        r.register(
+            "component_overflow_events",
+            "Events counted under component=\"other\" because their project reached \
+             max_components_per_project",
+            m.component_overflow.clone(),
+        );
+        r.register(
+            "processed_events",
+            "Events scrubbed and normalised, by where (inline on the request task for small \
+             single events, else on the blocking pool)",
+            m.processed.clone(),
+        );
         let limits: Family<LimitName, Gauge> = Family::default();
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -162,6 +206,15 @@ impl Metrics {
                 n(o.rate.max_pending_requests as u64),
             ),
             ("max_batch_events", n(o.rate.max_batch_events as u64)),
+            ("max_event_age_seconds", secs(o.rate.max_event_age)),
+            (
+                "max_components_per_project",
+                n(o.rate.max_components_per_project as u64),
+            ),
+            (
+                "inline_process_max_bytes",
+                n(o.rate.inline_process_max_bytes as u64),
+            ),
             (
                 "max_tracked_issues",
                 n(o.detection.max_tracked_issues as u64),
@@ -220,6 +273,8 @@ pub struct ErrorTracking {
     last_prune: AtomicI64,
     /// Cumulative counter values written to the metric store, by label set.
     counters: Mutex<HashMap<Vec<(String, String)>, f64>>,
+    /// The `component` label values counted so far, per project id.
+    components: Mutex<HashMap<u64, HashSet<String>>>,
 }
 
 impl ErrorTracking {
@@ -276,6 +331,7 @@ impl ErrorTracking {
             metrics,
             last_prune: AtomicI64::new(0),
             counters: Mutex::new(HashMap::new()),
+            components: Mutex::new(HashMap::new()),
         })
     }
 
@@ -379,25 +435,66 @@ impl ErrorTracking {
         received: i64,
         client_ip: Option<String>,
     ) -> Vec<Processed> {
-        let opts = NormalizeOptions {
+        let mut opts = NormalizeOptions {
             received_ms: received,
             client_ip,
             ..NormalizeOptions::default()
         };
+        opts.limits.max_event_age = self.options.rate.max_event_age;
         raws.into_iter()
             .map(|raw| strix_errors::process(raw, &self.scrubber, &self.categorizer, &opts))
             .collect()
     }
 
-    /// Hands processed events to the writer and waits until they are committed; then
-    /// publishes new and regressed issues and feeds detection.
-    pub async fn store(
-        &self,
-        project: &Project,
-        processed: &[Processed],
+    /// Processes raw events where it is cheap enough: one event of at most
+    /// `errors.limits.inline_process_max_bytes` on the calling task, anything bigger or
+    /// more on the blocking pool, so the async workers never spend long on scrubbing and
+    /// compression.
+    pub async fn process_sized(
+        self: &Arc<Self>,
+        raws: Vec<Value>,
+        size_bytes: usize,
         received: i64,
+        client_ip: Option<String>,
+    ) -> Result<Vec<Processed>, tokio::task::JoinError> {
+        if raws.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = raws.len() as u64;
+        if raws.len() == 1 && size_bytes <= self.options.rate.inline_process_max_bytes {
+            self.metrics
+                .processed
+                .get_or_create(&ProcessedOn { thread: "inline" })
+                .inc_by(n);
+            return Ok(self.process(raws, received, client_ip));
+        }
+        self.metrics
+            .processed
+            .get_or_create(&ProcessedOn { thread: "blocking" })
+            .inc_by(n);
+        let t = self.clone();
+        tokio::task::spawn_blocking(move || t.process(raws, received, client_ip)).await
+    }
+
+    /// Hands processed events to the writer and waits until they are committed.
+    ///
+    /// The work that follows the commit (live issue events, detection, counters and the
+    /// `strix_error_events_total` / `strix_errors_items_total{type}` series written to
+    /// `sink`) runs in a detached task that owns the acknowledgement, so it happens even
+    /// if this future is dropped (client gone, request timeout) while the writer works.
+    /// `items` are the envelope's other item types, counted once the events are stored.
+    pub async fn store(
+        self: &Arc<Self>,
+        project: Arc<Project>,
+        processed: Vec<Processed>,
+        items: Vec<&'static str>,
+        received: i64,
+        sink: Option<Arc<dyn Appendable>>,
     ) -> Result<Vec<RecordedEvent>, WriteError> {
         if processed.is_empty() {
+            if let Some(sink) = &sink {
+                self.count(sink.as_ref(), &project, &[], &items);
+            }
             return Ok(Vec::new());
         }
         let (reply, rx) = tokio::sync::oneshot::channel();
@@ -424,8 +521,36 @@ impl ErrorTracking {
                 }))
             }
         }
-        let recorded = match rx.await {
-            Ok(Ok(r)) => r,
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let t = self.clone();
+        tokio::spawn(async move {
+            let outcome = t.acknowledged(rx, &project, &processed).await;
+            if let Ok(recorded) = &outcome {
+                t.after_commit(&project, &processed, recorded, received);
+                if let Some(sink) = &sink {
+                    t.count(sink.as_ref(), &project, &processed, &items);
+                }
+            }
+            // The requester may have gone away: the work above is done either way.
+            let _ = done.send(outcome);
+        });
+        answer.await.unwrap_or_else(|_| {
+            Err(WriteError::State(StateError::Unavailable {
+                message: "the error-event commit task ended before answering".into(),
+                source: "writer".into(),
+            }))
+        })
+    }
+
+    /// Waits for the writer's answer to one job; failures are counted.
+    async fn acknowledged(
+        &self,
+        rx: tokio::sync::oneshot::Receiver<BatchOutcome>,
+        project: &Project,
+        processed: &[Processed],
+    ) -> Result<Vec<RecordedEvent>, WriteError> {
+        match rx.await {
+            Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 self.metrics
                     .events
@@ -434,17 +559,89 @@ impl ErrorTracking {
                         outcome: "failed",
                     })
                     .inc_by(processed.len() as u64);
-                return Err(WriteError::State(e));
+                Err(WriteError::State(e))
             }
-            Err(_) => {
-                return Err(WriteError::State(StateError::Unavailable {
-                    message: "the error-event writer stopped before answering".into(),
-                    source: "writer".into(),
-                }))
-            }
-        };
-        self.after_commit(project, processed, &recorded, received);
-        Ok(recorded)
+            Err(_) => Err(WriteError::State(StateError::Unavailable {
+                message: "the error-event writer stopped before answering".into(),
+                source: "writer".into(),
+            })),
+        }
+    }
+
+    /// The `component` label for an event of this project: the value itself while the
+    /// project has counted fewer than `max_components_per_project` distinct ones (or it
+    /// is one of them), else `other`.
+    fn component_label(&self, project: &Project, component: &str) -> String {
+        if component.is_empty() {
+            return String::new();
+        }
+        let max = self.options.rate.max_components_per_project;
+        let mut seen = self
+            .components
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let set = seen.entry(project.id).or_default();
+        if set.contains(component) {
+            return component.to_string();
+        }
+        if set.len() < max {
+            set.insert(component.to_string());
+            return component.to_string();
+        }
+        self.metrics
+            .component_overflow
+            .get_or_create(&ProjectLabel {
+                project: project.slug.clone(),
+            })
+            .inc();
+        "other".to_string()
+    }
+
+    /// Writes the error and item counters to the metric store. Failures are logged: the
+    /// events are already committed.
+    pub(crate) fn count(
+        &self,
+        sink: &dyn Appendable,
+        project: &Project,
+        events: &[Processed],
+        items: &[&'static str],
+    ) {
+        let mut incs: HashMap<Vec<(String, String)>, f64> = HashMap::new();
+        for p in events {
+            let component =
+                self.component_label(project, p.categorization.component.as_deref().unwrap_or(""));
+            let labels = vec![
+                (
+                    "__name__".to_string(),
+                    "strix_error_events_total".to_string(),
+                ),
+                (
+                    "category".to_string(),
+                    p.categorization.category.as_str().to_string(),
+                ),
+                ("component".to_string(), component),
+                ("level".to_string(), p.event.level.as_str().to_string()),
+                ("project".to_string(), project.slug.clone()),
+            ];
+            *incs.entry(labels).or_insert(0.0) += 1.0;
+        }
+        for ty in items {
+            let labels = vec![
+                (
+                    "__name__".to_string(),
+                    "strix_errors_items_total".to_string(),
+                ),
+                ("type".to_string(), (*ty).to_string()),
+            ];
+            *incs.entry(labels).or_insert(0.0) += 1.0;
+        }
+        if incs.is_empty() {
+            return;
+        }
+        let series = self.bump(incs.into_iter().collect(), strix_core::now_millis());
+        if let Err(e) = sink.append(&series, AppendMode::Live) {
+            tracing::warn!(error = %e, "Error-tracking counters not written to the metric store.");
+        }
     }
 
     fn after_commit(
@@ -489,12 +686,12 @@ impl ErrorTracking {
                 component: p.categorization.component.clone().unwrap_or_default(),
                 severity: p.categorization.severity,
             };
-            let spike = self
-                .detector
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .observe(info, received);
-            spikes.extend(spike);
+            let mut detector = self.detector.lock().unwrap_or_else(PoisonError::into_inner);
+            let evicted = detector.evicted();
+            spikes.extend(detector.observe(info, received));
+            self.metrics
+                .evicted
+                .inc_by(detector.evicted().saturating_sub(evicted));
         }
         for (outcome, n) in [("stored", stored), ("duplicate", duplicates)] {
             if n > 0 {
@@ -739,3 +936,8 @@ pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
         release: e.release.clone(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "tracking_tests.rs"]
+mod tests;

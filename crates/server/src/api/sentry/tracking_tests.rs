@@ -1,0 +1,187 @@
+use super::*;
+use strix_core::storage::{AppendOutcome, StorageError};
+use strix_errors::{CategorizeConfig, ScrubConfig};
+use strix_state::SqliteStore;
+
+const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+/// A metric store that keeps what it is given.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<TimeSeries>>);
+
+impl Appendable for Recorder {
+    fn append(
+        &self,
+        series: &[TimeSeries],
+        _mode: AppendMode,
+    ) -> Result<AppendOutcome, StorageError> {
+        self.0.lock().unwrap().extend_from_slice(series);
+        Ok(AppendOutcome::default())
+    }
+}
+
+impl Recorder {
+    /// The latest value of `name` by its `component` label.
+    fn by_component(&self, name: &str) -> HashMap<String, f64> {
+        let mut out = HashMap::new();
+        for s in self.0.lock().unwrap().iter() {
+            if s.labels.get("__name__") == Some(name) {
+                let c = s.labels.get("component").unwrap_or("").to_string();
+                out.insert(c, s.samples[0].v);
+            }
+        }
+        out
+    }
+}
+
+fn tracking(
+    dir: &std::path::Path,
+    options: TrackingOptions,
+) -> (Arc<ErrorTracking>, Arc<EventBus>) {
+    let store = Arc::new(SqliteStore::open(dir.join("state.db")).unwrap());
+    let bus = Arc::new(EventBus::new(64));
+    let t = ErrorTracking::new(
+        store,
+        vec![Project::configured(1, "web", KEY)],
+        Scrubber::new(&ScrubConfig::default()).unwrap(),
+        Categorizer::new(&CategorizeConfig::default()).unwrap(),
+        options,
+        None,
+        bus.clone(),
+        &mut Registry::default(),
+    )
+    .unwrap();
+    (Arc::new(t), bus)
+}
+
+fn event(n: u32, component: &str) -> Value {
+    json!({
+        "event_id": format!("{n:032x}"),
+        "message": format!("failure number {n} in {component}"),
+        "fingerprint": [format!("f{n}")],
+        "tags": {"component": component},
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn post_commit_work_survives_a_dropped_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, bus) = tracking(dir.path(), TrackingOptions::default());
+    let project = t.project(1).unwrap();
+    let sink = Arc::new(Recorder::default());
+    let processed = t.process(vec![event(1, "api")], strix_core::now_millis(), None);
+    let before = bus.last_id();
+    let mut fut = Box::pin(t.store(
+        project,
+        processed,
+        vec!["session"],
+        strix_core::now_millis(),
+        Some(sink.clone()),
+    ));
+    // Polled once (the job is queued for the writer), then dropped as a request is when
+    // its client disconnects or its timeout fires.
+    tokio::select! {
+        biased;
+        _ = &mut fut => panic!("answered before the writer could commit"),
+        _ = std::future::ready(()) => {}
+    }
+    drop(fut);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stored = |t: &ErrorTracking| {
+        t.metrics
+            .events
+            .get_or_create(&ProjectOutcome {
+                project: "web".into(),
+                outcome: "stored",
+            })
+            .get()
+    };
+    while stored(&t) == 0 || sink.by_component("strix_errors_items_total").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "post-commit work never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stored(&t), 1);
+    assert_eq!(
+        sink.by_component("strix_error_events_total").get("api"),
+        Some(&1.0)
+    );
+    let live = bus.since(before, 10).events;
+    assert!(
+        live.iter().any(|e| e.kind == kind::ERROR_ISSUE),
+        "the new issue was published"
+    );
+    let tracked = t.detector.lock().unwrap().tracked();
+    assert_eq!(tracked, 1, "detection saw the event");
+    let (issues, _) = t
+        .store
+        .list_error_issues(&strix_state::ErrorIssueQuery::default())
+        .unwrap();
+    assert_eq!(issues.len(), 1);
+}
+
+#[tokio::test]
+async fn component_label_is_capped_per_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = TrackingOptions::default();
+    options.rate.max_components_per_project = 2;
+    let (t, _bus) = tracking(dir.path(), options);
+    let project = t.project(1).unwrap();
+    let sink = Recorder::default();
+    let now = strix_core::now_millis();
+    let raws = ["a", "b", "c", "d", "a", "e"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| event(i as u32 + 1, c))
+        .collect();
+    let processed = t.process(raws, now, None);
+    t.count(&sink, &project, &processed, &[]);
+    let counts = sink.by_component("strix_error_events_total");
+    let mut labels: Vec<_> = counts.keys().cloned().collect();
+    labels.sort();
+    assert_eq!(labels, ["a", "b", "other"]);
+    assert_eq!((counts["a"], counts["b"], counts["other"]), (2.0, 1.0, 3.0));
+    let overflow = t
+        .metrics
+        .component_overflow
+        .get_or_create(&ProjectLabel {
+            project: "web".into(),
+        })
+        .get();
+    assert_eq!(overflow, 3);
+    // The counters map stays bounded too.
+    assert_eq!(t.counters.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn big_events_are_processed_off_the_async_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _bus) = tracking(dir.path(), TrackingOptions::default());
+    let on = |thread: &'static str| {
+        t.metrics
+            .processed
+            .get_or_create(&ProcessedOn { thread })
+            .get()
+    };
+    let now = strix_core::now_millis();
+    let small = t
+        .process_sized(vec![event(1, "api")], 300, now, None)
+        .await
+        .unwrap();
+    assert_eq!(small.len(), 1);
+    assert_eq!((on("inline"), on("blocking")), (1, 0));
+    // Over errors.limits.inline_process_max_bytes (16 KiB): the blocking pool.
+    let mut big = event(2, "api");
+    big["extra"] = json!({"blob": "x".repeat(40 << 10)});
+    let size = big.to_string().len();
+    let p = t.process_sized(vec![big], size, now, None).await.unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!((on("inline"), on("blocking")), (1, 1));
+    // Several events, however small: the blocking pool.
+    t.process_sized(vec![event(3, "a"), event(4, "b")], 600, now, None)
+        .await
+        .unwrap();
+    assert_eq!((on("inline"), on("blocking")), (1, 3));
+}
