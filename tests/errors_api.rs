@@ -637,3 +637,97 @@ fn bad_input_is_refused_and_stores_nothing() {
     assert!(m.contains("strix_errors_rejected_requests_total{reason=\"invalid\"}"));
     assert!(m.contains("strix_errors_rejected_requests_total{reason=\"too_large\"}"));
 }
+
+/// An event with a timestamp from 40 days ago files its new issue under the arrival time
+/// (keeping the original in the stored event); the `component` label of
+/// `strix_error_events_total` is capped per project.
+#[test]
+fn old_timestamps_and_component_cardinality() {
+    let config = [
+        "projects:".to_string(),
+        format!("  - {{id: 1, slug: web, public_key: \"{KEY}\"}}"),
+        "errors:".into(),
+        "  limits:".into(),
+        "    max_components_per_project: 2".into(),
+        "  detection:".into(),
+        "    evaluation_interval: 1s".into(),
+        "check_settings:".into(),
+        "  components: {disk_free_percent: 0, disk_free_critical_percent: 0}".into(),
+    ]
+    .join("\n")
+        + "\n";
+    let strix = StrixProcess::start(&[], Some(&config));
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let old = now_s - 40.0 * 86_400.0;
+    send(
+        &strix,
+        1,
+        "sent late from a wrong clock",
+        json!({"timestamp": old}),
+    );
+    // Filed under the arrival time: seen within the last minute.
+    let recent = issues(
+        &strix,
+        &format!(
+            "since={}&q={}",
+            util::now_ms() - 60_000,
+            util::urlencode("sent late from a wrong clock")
+        ),
+    );
+    assert_eq!(recent.len(), 1, "{recent:?}");
+    let issue = &recent[0];
+    let (code, v) = get_json(
+        &strix,
+        &format!("/api/monitoring/errors/issues/{}/events", issue["id"]),
+    );
+    assert_eq!(code, 200, "{v}");
+    let payload = &v["data"][0]["payload"];
+    assert_eq!(payload["strix"]["timestamp"]["reason"], "past_timestamp");
+    let original = payload["strix"]["timestamp"]["original"].as_f64().unwrap();
+    assert!((original - old).abs() < 0.001, "{payload}");
+
+    // Components a and b are counted by name, later ones as "other".
+    for (n, c) in [
+        (2, "alpha"),
+        (3, "beta"),
+        (4, "gamma"),
+        (5, "delta"),
+        (6, "alpha"),
+    ] {
+        send(
+            &strix,
+            n,
+            &format!("failure in {c}"),
+            json!({"tags": {"component": c}}),
+        );
+    }
+    let series = strix.export("strix_error_events_total");
+    let mut by_component: Vec<(String, f64)> = series
+        .iter()
+        .map(|s| {
+            (
+                s.labels.get("component").cloned().unwrap_or_default(),
+                s.values.last().copied().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    by_component.sort_by(|a, b| a.0.cmp(&b.0));
+    // The first event's component ("checkout") took one of the two places.
+    assert_eq!(
+        by_component,
+        vec![
+            ("alpha".to_string(), 2.0),
+            ("checkout".to_string(), 1.0),
+            ("other".to_string(), 3.0)
+        ]
+    );
+    let (_, m) = strix.get("/metrics");
+    assert!(
+        m.contains("strix_errors_component_overflow_events_total{project=\"web\"} 3"),
+        "{m}"
+    );
+    assert!(m.contains("strix_errors_limit{limit=\"max_components_per_project\"} 2"));
+}
