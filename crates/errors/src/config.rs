@@ -88,8 +88,8 @@ impl RateLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Retention {
-    /// Events received longer ago are deleted, and issues not seen since then (unless their
-    /// ticket is still open).
+    /// Events received longer ago are deleted, and issues that received no event since then
+    /// (by Strix' clock, whatever the SDK timestamps say) unless their ticket is still open.
     #[serde(with = "strix_core::duration::serde_str")]
     pub events: Duration,
     /// Events always kept from the start of an issue.
