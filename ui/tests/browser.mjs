@@ -108,6 +108,9 @@ try {
   });
 
   // ---- Overview: first paint, bundle size, real data -----------------------------------
+  const overviewRequests = [];
+  const onRequest = (r) => overviewRequests.push(new URL(r.url()));
+  page.on('request', onRequest);
   await page.goto(`${base}/#/overview`, { waitUntil: 'load' });
   await page.waitForSelector(`[data-testid=kpi]:has-text("${expect.kpi}")`);
   const perf = await page.evaluate(() => {
@@ -129,6 +132,13 @@ try {
   result.bundleTransferBytes = perf.documentTransferBytes + perf.assets.reduce((a, r) => a + r.transfer, 0);
   const kpiText = await page.textContent(`[data-testid=kpi]:has-text("${expect.kpi}")`);
   check(/critical/.test(kpiText), `overview: KPI ${expect.kpi} shows its critical status`);
+  await page.waitForSelector(`[data-testid=kpi]:has-text("${expect.kpi}") .sparkline`);
+  page.off('request', onRequest);
+  const kpiExpr = (await api('/api/monitoring/kpis')).data.find((k) => k.name === expect.kpi)?.expr;
+  check(typeof kpiExpr === 'string' && kpiExpr !== '', `overview: the KPI API gives ${expect.kpi}'s expr (${kpiExpr})`);
+  const sparkQueries = overviewRequests.filter((u) => u.pathname === '/api/v1/query_range' && u.searchParams.get('query') === kpiExpr);
+  const timeCalls = overviewRequests.filter((u) => u.pathname === '/api/monitoring/kpis' && u.searchParams.has('time'));
+  check(sparkQueries.length === 1 && timeCalls.length === 0, `overview: the KPI sparkline is one query_range of its expr (${sparkQueries.length} query_range, ${timeCalls.length} kpis?time= calls)`);
   await page.waitForSelector(`.status-list a:has-text("${expect.check}")`);
   check(/\d/.test(await page.textContent('[data-testid=score]')), 'overview: health score is a number');
   await page.waitForSelector('[data-testid=live-mode]:has-text("live")');
@@ -149,6 +159,11 @@ try {
   await row.first().waitFor();
   check(await row.first().isVisible(), `alerts: label value ${expect.xssLabel} is visible as text`);
   const alertId = await row.first().getAttribute('data-alert-id');
+  await row.first().locator('button.link').click();
+  const escalation = `tr[data-alert-id="${alertId}"] + tr [data-testid=escalation]`;
+  await page.waitForSelector(`${escalation}:has-text("active")`);
+  const escText = await page.textContent(escalation);
+  check(/policy critical, level \d of 3/.test(escText) && /next page/.test(escText), `alerts: the detail shows the running escalation (${escText.trim()})`);
   await row.first().locator('button:has-text("Acknowledge")').click();
   await page.fill('dialog input[name=operator]', 'browser-test');
   await page.fill('dialog textarea[name=notes]', 'looking into it');
@@ -158,6 +173,8 @@ try {
   check(acked.data.state === 'acknowledged' && acked.data.acknowledgedBy === 'browser-test', 'alerts: acknowledging in the UI changed the alert in the API');
   await page.waitForSelector(`tr[data-alert-id="${alertId}"] .badge:has-text("acknowledged")`);
   check(true, 'alerts: the row shows the acknowledged state');
+  await page.waitForSelector(`${escalation}:has-text("acknowledged")`);
+  check(!/next page/.test(await page.textContent(escalation)), 'alerts: acknowledging stopped the escalation in the detail');
 
   // ---- Live: an alert fired now appears without a reload ---------------------------------
   await page.evaluate(() => {

@@ -63,6 +63,31 @@ function ActionDialog(props: { alert: any; action: 'acknowledge' | 'resolve'; on
   );
 }
 
+/** Badge colour of an escalation state: an active escalation still pages. */
+const ESCALATION_BADGE: Record<string, string> = { active: 'firing', acknowledged: 'acknowledged', ended: 'resolved' };
+
+/** `escalation` of `GET /api/monitoring/alerts/{id}`; levels are shown 1-based. */
+function EscalationStatus(props: { e: any }) {
+  const { e } = props;
+  const level = typeof e.level === 'number' ? e.level + 1 : null;
+  return (
+    <p class="escalation" data-testid="escalation">
+      <span>Escalation </span>
+      <Badge status={ESCALATION_BADGE[e.state] ?? 'unknown'} label={String(e.state ?? 'unknown')} />
+      <span>
+        {' '}
+        policy {String(e.policy)}, level {level ?? '–'} of {String(e.levels ?? '–')}
+        {e.repeat > 0 ? `, repeated ${fmtNum(e.repeat)}×` : ''}
+      </span>
+      {e.nextAt && (
+        <span>
+          , next page <time dateTime={e.nextAt}>{fmtTime(e.nextAt)}</time> ({ago(e.nextAt)})
+        </span>
+      )}
+    </p>
+  );
+}
+
 function AlertDetail(props: { id: string }) {
   const d = useData(() => strix(`/api/monitoring/alerts/${encodeURIComponent(props.id)}`), [props.id], { events: ['alert'] });
   if (d.error) return <ErrorNote error={d.error} />;
@@ -84,11 +109,7 @@ function AlertDetail(props: { id: string }) {
           </div>
         ))}
       </dl>
-      {a.escalation && (
-        <p>
-          Escalation: level {String(a.escalation.level ?? '–')} {a.escalation.nextAt ? `, next ${ago(a.escalation.nextAt)}` : ''}
-        </p>
-      )}
+      {a.escalation && <EscalationStatus e={a.escalation} />}
       {a.notes && <p>Notes: {a.notes}</p>}
       <h3>History</h3>
       <ol class="timeline">

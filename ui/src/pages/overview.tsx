@@ -1,4 +1,4 @@
-import { queryRange, strix, strixFull } from '../api';
+import { num, queryRange, RangeResult, strix, strixFull } from '../api';
 import { Chart, PALETTE_DARK, PALETTE_LIGHT, Sparkline, toChartData } from '../chart';
 import { ago, fmtNum } from '../format';
 import { useData } from '../hooks';
@@ -16,27 +16,76 @@ export function healthScore(statuses: string[]): number | null {
   return Math.round((100 * known.reduce((a, s) => a + w[s], 0)) / known.length);
 }
 
-const SPARK_POINTS = 24;
+const SPARK_POINTS = 60;
 const SPARK_RANGE_SEC = 3600;
+/** Points of the fallback for KPIs without `expr` (one `kpis?time=` request per point). */
+const FALLBACK_POINTS = 24;
+
+interface Spark {
+  x: number[];
+  values: Array<number | null>;
+}
 
 /**
- * Each KPI's value over the last hour: `GET /api/monitoring/kpis?time=…` at evenly spaced
- * times (one request per point evaluates every KPI), so the sparkline is the KPI's own
- * expression, whatever it is.
+ * The KPI's value per step, as `GET /api/monitoring/kpis` grades it: the worst result series
+ * (the highest for `direction: above`, the lowest for `below`).
  */
-async function kpiHistory(): Promise<{ x: number[]; byName: Map<string, Array<number | null>> }> {
+export function worstPerStep(r: RangeResult, direction: string): Spark {
+  const step = Math.max(1, Math.ceil(SPARK_RANGE_SEC / SPARK_POINTS));
+  const start = r.start ?? 0;
+  const end = r.end ?? start;
+  const x: number[] = [];
+  for (let t = start; t <= end; t += step) x.push(t);
+  const index = new Map(x.map((t, i) => [t, i]));
+  const values: Array<number | null> = new Array(x.length).fill(null);
+  for (const s of r.result ?? []) {
+    for (const [t, raw] of s.values ?? []) {
+      const i = index.get(Math.round(t));
+      const v = num(raw);
+      if (i === undefined || !Number.isFinite(v)) continue;
+      const cur = values[i];
+      values[i] = cur === null ? v : direction === 'below' ? Math.min(cur, v) : Math.max(cur, v);
+    }
+  }
+  return { x, values };
+}
+
+/** Values over the last hour from `kpis?time=…` at evenly spaced times, for servers whose KPIs carry no `expr`. */
+async function kpiHistoryByTime(names: string[]): Promise<Map<string, Spark>> {
   const now = Math.floor(Date.now() / 1000);
-  const x = Array.from({ length: SPARK_POINTS }, (_, i) => now - SPARK_RANGE_SEC + ((i + 1) * SPARK_RANGE_SEC) / SPARK_POINTS);
+  const x = Array.from({ length: FALLBACK_POINTS }, (_, i) => now - SPARK_RANGE_SEC + ((i + 1) * SPARK_RANGE_SEC) / FALLBACK_POINTS);
   const readings = await Promise.all(x.map((t) => strix<any[]>(`/api/monitoring/kpis?time=${t}`).catch(() => [] as any[])));
-  const byName = new Map<string, Array<number | null>>();
+  const out = new Map<string, Spark>(names.map((n) => [n, { x, values: new Array(FALLBACK_POINTS).fill(null) }]));
   readings.forEach((list, i) => {
     for (const k of list) {
-      if (!byName.has(k.name)) byName.set(k.name, new Array(SPARK_POINTS).fill(null));
       const v = typeof k.value === 'number' && Number.isFinite(k.value) ? k.value : null;
-      (byName.get(k.name) as Array<number | null>)[i] = v;
+      const sp = out.get(k.name);
+      if (sp) sp.values[i] = v;
     }
   });
-  return { x, byName };
+  return out;
+}
+
+/**
+ * Each KPI's value over the last hour: one `query_range` of the KPI's own `expr` per KPI.
+ * KPIs without `expr` fall back to evaluating every KPI at evenly spaced times.
+ */
+async function kpiHistory(kpis: any[]): Promise<Map<string, Spark>> {
+  const out = new Map<string, Spark>();
+  const withExpr = kpis.filter((k) => typeof k.expr === 'string' && k.expr !== '');
+  const without = kpis.filter((k) => !withExpr.includes(k)).map((k) => k.name);
+  await Promise.all(
+    withExpr.map((k) =>
+      queryRange(k.expr, SPARK_RANGE_SEC, SPARK_POINTS).then(
+        (r) => out.set(k.name, worstPerStep(r, k.direction)),
+        () => undefined,
+      ),
+    ),
+  );
+  if (without.length) {
+    for (const [name, sp] of await kpiHistoryByTime(without)) out.set(name, sp);
+  }
+  return out;
 }
 
 function KpiTile(props: { k: any; theme: string; x?: number[]; spark?: Array<number | null> }) {
@@ -76,7 +125,11 @@ export function Overview(props: { theme: string }) {
     [],
     { events: ['error_issue'], intervalMs: 30000 },
   );
-  const history = useData(kpiHistory, [], { intervalMs: 120000 });
+  const kpiList: any[] = kpis.data ?? [];
+  const kpiKey = kpiList.map((k) => `${k.name}\u0000${k.expr ?? ''}\u0000${k.direction}`).join('\u0001');
+  const history = useData(() => (kpiList.length ? kpiHistory(kpiList) : Promise.resolve(new Map<string, Spark>())), [kpiKey], {
+    intervalMs: 120000,
+  });
   const issues = useData(() => strixFull<any[]>('/api/monitoring/errors/issues?status=unresolved,regressed&limit=5&sort=last_seen'), [], {
     events: ['error_issue'],
   });
@@ -119,7 +172,7 @@ export function Overview(props: { theme: string }) {
         {kpis.data && kpis.data.length === 0 && <Empty>No KPIs configured (kpis: in strix.yaml).</Empty>}
         <ul class="kpi-grid">
           {(kpis.data ?? []).map((k) => (
-            <KpiTile key={k.name} k={k} theme={props.theme} x={history.data?.x} spark={history.data?.byName.get(k.name)} />
+            <KpiTile key={k.name} k={k} theme={props.theme} x={history.data?.get(k.name)?.x} spark={history.data?.get(k.name)?.values} />
           ))}
         </ul>
       </Card>
