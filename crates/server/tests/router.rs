@@ -206,7 +206,9 @@ async fn open_health_is_a_summary_without_a_read_key_when_keys_are_configured() 
             }
             let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
             assert_eq!(resp.status(), StatusCode::OK);
-            let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
             serde_json::from_slice::<serde_json::Value>(&body).unwrap()
         }
     };
@@ -219,6 +221,9 @@ async fn open_health_is_a_summary_without_a_read_key_when_keys_are_configured() 
     assert!(summary["data"].get("environment").is_none());
 
     let full = get(Some("r")).await;
-    assert!(full["data"]["components"][0]["details"].is_object(), "{full}");
+    assert!(
+        full["data"]["components"][0]["details"].is_object(),
+        "{full}"
+    );
     assert!(full["data"]["components"][0]["message"].is_string());
 }

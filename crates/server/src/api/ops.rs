@@ -42,7 +42,11 @@ async fn health(State(state): State<AppState>, headers: axum::http::HeaderMap) -
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let detailed = matches!(
-        crate::auth::check(&state.opts.api_keys, authorization, crate::auth::Scope::Read),
+        crate::auth::check(
+            &state.opts.api_keys,
+            authorization,
+            crate::auth::Scope::Read
+        ),
         crate::auth::AuthResult::Allowed
     );
     let components = tokio::task::spawn_blocking({
@@ -80,7 +84,12 @@ async fn health(State(state): State<AppState>, headers: axum::http::HeaderMap) -
         let summary = |name: &str, status: &str| json!({"name": name, "status": status});
         let components: Vec<serde_json::Value> = components
             .iter()
-            .map(|c| summary(c["name"].as_str().unwrap_or(""), c["status"].as_str().unwrap_or("unknown")))
+            .map(|c| {
+                summary(
+                    c["name"].as_str().unwrap_or(""),
+                    c["status"].as_str().unwrap_or("unknown"),
+                )
+            })
             .collect();
         let mut checks = components.clone();
         checks.extend(

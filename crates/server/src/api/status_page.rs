@@ -127,11 +127,27 @@ pub fn public_cause(cause: &str) -> &'static str {
         "timeout"
     } else if has(&["certificate", "tls", "ssl", "handshake"]) {
         "TLS or certificate problem"
-    } else if has(&["dns", "resolve", "nxdomain", "no such host", "lookup", " answer for "]) {
+    } else if has(&[
+        "dns",
+        "resolve",
+        "nxdomain",
+        "no such host",
+        "lookup",
+        " answer for ",
+    ]) {
         "DNS resolution failed"
     } else if has(&["refused", "connect", "unreachable", "reset"]) {
         "connection failed"
-    } else if has(&["status", "body", "regex", "expect", "json", "answer", "got ", "not found"]) {
+    } else if has(&[
+        "status",
+        "body",
+        "regex",
+        "expect",
+        "json",
+        "answer",
+        "got ",
+        "not found",
+    ]) {
         "unexpected response"
     } else if has(&["latency", "slow", "degraded"]) {
         "slow responses"
@@ -345,15 +361,33 @@ mod tests {
     #[test]
     fn public_causes_hide_probe_details() {
         let cases = [
-            ("connect error: Connection refused (os error 111) 10.0.3.7:5432", "connection failed"),
+            (
+                "connect error: Connection refused (os error 111) 10.0.3.7:5432",
+                "connection failed",
+            ),
             ("unexpected status 500", "unexpected response"),
-            ("\"PONG\" not found in the first 4096 bytes", "unexpected response"),
+            (
+                "\"PONG\" not found in the first 4096 bytes",
+                "unexpected response",
+            ),
             ("body does not match \"ok\"", "unexpected response"),
             ("timed out after 5s", "timeout"),
-            ("TLS handshake: invalid peer certificate", "TLS or certificate problem"),
-            ("no A answer for db.internal.example", "DNS resolution failed"),
-            ("no ping since 2026-11-22T10:00:00Z; expected by 2026-11-22T10:05:00Z", "missed heartbeat"),
-            ("job reported failure at 2026-11-22T10:00:00Z", "job reported failure"),
+            (
+                "TLS handshake: invalid peer certificate",
+                "TLS or certificate problem",
+            ),
+            (
+                "no A answer for db.internal.example",
+                "DNS resolution failed",
+            ),
+            (
+                "no ping since 2026-11-22T10:00:00Z; expected by 2026-11-22T10:05:00Z",
+                "missed heartbeat",
+            ),
+            (
+                "job reported failure at 2026-11-22T10:00:00Z",
+                "job reported failure",
+            ),
             ("something else", "check failed"),
         ];
         for (raw, want) in cases {
