@@ -705,7 +705,9 @@ impl CheckService {
                 tick.tick().await;
                 let now = strix_core::now_millis();
                 let mut series = me.evaluate_heartbeats(now);
-                if n.is_multiple_of(SCHEDULER_METRICS_EVERY) {
+                // Scheduler figures only once there is something to schedule: a Strix
+                // without checks writes no check series.
+                if n.is_multiple_of(SCHEDULER_METRICS_EVERY) && !me.list().is_empty() {
                     series.extend(sched_metrics.to_series(now));
                     series.extend(me.definition_series(now));
                 }

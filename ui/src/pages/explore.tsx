@@ -80,6 +80,13 @@ function PromEditor(props: { value: string; onChange: (v: string) => void; onRun
     setSel(0);
   };
 
+  // Names arrive after the page opens: refresh the open suggestions once they do, so
+  // what was typed before the lists loaded still gets completed.
+  useEffect(() => {
+    const el = ref.current;
+    if (el && document.activeElement === el && el.value) void suggest(el.value, el.selectionStart);
+  }, [metrics, labels]);
+
   const accept = (s: string) => {
     const c = ctx.current;
     const el = ref.current;
