@@ -100,7 +100,8 @@ pub fn admin_routes() -> Router<AppState> {
         )
 }
 
-fn tracking(state: &AppState) -> Result<Arc<ErrorTracking>, ApiError> {
+/// The error-tracking service, or 503 when it is not enabled.
+pub(super) fn tracking(state: &AppState) -> Result<Arc<ErrorTracking>, ApiError> {
     state.services.errors.clone().ok_or_else(|| {
         ApiError::new(
             ErrorClass::Unavailable,
@@ -114,7 +115,8 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::bad_input(msg, ENV)
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs `f` against the error-tracking store on the blocking pool.
+pub(super) async fn blocking<T: Send + 'static>(
     t: &Arc<ErrorTracking>,
     f: impl FnOnce(&ErrorTracking) -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -384,7 +386,7 @@ async fn events(
 }
 
 /// Parses a JSON body into `T`, naming the expected shape on error.
-fn json_body<T: DeserializeOwned>(
+pub(super) fn json_body<T: DeserializeOwned>(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
     shape: &str,

@@ -80,7 +80,12 @@ async fn health(State(state): State<AppState>, headers: axum::http::HeaderMap) -
             .map(super::health::status_of)
             .chain(list.iter().map(|c| c.status)),
     );
-    if !detailed {
+    // Without a read key: names and statuses only, and public checks only.
+    let (components, checks) = if detailed {
+        let mut checks = components.clone();
+        checks.extend(list.iter().map(super::checks::check_json));
+        (components, checks)
+    } else {
         let summary = |name: &str, status: &str| json!({"name": name, "status": status});
         let components: Vec<serde_json::Value> = components
             .iter()
@@ -97,33 +102,23 @@ async fn health(State(state): State<AppState>, headers: axum::http::HeaderMap) -
                 .filter(|c| c.public)
                 .map(|c| summary(&c.name, c.status.as_str())),
         );
-        let body = json!({
-            "success": true,
-            "data": {
-                "overallStatus": status.as_str(),
-                "version": crate::VERSION,
-                "uptime": state.started.elapsed().as_secs(),
-                "timestamp": strix_core::now_millis(),
-                "components": components,
-                "checks": checks,
-            }
-        });
-        return (code, Json(body)).into_response();
-    }
-    let mut checks: Vec<serde_json::Value> = components.clone();
-    checks.extend(list.iter().map(super::checks::check_json));
-    let body = json!({
+        (components, checks)
+    };
+    let mut body = json!({
         "success": true,
         "data": {
             "overallStatus": status.as_str(),
             "version": crate::VERSION,
             "uptime": state.started.elapsed().as_secs(),
-            "environment": std::env::var("STRIX_ENVIRONMENT").unwrap_or_else(|_| "production".into()),
             "timestamp": strix_core::now_millis(),
             "components": components,
             "checks": checks,
         }
     });
+    if detailed {
+        body["data"]["environment"] =
+            json!(std::env::var("STRIX_ENVIRONMENT").unwrap_or_else(|_| "production".into()));
+    }
     (code, Json(body)).into_response()
 }
 

@@ -12,8 +12,9 @@
 //! here is 409. The DSN uses the request's `Host` header (else the listen address), so it
 //! is the address the caller reached Strix at.
 
-use super::alerts::{rfc3339, state_error};
-use crate::api::sentry::{ErrorTracking, Project};
+use super::alerts::rfc3339;
+use super::errors::{blocking, json_body, tracking};
+use crate::api::sentry::{ErrorTracking, Project, Projects};
 use crate::error::{ApiError, Envelope};
 use crate::router::AppState;
 use axum::body::Bytes;
@@ -26,7 +27,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use strix_core::ErrorClass;
 use strix_state::StateError;
 
 const ENV: Envelope = Envelope::Strix;
@@ -40,16 +40,6 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/api/monitoring/projects", post(create))
         .route("/api/monitoring/projects/{id}/rotate-key", post(rotate_key))
         .route("/api/monitoring/projects/{id}", delete(remove))
-}
-
-fn tracking(state: &AppState) -> Result<Arc<ErrorTracking>, ApiError> {
-    state.services.errors.clone().ok_or_else(|| {
-        ApiError::new(
-            ErrorClass::Unavailable,
-            "error tracking is not enabled on this server",
-            ENV,
-        )
-    })
 }
 
 /// `host[:port]` for DSNs: the request's `Host` header when it is a plain authority,
@@ -99,23 +89,6 @@ fn project_json(p: &Project, authority: &str) -> Value {
     })
 }
 
-async fn blocking<T: Send + 'static>(
-    t: &Arc<ErrorTracking>,
-    f: impl FnOnce(&ErrorTracking) -> Result<T, StateError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let t = t.clone();
-    tokio::task::spawn_blocking(move || f(&t))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                ErrorClass::Internal,
-                format!("project task failed: {e}"),
-                ENV,
-            )
-        })?
-        .map_err(|e| state_error(e, ENV))
-}
-
 fn project_id(id: &str) -> Result<u64, ApiError> {
     id.parse::<u64>().map_err(|_| {
         ApiError::bad_input(
@@ -152,13 +125,7 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let t = tracking(&state)?;
-    let body = crate::error::body(body, state.opts.max_body_bytes, ENV)?;
-    let b: CreateBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_input(
-            format!("invalid JSON body (expected {{\"slug\": \"...\", \"name\": \"...\"}}): {e}"),
-            ENV,
-        )
-    })?;
+    let b: CreateBody = json_body(&state, body, "{\"slug\": \"...\", \"name\": \"...\"}")?;
     let slug = b
         .slug
         .ok_or_else(|| ApiError::bad_input("slug: required", ENV))?;
@@ -179,14 +146,11 @@ async fn rotate_key(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let t = tracking(&state)?;
-    let id = project_id(&id)?;
-    let now = strix_core::now_millis();
-    let p = blocking(&t, move |t| t.project_admin().rotate_key(id, now)).await?;
-    let authority = dsn_authority(&headers, &t);
-    Ok(Json(
-        json!({"success": true, "data": project_json(&p, &authority)}),
-    ))
+    let doc = administer(&state, &id, &headers, |admin, id, now| {
+        admin.rotate_key(id, now)
+    })
+    .await?;
+    Ok(Json(json!({"success": true, "data": doc})))
 }
 
 /// `DELETE /api/monitoring/projects/{id}`.
@@ -195,12 +159,25 @@ async fn remove(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let t = tracking(&state)?;
-    let id = project_id(&id)?;
-    let now = strix_core::now_millis();
-    let p = blocking(&t, move |t| t.project_admin().delete(id, now)).await?;
-    let authority = dsn_authority(&headers, &t);
-    let mut doc = project_json(&p, &authority);
+    let mut doc = administer(&state, &id, &headers, |admin, id, now| {
+        admin.delete(id, now)
+    })
+    .await?;
     doc["deleted"] = json!(true);
     Ok(Json(json!({"success": true, "data": doc})))
+}
+
+/// Applies `f` to the project with path parameter `id` and answers with the project as
+/// reached through `headers`.
+async fn administer(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    f: impl FnOnce(&Projects<'_>, u64, i64) -> Result<Arc<Project>, StateError> + Send + 'static,
+) -> Result<Value, ApiError> {
+    let t = tracking(state)?;
+    let id = project_id(id)?;
+    let now = strix_core::now_millis();
+    let p = blocking(&t, move |t| f(&t.project_admin(), id, now)).await?;
+    Ok(project_json(&p, &dsn_authority(headers, &t)))
 }

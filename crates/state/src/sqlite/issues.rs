@@ -167,16 +167,7 @@ pub(super) fn record(
             "SELECT id, status, count, ignore_until, ignore_until_count, stored_events \
              FROM error_issues WHERE project_id = ?1 AND hash = ?2",
         )?
-        .query_row(params![project_id, ev.hash], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
+        .query_row(params![project_id, ev.hash], |r| Current::try_from(r))
         .optional()?;
     let stored = current.as_ref().map_or(0, |c| c.5);
     let (issue_id, created, regressed, unignored, ignored, seq) = match current {

@@ -15,16 +15,7 @@ pub(super) fn get(conn: &Connection, issue_id: i64) -> Result<Option<ErrorTicket
             "SELECT status, assignee, created_by, created_at, updated_at, resolved_at \
              FROM error_tickets WHERE issue_id = ?1",
         )?
-        .query_row([issue_id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
+        .query_row([issue_id], |r| Row::try_from(r))
         .optional()?;
     let Some((status, assignee, created_by, created_at, updated_at, resolved_at)) = row else {
         return Ok(None);
