@@ -1,4 +1,4 @@
-// Small shared pieces: status badges, cards, dialogs, errors.
+// Small shared pieces: status badges, cards, dialogs, errors, tables, drop-downs, toggles.
 import { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { statusClass } from './format';
@@ -51,4 +51,56 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
 
 export function Empty(props: { children: ComponentChildren }) {
   return <p class="muted empty">{props.children}</p>;
+}
+
+/** A table with one header row of `columns`; `children` are its body rows. Wrapped so a wide
+ * table scrolls sideways on a narrow screen, unless `wrap` is false. */
+export function Table(props: { columns: string[]; testid?: string; wrap?: boolean; children: ComponentChildren }) {
+  const table = (
+    <table class="table" data-testid={props.testid}>
+      <thead>
+        <tr>
+          {props.columns.map((c) => (
+            <th key={c} scope="col">
+              {c}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{props.children}</tbody>
+    </table>
+  );
+  return props.wrap === false ? table : <div class="table-wrap">{table}</div>;
+}
+
+/** A labelled drop-down; each option is a value shown as itself, or `[value, label]`. */
+export function Select(props: { label: string; value: string; onChange: (value: string) => void; options: Array<string | [string, string]> }) {
+  return (
+    <label>
+      {props.label}
+      <select value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)}>
+        {props.options.map((o) => {
+          const [value, label] = typeof o === 'string' ? [o, o] : o;
+          return (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          );
+        })}
+      </select>
+    </label>
+  );
+}
+
+/** A group of toggle buttons, one pressed: `options` are `[label, value]`. */
+export function Segmented<T>(props: { label: string; value: T; onChange: (value: T) => void; options: Array<[string, T]> }) {
+  return (
+    <div class="seg" role="group" aria-label={props.label}>
+      {props.options.map(([l, v]) => (
+        <button type="button" key={l} aria-pressed={props.value === v} onClick={() => props.onChange(v)}>
+          {l}
+        </button>
+      ))}
+    </div>
+  );
 }

@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { post, strix, strixFull } from '../api';
 import { ago, fmtDuration, fmtNum, fmtTime } from '../format';
 import { useData, useStored } from '../hooks';
-import { Badge, Card, Dialog, Empty, ErrorNote } from '../ui';
+import { Badge, Card, Dialog, Empty, ErrorNote, Select, Table } from '../ui';
 
 const STATES = ['active', 'firing', 'pending', 'acknowledged', 'resolved'];
 const SORTS: Array<[string, string]> = [
@@ -222,34 +222,20 @@ function Deliveries() {
       <ErrorNote error={d.error} />
       {d.data && d.data.length === 0 && <Empty>Nothing sent yet.</Empty>}
       {d.data && d.data.length > 0 && (
-        <div class="table-wrap">
-          <table class="table">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Receiver</th>
-                <th scope="col">Channel</th>
-                <th scope="col">Attempt</th>
-                <th scope="col">Status</th>
-                <th scope="col">Detail</th>
-              </tr>
-            </thead>
-            <tbody>
-              {d.data.map((e) => (
-                <tr key={e.id}>
-                  <td title={fmtTime(e.at)}>{ago(e.at)}</td>
-                  <td>{e.receiver}</td>
-                  <td>{e.channel}</td>
-                  <td>{e.attempt}</td>
-                  <td>
-                    <Badge status={e.status === 'delivered' ? 'ok' : e.status === 'failed' ? 'warning' : 'critical'} label={e.status} />
-                  </td>
-                  <td>{e.detail ?? ''}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['When', 'Receiver', 'Channel', 'Attempt', 'Status', 'Detail']}>
+          {d.data.map((e) => (
+            <tr key={e.id}>
+              <td title={fmtTime(e.at)}>{ago(e.at)}</td>
+              <td>{e.receiver}</td>
+              <td>{e.channel}</td>
+              <td>{e.attempt}</td>
+              <td>
+                <Badge status={e.status === 'delivered' ? 'ok' : e.status === 'failed' ? 'warning' : 'critical'} label={e.status} />
+              </td>
+              <td>{e.detail ?? ''}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </Card>
   );
@@ -303,109 +289,66 @@ export function Alerts() {
       </div>
       <Card>
         <form class="inline-form" role="search" onSubmit={(e) => e.preventDefault()}>
-          <label>
-            State
-            <select value={state} onChange={(e) => setState((e.target as HTMLSelectElement).value)}>
-              <option value="">all</option>
-              {STATES.map((s) => (
-                <option key={s} value={s}>
-                  {s}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Severity
-            <select value={severity} onChange={(e) => setSeverity((e.target as HTMLSelectElement).value)}>
-              <option value="">all</option>
-              {[...new Set(['critical', 'warning', 'info', ...severities])].map((s) => (
-                <option key={s} value={s}>
-                  {s}
-                </option>
-              ))}
-            </select>
-          </label>
+          <Select label="State" value={state} onChange={setState} options={[['', 'all'], ...STATES]} />
+          <Select label="Severity" value={severity} onChange={setSeverity} options={[['', 'all'], ...new Set(['critical', 'warning', 'info', ...severities])]} />
           <label>
             Search
             <input type="search" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} placeholder="rule, label or annotation" />
           </label>
-          <label>
-            Sort
-            <select value={sort} onChange={(e) => setSort((e.target as HTMLSelectElement).value)}>
-              {SORTS.map(([v, l]) => (
-                <option key={v} value={v}>
-                  {l}
-                </option>
-              ))}
-            </select>
-          </label>
+          <Select label="Sort" value={sort} onChange={setSort} options={SORTS} />
         </form>
         <ErrorNote error={list.error} />
         {list.data && list.data.data.length === 0 && <Empty>No alerts match.</Empty>}
-        <div class="table-wrap">
-          <table class="table" data-testid="alerts-table">
-            <thead>
-              <tr>
-                <th scope="col">Alert</th>
-                <th scope="col">Severity</th>
-                <th scope="col">State</th>
-                <th scope="col">Value</th>
-                <th scope="col">Started</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(list.data?.data ?? []).map((a) => (
-                <Fragment key={a.id}>
-                  <tr key={a.id} data-alert-id={a.id}>
-                    <td>
-                      <button type="button" class="link" aria-expanded={open === a.id} onClick={() => setOpen(open === a.id ? null : a.id)}>
-                        {a.labels?.alertname ?? a.rule}
-                      </button>
-                      <div class="labels">
-                        {Object.entries(a.labels ?? {})
-                          .filter(([k]) => k !== 'alertname' && k !== 'severity')
-                          .map(([k, v]) => (
-                            <span class="label" key={k}>
-                              {k}={String(v)}
-                            </span>
-                          ))}
-                      </div>
-                    </td>
-                    <td>
-                      <Badge status={a.severity} />
-                    </td>
-                    <td>
-                      <Badge status={a.state} />
-                      {a.acknowledgedBy && <div class="muted">by {a.acknowledgedBy}</div>}
-                    </td>
-                    <td>{fmtNum(a.value)}</td>
-                    <td title={fmtTime(a.startsAt)}>{ago(a.startsAt)}</td>
-                    <td class="actions">
-                      {(a.state === 'firing' || a.state === 'pending') && (
-                        <button type="button" onClick={() => setAction({ alert: a, action: 'acknowledge' })}>
-                          Acknowledge
-                        </button>
-                      )}
-                      {a.state !== 'resolved' && (
-                        <button type="button" onClick={() => setAction({ alert: a, action: 'resolve' })}>
-                          Resolve
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                  {open === a.id && (
-                    <tr key={`${a.id}-d`}>
-                      <td colSpan={6}>
-                        <AlertDetail id={a.id} />
-                      </td>
-                    </tr>
+        <Table columns={['Alert', 'Severity', 'State', 'Value', 'Started', 'Actions']} testid="alerts-table">
+          {(list.data?.data ?? []).map((a) => (
+            <Fragment key={a.id}>
+              <tr key={a.id} data-alert-id={a.id}>
+                <td>
+                  <button type="button" class="link" aria-expanded={open === a.id} onClick={() => setOpen(open === a.id ? null : a.id)}>
+                    {a.labels?.alertname ?? a.rule}
+                  </button>
+                  <div class="labels">
+                    {Object.entries(a.labels ?? {})
+                      .filter(([k]) => k !== 'alertname' && k !== 'severity')
+                      .map(([k, v]) => (
+                        <span class="label" key={k}>
+                          {k}={String(v)}
+                        </span>
+                      ))}
+                  </div>
+                </td>
+                <td>
+                  <Badge status={a.severity} />
+                </td>
+                <td>
+                  <Badge status={a.state} />
+                  {a.acknowledgedBy && <div class="muted">by {a.acknowledgedBy}</div>}
+                </td>
+                <td>{fmtNum(a.value)}</td>
+                <td title={fmtTime(a.startsAt)}>{ago(a.startsAt)}</td>
+                <td class="actions">
+                  {(a.state === 'firing' || a.state === 'pending') && (
+                    <button type="button" onClick={() => setAction({ alert: a, action: 'acknowledge' })}>
+                      Acknowledge
+                    </button>
                   )}
-                </Fragment>
-              ))}
-            </tbody>
-          </table>
-        </div>
+                  {a.state !== 'resolved' && (
+                    <button type="button" onClick={() => setAction({ alert: a, action: 'resolve' })}>
+                      Resolve
+                    </button>
+                  )}
+                </td>
+              </tr>
+              {open === a.id && (
+                <tr key={`${a.id}-d`}>
+                  <td colSpan={6}>
+                    <AlertDetail id={a.id} />
+                  </td>
+                </tr>
+              )}
+            </Fragment>
+          ))}
+        </Table>
       </Card>
       <Silences />
       <Deliveries />

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { num, post, prom, RangeResult, strix } from '../api';
 import { ago, fmtDuration, fmtNum, fmtTime } from '../format';
 import { useData } from '../hooks';
-import { Badge, Card, Empty, ErrorNote } from '../ui';
+import { Badge, Card, Empty, ErrorNote, Table } from '../ui';
 
 const BARS = 48;
 const BAR_SEC = 1800;
@@ -61,26 +61,16 @@ function CheckDetail(props: { name: string }) {
         {c.lastError && <span class="error-text">{c.lastError}</span>}
       </div>
       <Card title="Uptime">
-        <table class="table">
-          <thead>
-            <tr>
-              <th scope="col">Window</th>
-              <th scope="col">Uptime</th>
-              <th scope="col">Down</th>
-              <th scope="col">Error budget left</th>
+        <Table columns={['Window', 'Uptime', 'Down', 'Error budget left']} wrap={false}>
+          {Object.entries(c.uptime ?? {}).map(([w, u]: [string, any]) => (
+            <tr key={w}>
+              <td>{w}</td>
+              <td>{u.percent === null ? '–' : `${fmtNum(u.percent, 5)} %`}</td>
+              <td>{fmtDuration((u.downMs ?? 0) / 1000)}</td>
+              <td>{u.errorBudget ? `${fmtNum((u.errorBudget.remainingRatio ?? 0) * 100)} %` : '–'}</td>
             </tr>
-          </thead>
-          <tbody>
-            {Object.entries(c.uptime ?? {}).map(([w, u]: [string, any]) => (
-              <tr key={w}>
-                <td>{w}</td>
-                <td>{u.percent === null ? '–' : `${fmtNum(u.percent, 5)} %`}</td>
-                <td>{fmtDuration((u.downMs ?? 0) / 1000)}</td>
-                <td>{u.errorBudget ? `${fmtNum((u.errorBudget.remainingRatio ?? 0) * 100)} %` : '–'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
         <p class="muted">SLA target {fmtNum(c.slaTarget)} %</p>
       </Card>
       <Card title="Incidents">
@@ -125,47 +115,33 @@ export function Checks(props: { name?: string }) {
       <ErrorNote error={list.error ?? err ?? bars.error} />
       <Card>
       {list.data && list.data.length === 0 && <Empty>No checks configured (checks: in strix.yaml).</Empty>}
-      <div class="table-wrap">
-        <table class="table" data-testid="checks-table">
-          <thead>
-            <tr>
-              <th scope="col">Check</th>
-              <th scope="col">Status</th>
-              <th scope="col">Latency</th>
-              <th scope="col">Last check</th>
-              <th scope="col">Uptime (24h)</th>
-              <th scope="col">Circuit breaker</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(list.data ?? []).map((c) => (
-              <tr key={c.name}>
-                <td>
-                  <a href={`#/checks/${encodeURIComponent(c.name)}`}>{c.name}</a>
-                  <div class="muted">{c.type}</div>
-                </td>
-                <td>
-                  <Badge status={c.status} />
-                  {c.lastError && <div class="error-text">{c.lastError}</div>}
-                </td>
-                <td>{c.latencyMs === null || c.latencyMs === undefined ? '–' : `${fmtNum(c.latencyMs)} ms`}</td>
-                <td>{ago(c.lastCheck)}</td>
-                <td>
-                  <Bars bars={bars.data?.get(c.name)} name={c.name} />
-                </td>
-                <td>
-                  <Badge status={c.circuitBreaker?.state} />
-                  {c.circuitBreaker?.state && c.circuitBreaker.state !== 'closed' && (
-                    <button type="button" onClick={() => reset(c.name)}>
-                      Reset
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table columns={['Check', 'Status', 'Latency', 'Last check', 'Uptime (24h)', 'Circuit breaker']} testid="checks-table">
+        {(list.data ?? []).map((c) => (
+          <tr key={c.name}>
+            <td>
+              <a href={`#/checks/${encodeURIComponent(c.name)}`}>{c.name}</a>
+              <div class="muted">{c.type}</div>
+            </td>
+            <td>
+              <Badge status={c.status} />
+              {c.lastError && <div class="error-text">{c.lastError}</div>}
+            </td>
+            <td>{c.latencyMs === null || c.latencyMs === undefined ? '–' : `${fmtNum(c.latencyMs)} ms`}</td>
+            <td>{ago(c.lastCheck)}</td>
+            <td>
+              <Bars bars={bars.data?.get(c.name)} name={c.name} />
+            </td>
+            <td>
+              <Badge status={c.circuitBreaker?.state} />
+              {c.circuitBreaker?.state && c.circuitBreaker.state !== 'closed' && (
+                <button type="button" onClick={() => reset(c.name)}>
+                  Reset
+                </button>
+              )}
+            </td>
+          </tr>
+        ))}
+      </Table>
       </Card>
     </div>
   );

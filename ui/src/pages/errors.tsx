@@ -3,7 +3,7 @@ import { ApiError, post, queryRange, strix, strixFull } from '../api';
 import { Chart, toChartData } from '../chart';
 import { ago, fmtNum, fmtTime } from '../format';
 import { useData, useStored } from '../hooks';
-import { Badge, Card, Empty, ErrorNote } from '../ui';
+import { Badge, Card, Empty, ErrorNote, Select, Table } from '../ui';
 
 /** Loads an optional endpoint: `null` when the server does not have it (404/405). */
 async function optional<T>(path: string): Promise<T | null> {
@@ -88,6 +88,15 @@ function Stack(props: { payload: any }) {
 }
 
 const TICKET_STATUSES = ['open', 'investigating', 'in_progress', 'resolved', 'closed'];
+
+/** The issue list's status filter: `[value, label]` or a value shown as itself. */
+const ISSUE_STATUSES: Array<string | [string, string]> = [['unresolved,regressed', 'open'], 'unresolved', 'regressed', 'resolved', ['', 'all']];
+const ISSUE_SORTS: Array<[string, string]> = [
+  ['last_seen', 'last seen'],
+  ['first_seen', 'first seen'],
+  ['count', 'events'],
+  ['users', 'users'],
+];
 
 function Investigation(props: { inv: any }) {
   const v = props.inv;
@@ -174,16 +183,7 @@ function Ticket(props: { id: string; ticket: any; operator: string; onChange: ()
         ))}
       </ol>
       <form class="inline-form" onSubmit={save}>
-        <label>
-          Status
-          <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
-            {TICKET_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Select label="Status" value={status} onChange={setStatus} options={TICKET_STATUSES} />
         <label>
           Note
           <input value={note} onInput={(e) => setNote((e.target as HTMLInputElement).value)} />
@@ -373,25 +373,8 @@ export function Errors(props: { id?: string; theme: string }) {
       </div>
       <Card>
         <form class="inline-form" role="search" onSubmit={(e) => e.preventDefault()}>
-          <label>
-            Status
-            <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
-              <option value="unresolved,regressed">open</option>
-              <option value="unresolved">unresolved</option>
-              <option value="regressed">regressed</option>
-              <option value="resolved">resolved</option>
-              <option value="">all</option>
-            </select>
-          </label>
-          <label>
-            Sort
-            <select value={sort} onChange={(e) => setSort((e.target as HTMLSelectElement).value)}>
-              <option value="last_seen">last seen</option>
-              <option value="first_seen">first seen</option>
-              <option value="count">events</option>
-              <option value="users">users</option>
-            </select>
-          </label>
+          <Select label="Status" value={status} onChange={setStatus} options={ISSUE_STATUSES} />
+          <Select label="Sort" value={sort} onChange={setSort} options={ISSUE_SORTS} />
           <label>
             Search
             <input type="search" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
@@ -399,41 +382,26 @@ export function Errors(props: { id?: string; theme: string }) {
         </form>
         <ErrorNote error={list.error} />
         {list.data && list.data.data.length === 0 && <Empty>No issues.</Empty>}
-        <div class="table-wrap">
-          <table class="table" data-testid="issues-table">
-            <thead>
-              <tr>
-                <th scope="col">Issue</th>
-                <th scope="col">Level</th>
-                <th scope="col">Category</th>
-                <th scope="col">Events</th>
-                <th scope="col">Users</th>
-                <th scope="col">Last seen</th>
-                <th scope="col">Status</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(list.data?.data ?? []).map((i) => (
-                <tr key={i.id}>
-                  <td>
-                    <a href={`#/errors/${i.id}`}>{i.title}</a>
-                    <div class="muted">{i.culprit}</div>
-                  </td>
-                  <td>
-                    <Badge status={i.level} />
-                  </td>
-                  <td>{i.category}</td>
-                  <td>{fmtNum(i.count)}</td>
-                  <td>{fmtNum(i.userCount)}</td>
-                  <td title={fmtTime(i.lastSeen)}>{ago(i.lastSeen)}</td>
-                  <td>
-                    <Badge status={i.status} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Issue', 'Level', 'Category', 'Events', 'Users', 'Last seen', 'Status']} testid="issues-table">
+          {(list.data?.data ?? []).map((i) => (
+            <tr key={i.id}>
+              <td>
+                <a href={`#/errors/${i.id}`}>{i.title}</a>
+                <div class="muted">{i.culprit}</div>
+              </td>
+              <td>
+                <Badge status={i.level} />
+              </td>
+              <td>{i.category}</td>
+              <td>{fmtNum(i.count)}</td>
+              <td>{fmtNum(i.userCount)}</td>
+              <td title={fmtTime(i.lastSeen)}>{ago(i.lastSeen)}</td>
+              <td>
+                <Badge status={i.status} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       </Card>
     </div>
   );

@@ -3,8 +3,14 @@ import { num, prom, queryInstant, queryRange, RangeResult, seriesName } from '..
 import { Chart, toChartData } from '../chart';
 import { fmtNum } from '../format';
 import { useStored } from '../hooks';
-import { Card, ErrorNote } from '../ui';
+import { Card, ErrorNote, Segmented, Table } from '../ui';
 import { RANGES } from './performance';
+
+type View = 'graph' | 'table';
+const VIEWS: Array<[string, View]> = [
+  ['Graph', 'graph'],
+  ['Table', 'table'],
+];
 
 const FUNCTIONS = [
   'rate', 'irate', 'increase', 'sum', 'avg', 'min', 'max', 'count', 'topk', 'bottomk', 'quantile',
@@ -166,7 +172,7 @@ function PromEditor(props: { value: string; onChange: (v: string) => void; onRun
 
 export function Explore(props: { theme: string }) {
   const [expr, setExpr] = useStored('strix.explore.expr', 'sum by (handler) (rate(strix_http_requests_total[5m]))');
-  const [view, setView] = useStored<'graph' | 'table'>('strix.explore.view', 'graph');
+  const [view, setView] = useStored<View>('strix.explore.view', 'graph');
   const [range, setRange] = useStored('strix.explore.range', 3600);
   const [points, setPoints] = useStored('strix.explore.points', 500);
   const [graph, setGraph] = useState<RangeResult | undefined>(undefined);
@@ -200,23 +206,8 @@ export function Explore(props: { theme: string }) {
           <button type="button" class="primary" onClick={run}>
             Run
           </button>
-          <div class="seg" role="group" aria-label="View">
-            <button type="button" aria-pressed={view === 'graph'} onClick={() => setView('graph')}>
-              Graph
-            </button>
-            <button type="button" aria-pressed={view === 'table'} onClick={() => setView('table')}>
-              Table
-            </button>
-          </div>
-          {view === 'graph' && (
-            <div class="seg" role="group" aria-label="Time range">
-              {RANGES.map(([l, s]) => (
-                <button type="button" key={l} aria-pressed={range === s} onClick={() => setRange(s)}>
-                  {l}
-                </button>
-              ))}
-            </div>
-          )}
+          <Segmented label="View" value={view} onChange={setView} options={VIEWS} />
+          {view === 'graph' && <Segmented label="Time range" value={range} onChange={setRange} options={RANGES} />}
           {view === 'graph' && (
             <label>
               Points per series
@@ -241,33 +232,23 @@ export function Explore(props: { theme: string }) {
         </Card>
       ) : (
         <Card>
-          <div class="table-wrap">
-            <table class="table" data-testid="explore-table">
-              <thead>
-                <tr>
-                  <th scope="col">Series</th>
-                  <th scope="col">Value</th>
+          <Table columns={['Series', 'Value']} testid="explore-table">
+            {table?.resultType === 'scalar' || table?.resultType === 'string' ? (
+              <tr>
+                <td>{table.resultType}</td>
+                <td>{String((table.result as any)[1])}</td>
+              </tr>
+            ) : (
+              rows.slice(0, 1000).map((s, i) => (
+                <tr key={i}>
+                  <td>
+                    <code>{seriesName(s.metric)}</code>
+                  </td>
+                  <td>{s.value ? fmtNum(num(s.value[1]), 6) : `${s.values?.length ?? 0} samples`}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {table?.resultType === 'scalar' || table?.resultType === 'string' ? (
-                  <tr>
-                    <td>{table.resultType}</td>
-                    <td>{String((table.result as any)[1])}</td>
-                  </tr>
-                ) : (
-                  rows.slice(0, 1000).map((s, i) => (
-                    <tr key={i}>
-                      <td>
-                        <code>{seriesName(s.metric)}</code>
-                      </td>
-                      <td>{s.value ? fmtNum(num(s.value[1]), 6) : `${s.values?.length ?? 0} samples`}</td>
-                    </tr>
-                  ))
-                )}
-              </tbody>
-            </table>
-          </div>
+              ))
+            )}
+          </Table>
           {rows.length > 1000 && <p class="muted">Showing 1000 of {rows.length} series.</p>}
         </Card>
       )}

@@ -3,7 +3,7 @@ import { queryRange, RangeResult, seriesName } from '../api';
 import { Chart, ChartData, toChartData } from '../chart';
 import { fmtBytes, fmtNum } from '../format';
 import { useData, useStored } from '../hooks';
-import { Card, ErrorNote } from '../ui';
+import { Card, ErrorNote, Segmented } from '../ui';
 
 export const RANGES: Array<[string, number]> = [
   ['5m', 300],
@@ -151,13 +151,7 @@ export function Performance(props: { theme: string }) {
       <div class="page-head">
         <h1>Performance</h1>
         <div class="toolbar">
-          <div class="seg" role="group" aria-label="Time range">
-            {RANGES.map(([l, s]) => (
-              <button type="button" key={l} aria-pressed={range === s} onClick={() => setRange(s)}>
-                {l}
-              </button>
-            ))}
-          </div>
+          <Segmented label="Time range" value={range} onChange={setRange} options={RANGES} />
           <label>
             Auto-refresh{' '}
             <select value={String(refresh)} onChange={(e) => setRefresh(Number((e.target as HTMLSelectElement).value))}>

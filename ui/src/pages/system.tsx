@@ -2,7 +2,7 @@ import { prom, strix } from '../api';
 import { fmtBytes, fmtDuration, fmtNum, fmtTime } from '../format';
 import { useData } from '../hooks';
 import { live } from '../live';
-import { Badge, Card, ErrorNote } from '../ui';
+import { Badge, Card, ErrorNote, Table } from '../ui';
 
 export function System() {
   const status = useData(() => strix('/api/monitoring/dashboard/status'), [], { events: ['tick'], intervalMs: 30000 });
@@ -86,24 +86,16 @@ export function System() {
       </div>
       <Card title="Series by metric (head)">
         <ErrorNote error={tsdb.error} />
-        <table class="table">
-          <thead>
-            <tr>
-              <th scope="col">Metric</th>
-              <th scope="col">Series</th>
+        <Table columns={['Metric', 'Series']} wrap={false}>
+          {(tsdb.data?.seriesCountByMetricName ?? []).map((r: any) => (
+            <tr key={r.name}>
+              <td>
+                <code>{r.name}</code>
+              </td>
+              <td>{fmtNum(r.value, 9)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {(tsdb.data?.seriesCountByMetricName ?? []).map((r: any) => (
-              <tr key={r.name}>
-                <td>
-                  <code>{r.name}</code>
-                </td>
-                <td>{fmtNum(r.value, 9)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       </Card>
     </div>
   );
