@@ -96,7 +96,10 @@ impl EventBus {
     /// `Last-Event-ID` sees a gap and refetches instead of waiting for the new counter to
     /// catch up. The ids stay below 2^53, so JavaScript reads them exactly.
     pub fn new(capacity: usize) -> Self {
-        Self::starting_at(capacity, (crate::now_millis().max(0) as u64).saturating_mul(1000) + 1)
+        Self::starting_at(
+            capacity,
+            (crate::now_millis().max(0) as u64).saturating_mul(1000) + 1,
+        )
     }
 
     /// A bus whose first event gets id `first_id` (at least 1).
@@ -201,7 +204,10 @@ mod tests {
         }
         let s = bus.since(2, 100);
         assert!(s.gap);
-        assert_eq!(s.events.iter().map(|e| e.id).collect::<Vec<_>>(), [8, 9, 10]);
+        assert_eq!(
+            s.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [8, 9, 10]
+        );
         // Just before the oldest kept event: nothing was lost.
         assert!(!bus.since(7, 100).gap);
         // A fresh reader (0) on an empty or full ring is not a gap in the events it asked for
