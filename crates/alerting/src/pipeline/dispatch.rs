@@ -12,8 +12,9 @@ use strix_state::{
 use super::build::{self, AlertInfo};
 use super::events;
 use super::metrics::Metrics;
+use super::writer::Chunk;
 use super::{lock, now_ms, AlertSource, IncomingAlert, Inner, PipelineError};
-use crate::channels::ChannelKind;
+use crate::channels::{ChannelKind, Notification as ChannelNotification};
 use crate::routing::config::RoutingConfig;
 use crate::routing::escalation::EscalationState;
 use crate::routing::group::{self, AlertInput, AlertStatus, Dispatcher};
@@ -615,8 +616,8 @@ impl DispatchState {
         let ids = self.ids();
         let info = AlertInfo { ids: &ids };
         let mut created = 0;
-        let mut chunk: Vec<OutboxItem> = Vec::new();
-        let mut chunk_notifications = 0usize;
+        let chunk_size = inner.opts.flush_chunk;
+        let mut chunk: Vec<(String, ChannelNotification)> = Vec::new();
         for n in &due {
             let Some(chans) = inner.channels().get(&n.receiver) else {
                 tracing::warn!(receiver = %n.receiver, "Notification for an unknown receiver dropped.");
@@ -626,29 +627,29 @@ impl DispatchState {
             if chans.is_empty() {
                 continue;
             }
-            if inner.config.rate_limits.contains_key(&n.receiver) && !chunk.is_empty() {
-                // The rate limit counts what the store holds: write the chunk first.
-                created += enqueue_all(inner, std::mem::take(&mut chunk), now);
-                chunk_notifications = 0;
+            if inner.config.rate_limits.contains_key(&n.receiver) {
+                // The rate limit counts what the store holds: write what was decided first.
+                created += inner.write_chunk(Chunk {
+                    notifications: std::mem::take(&mut chunk),
+                    now,
+                });
             }
             if !rate_ok(inner, &n.receiver, chans.len(), now) {
                 continue;
             }
             let cn = build::channel_notification(n, &inner.opts.external_url, &info, now);
-            chunk.extend(build::outbox_items(
-                chans,
-                &cn,
-                &cn.idempotency_key,
-                None,
-                now,
-            ));
-            chunk_notifications += 1;
-            if chunk_notifications >= inner.opts.flush_chunk {
-                created += enqueue_all(inner, std::mem::take(&mut chunk), now);
-                chunk_notifications = 0;
+            chunk.push((n.receiver.clone(), cn));
+            if chunk.len() >= chunk_size {
+                created += inner.write_chunk(Chunk {
+                    notifications: std::mem::take(&mut chunk),
+                    now,
+                });
             }
         }
-        created += enqueue_all(inner, chunk, now);
+        created += inner.write_chunk(Chunk {
+            notifications: chunk,
+            now,
+        });
         created
     }
 
@@ -861,6 +862,8 @@ fn rate_ok(inner: &Inner, receiver: &str, channels: usize, now: i64) -> bool {
     let Some(rl) = inner.config.rate_limits.get(receiver) else {
         return true;
     };
+    // The count must include every notification decided before this one.
+    inner.drain_writes();
     let per = i64::try_from(rl.per.as_millis()).unwrap_or(i64::MAX);
     let since = now.saturating_sub(per).saturating_add(1);
     match inner.store.count_notifications(receiver, since) {
@@ -889,7 +892,7 @@ fn rate_ok(inner: &Inner, receiver: &str, channels: usize, now: i64) -> bool {
 /// Enqueues `items` in one transaction and hands the new entries to delivery; returns
 /// how many were new. If the batch cannot be written, each item is tried alone so one bad
 /// item cannot hold back the others.
-fn enqueue_all(inner: &Inner, items: Vec<OutboxItem>, now: i64) -> usize {
+pub(crate) fn enqueue_all(inner: &Inner, items: Vec<OutboxItem>, now: i64) -> usize {
     if items.is_empty() {
         return 0;
     }

@@ -28,6 +28,7 @@ pub(crate) struct Metrics {
     pub outbox_pending: Gauge,
     pub record_batch: Histogram,
     pub enqueue_batch: Histogram,
+    pub write_queue: Gauge,
     alerts_active: Family<L, Gauge>,
 }
 
@@ -47,6 +48,7 @@ impl Metrics {
             outbox_pending: Gauge::default(),
             record_batch: Histogram::new([1.0, 4.0, 16.0, 64.0, 256.0, 1024.0]),
             enqueue_batch: Histogram::new([1.0, 4.0, 16.0, 64.0, 256.0, 1024.0]),
+            write_queue: Gauge::default(),
             alerts_active: Family::default(),
         };
         registry.register(
@@ -103,6 +105,11 @@ impl Metrics {
             "strix_notifications_enqueue_batch_size",
             "Notifications written to the outbox in one transaction.",
             m.enqueue_batch.clone(),
+        );
+        registry.register(
+            "strix_notifications_write_queue_chunks",
+            "Chunks of decided notifications waiting for the outbox writer thread (at most write_queue_chunks).",
+            m.write_queue.clone(),
         );
         registry.register(
             "strix_alerts_active",

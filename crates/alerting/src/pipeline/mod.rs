@@ -2,7 +2,7 @@
 //! Prometheus posts to `/api/v2/alerts`) and "the receiver got it".
 //!
 //! ```text
-//! ingest ──queue──► dispatcher thread ────────────────────────────► outbox (state store)
+//! ingest ──queue──► dispatcher thread ──── chunks ──► writer thread ► outbox (state store)
 //!                   │ fingerprint, persist alert + history            │  durable, keyed
 //!                   │ silences (cached) + inhibition                  ▼
 //!                   │ routing::Dispatcher (group_wait/interval/repeat) delivery scheduler
@@ -26,9 +26,12 @@
 //!   one transaction (`write_alerts`), after one read of the open alerts of the batch's
 //!   unknown fingerprints (`active_alerts_by_fingerprints`).
 //! - **Outbox**: every decided notification is enqueued, one entry per channel of the
-//!   receiver, with a stable idempotency key, *before* any send; a flush writes its
-//!   notifications in transactions of `flush_chunk` (`enqueue_batch`) and hands each
-//!   committed chunk to delivery at once. Delivery (`delivery.rs`) runs from an in-memory
+//!   receiver, with a stable idempotency key, *before* any send; a flush hands its
+//!   notifications in chunks of `flush_chunk` to the outbox writer thread (`writer.rs`),
+//!   which encodes each chunk, writes it in one transaction (`enqueue_batch`) and hands
+//!   the committed entries to delivery at once, while the dispatcher decides the next
+//!   chunk. At most `write_queue_chunks` chunks wait; a rate limit first waits for all
+//!   of them, so it counts every notification decided before. Delivery (`delivery.rs`) runs from an in-memory
 //!   queue rebuilt from the outbox at start, `delivery_workers` at once and at most
 //!   `per_receiver_concurrency` (or the receiver's `max_concurrency`) per receiver, and
 //!   records outcomes in batches (`record_deliveries`, every `record_interval`):
@@ -62,6 +65,7 @@ mod dispatch;
 mod escalation_status;
 pub mod events;
 mod metrics;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,6 +96,9 @@ pub struct PipelineOptions {
     /// hands them to delivery (default 256): the first ones go out while later groups
     /// of a large flush are still being decided.
     pub flush_chunk: usize,
+    /// Chunks of decided notifications (`flush_chunk` each) that may wait for the outbox
+    /// writer thread (default 4); when that many wait, the dispatcher waits too.
+    pub write_queue_chunks: usize,
     /// Delivery outcomes are written to the outbox at most once per this interval, all
     /// that arrived meanwhile in one transaction (default 100 ms). A crash loses at most
     /// this much bookkeeping: those notifications are sent again (at-least-once).
@@ -113,6 +120,7 @@ impl Default for PipelineOptions {
             delivery_workers: 256,
             per_receiver_concurrency: 64,
             flush_chunk: 256,
+            write_queue_chunks: 4,
             record_interval: Duration::from_millis(100),
             tick: Duration::from_millis(50),
             reconcile_interval: Duration::from_secs(60),
@@ -211,6 +219,9 @@ pub(crate) struct Inner {
     inbox: Mutex<Inbox>,
     inbox_cv: Condvar,
     dispatch: Mutex<DispatchState>,
+    writes: Mutex<writer::WriteQueue>,
+    writes_cv: Condvar,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     delivery_wake: tokio::sync::Notify,
     queue: Mutex<delivery::Queue>,
     shutdown: AtomicBool,
@@ -272,6 +283,7 @@ impl AlertPipeline {
         opts.delivery_workers = opts.delivery_workers.max(1);
         opts.per_receiver_concurrency = opts.per_receiver_concurrency.max(1);
         opts.flush_chunk = opts.flush_chunk.max(1);
+        opts.write_queue_chunks = opts.write_queue_chunks.max(1);
         if opts.tick.is_zero() {
             opts.tick = Duration::from_millis(50);
         }
@@ -288,6 +300,9 @@ impl AlertPipeline {
                 inbox: Mutex::new(Inbox::default()),
                 inbox_cv: Condvar::new(),
                 dispatch: Mutex::new(dispatch),
+                writes: Mutex::new(writer::WriteQueue::default()),
+                writes_cv: Condvar::new(),
+                writer_thread: Mutex::new(None),
                 delivery_wake: tokio::sync::Notify::new(),
                 queue: Mutex::new(delivery::Queue::default()),
                 shutdown: AtomicBool::new(false),
@@ -304,6 +319,20 @@ impl AlertPipeline {
     pub fn start(&self, rt: &tokio::runtime::Handle) {
         if self.inner.started.swap(true, Ordering::AcqRel) {
             return;
+        }
+        let inner = self.inner.clone();
+        self.inner.writer_starting();
+        match std::thread::Builder::new()
+            .name("strix-outbox-write".into())
+            .spawn(move || writer::run(&inner))
+        {
+            Ok(h) => *lock(&self.inner.writer_thread) = Some(h),
+            Err(e) => {
+                // The dispatcher writes the outbox itself.
+                self.inner.writer_stop();
+                self.inner.writer_ended();
+                tracing::error!(error = %e, "Cannot start the outbox writer thread.");
+            }
         }
         let inner = self.inner.clone();
         match std::thread::Builder::new()
@@ -341,6 +370,15 @@ impl AlertPipeline {
             let joined = tokio::task::spawn_blocking(move || t.join().is_ok()).await;
             if !matches!(joined, Ok(true)) {
                 tracing::error!("The alert dispatcher thread panicked.");
+            }
+        }
+        // Decided notifications still queued are written before the writer ends.
+        self.inner.writer_stop();
+        let thread = lock(&self.inner.writer_thread).take();
+        if let Some(t) = thread {
+            let joined = tokio::task::spawn_blocking(move || t.join().is_ok()).await;
+            if !matches!(joined, Ok(true)) {
+                tracing::error!("The outbox writer thread panicked.");
             }
         }
         let sched = lock(&self.inner.scheduler).take();

@@ -458,3 +458,67 @@ async fn http_config_proxy_url_is_used_and_unsupported_tls_keys_are_refused() {
         assert!(e.contains(what), "{e}");
     }
 }
+
+fn numbered(i: usize) -> IncomingAlert {
+    let mut a = alert("Many", "none", None);
+    a.labels.insert("i".to_string(), i.to_string());
+    a
+}
+
+/// Flushes hand small chunks to the outbox writer thread through a one-chunk queue:
+/// every notification is written once and delivered, and a rate-limited receiver
+/// counts what is still queued for the writer, so its limit holds exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_thread_writes_every_chunk_once_and_rate_limits_count_queued_chunks() {
+    // One request per connection: room for all of them.
+    let srv = MockServer::start_bounded(vec![Reply::status(200, "ok")], 400).await;
+    let (_d, st) = store();
+    let yaml = format!(
+        "route:\n  receiver: hook\n  group_by: [alertname, i]\n  group_wait: 0s\n  group_interval: 1s\n  \
+         routes:\n    - receiver: hook\n      continue: true\n    - receiver: limited\n\
+         receivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n  \
+         - name: limited\n    webhook_configs:\n      - url: {}\n    rate_limit: {{max: 7, per: 1h}}\n",
+        srv.url("/hook"),
+        srv.url("/limited"),
+    );
+    let mut reg = prometheus_client::registry::Registry::default();
+    let p = AlertPipeline::new(
+        config(&yaml),
+        st.clone(),
+        PipelineOptions {
+            external_url: "http://strix.test".into(),
+            flush_chunk: 3,
+            write_queue_chunks: 1,
+            per_receiver_concurrency: 4,
+            ..PipelineOptions::default()
+        },
+        &mut reg,
+    )
+    .unwrap();
+    p.start(&tokio::runtime::Handle::current());
+    let n = 120;
+    p.ingest((0..n).map(numbered).collect()).unwrap();
+    let reqs = wait_requests(&srv, n + 7, Duration::from_secs(20)).await;
+    // Nothing more arrives for the limited receiver.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reqs_after = srv.requests();
+    assert_eq!(reqs_after.len(), reqs.len(), "late deliveries");
+    let to_hook = reqs.iter().filter(|r| r.path == "/hook").count();
+    let to_limited = reqs.iter().filter(|r| r.path == "/limited").count();
+    assert_eq!(to_hook, n, "every group notified once");
+    assert_eq!(to_limited, 7, "the rate limit counts queued chunks");
+    let keys: std::collections::HashSet<&str> = reqs
+        .iter()
+        .filter_map(|r| r.header(IDEMPOTENCY_HEADER))
+        .collect();
+    assert_eq!(keys.len(), n + 7, "one outbox entry per notification");
+    assert_eq!(st.count_notifications("hook", 0).unwrap(), n as u64);
+    assert_eq!(st.count_notifications("limited", 0).unwrap(), 7);
+    p.shutdown().await;
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+    assert!(
+        text.contains("strix_notifications_write_queue_chunks 0"),
+        "{text}"
+    );
+}

@@ -91,13 +91,41 @@ pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxEntry>, Sta
         .optional()?)
 }
 
+/// What recording an outcome needs of an entry: no payload, which is neither read nor
+/// decoded when an outcome is recorded.
+struct Marked {
+    id: i64,
+    idempotency_key: String,
+    receiver: String,
+    channel: String,
+    attempts: u32,
+}
+
 /// The pending entry `id`, or the error saying why it cannot be marked.
-fn pending(conn: &Connection, id: i64) -> Result<OutboxEntry, StateError> {
-    let e = get(conn, id)?.ok_or_else(|| StateError::not_found("outbox entry", id.to_string()))?;
-    if e.status != OutboxStatus::Pending {
+fn pending(conn: &Connection, id: i64) -> Result<Marked, StateError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT idempotency_key, receiver, channel, status, attempts FROM outbox WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                Marked {
+                    id,
+                    idempotency_key: r.get(0)?,
+                    receiver: r.get(1)?,
+                    channel: r.get(2)?,
+                    attempts: r.get(4)?,
+                },
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .optional()?;
+    let (e, status) = row.ok_or_else(|| StateError::not_found("outbox entry", id.to_string()))?;
+    let status = OutboxStatus::parse(&status)?;
+    if status != OutboxStatus::Pending {
         return Err(StateError::Conflict(format!(
             "outbox entry {id} is already {}",
-            e.status.as_str()
+            status.as_str()
         )));
     }
     Ok(e)
@@ -105,7 +133,7 @@ fn pending(conn: &Connection, id: i64) -> Result<OutboxEntry, StateError> {
 
 fn log(
     conn: &Connection,
-    e: &OutboxEntry,
+    e: &Marked,
     attempt: u32,
     status: DeliveryStatus,
     at: i64,
