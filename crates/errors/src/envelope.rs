@@ -45,49 +45,46 @@ pub enum ItemType {
 }
 
 impl ItemType {
+    /// Every type this version knows, each with its wire name: the one table that
+    /// [`ItemType::parse`], [`ItemType::as_str`] and [`ItemType::metric_label`] read.
+    const KNOWN: [(ItemType, &'static str); 16] = [
+        (ItemType::Event, "event"),
+        (ItemType::Transaction, "transaction"),
+        (ItemType::Session, "session"),
+        (ItemType::Sessions, "sessions"),
+        (ItemType::Attachment, "attachment"),
+        (ItemType::CheckIn, "check_in"),
+        (ItemType::ClientReport, "client_report"),
+        (ItemType::Span, "span"),
+        (ItemType::Profile, "profile"),
+        (ItemType::ProfileChunk, "profile_chunk"),
+        (ItemType::Statsd, "statsd"),
+        (ItemType::UserReport, "user_report"),
+        (ItemType::Feedback, "feedback"),
+        (ItemType::ReplayEvent, "replay_event"),
+        (ItemType::ReplayRecording, "replay_recording"),
+        (ItemType::Log, "log"),
+    ];
+
     /// Maps a header `type` to an item type; unknown names are kept.
     pub fn parse(name: &str) -> Self {
-        match name {
-            "event" => ItemType::Event,
-            "transaction" => ItemType::Transaction,
-            "session" => ItemType::Session,
-            "sessions" => ItemType::Sessions,
-            "attachment" => ItemType::Attachment,
-            "check_in" => ItemType::CheckIn,
-            "client_report" => ItemType::ClientReport,
-            "span" => ItemType::Span,
-            "profile" => ItemType::Profile,
-            "profile_chunk" => ItemType::ProfileChunk,
-            "statsd" => ItemType::Statsd,
-            "user_report" => ItemType::UserReport,
-            "feedback" => ItemType::Feedback,
-            "replay_event" => ItemType::ReplayEvent,
-            "replay_recording" => ItemType::ReplayRecording,
-            "log" => ItemType::Log,
-            other => ItemType::Unknown(other.to_owned()),
-        }
+        Self::KNOWN
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(t, _)| t.clone())
+            .unwrap_or_else(|| ItemType::Unknown(name.to_owned()))
+    }
+
+    /// The wire name of a known type.
+    fn known_name(&self) -> Option<&'static str> {
+        Self::KNOWN.iter().find(|(t, _)| t == self).map(|(_, n)| *n)
     }
 
     /// The wire name.
     pub fn as_str(&self) -> &str {
         match self {
-            ItemType::Event => "event",
-            ItemType::Transaction => "transaction",
-            ItemType::Session => "session",
-            ItemType::Sessions => "sessions",
-            ItemType::Attachment => "attachment",
-            ItemType::CheckIn => "check_in",
-            ItemType::ClientReport => "client_report",
-            ItemType::Span => "span",
-            ItemType::Profile => "profile",
-            ItemType::ProfileChunk => "profile_chunk",
-            ItemType::Statsd => "statsd",
-            ItemType::UserReport => "user_report",
-            ItemType::Feedback => "feedback",
-            ItemType::ReplayEvent => "replay_event",
-            ItemType::ReplayRecording => "replay_recording",
-            ItemType::Log => "log",
             ItemType::Unknown(s) => s,
+            known => known.known_name().unwrap_or(""),
         }
     }
 
@@ -111,25 +108,7 @@ impl ItemType {
 
     /// A bounded label for metrics: unknown names collapse to "unknown".
     pub fn metric_label(&self) -> &'static str {
-        match self {
-            ItemType::Unknown(_) => "unknown",
-            ItemType::Event => "event",
-            ItemType::Transaction => "transaction",
-            ItemType::Session => "session",
-            ItemType::Sessions => "sessions",
-            ItemType::Attachment => "attachment",
-            ItemType::CheckIn => "check_in",
-            ItemType::ClientReport => "client_report",
-            ItemType::Span => "span",
-            ItemType::Profile => "profile",
-            ItemType::ProfileChunk => "profile_chunk",
-            ItemType::Statsd => "statsd",
-            ItemType::UserReport => "user_report",
-            ItemType::Feedback => "feedback",
-            ItemType::ReplayEvent => "replay_event",
-            ItemType::ReplayRecording => "replay_recording",
-            ItemType::Log => "log",
-        }
+        self.known_name().unwrap_or("unknown")
     }
 }
 

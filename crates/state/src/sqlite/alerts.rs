@@ -113,39 +113,30 @@ fn apply_state(rec: &mut AlertRecord, to: AlertState, actor: &str, notes: &str, 
 }
 
 fn insert_row(conn: &Connection, a: &AlertRecord) -> Result<(), StateError> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO alerts ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-    ))?
-    .execute(params![
-        a.id,
-        a.fingerprint,
-        a.rule,
-        a.generator,
-        to_json(&a.labels)?,
-        to_json(&a.annotations)?,
-        a.state.as_str(),
-        a.severity,
-        value_param(a.value),
-        a.starts_at,
-        a.updated_at,
-        a.ended_at,
-        a.acknowledged_by,
-        a.acknowledged_at,
-        a.resolved_by,
-        a.resolved_at,
-        a.notes,
-    ])?;
-    Ok(())
+    write_row(
+        conn,
+        &format!(
+            "INSERT INTO alerts ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ),
+        a,
+    )
 }
 
 fn update_row(conn: &Connection, a: &AlertRecord) -> Result<(), StateError> {
-    conn.prepare_cached(
+    write_row(
+        conn,
         "UPDATE alerts SET fingerprint = ?2, rule = ?3, generator = ?4, labels = ?5, annotations = ?6, state = ?7,
              severity = ?8, value = ?9, starts_at = ?10, updated_at = ?11, ended_at = ?12, acknowledged_by = ?13,
              acknowledged_at = ?14, resolved_by = ?15, resolved_at = ?16, notes = ?17
          WHERE id = ?1",
-    )?
-    .execute(params![
+        a,
+    )
+}
+
+/// Runs an insert or update whose parameters ?1…?17 are the alert's columns in
+/// [`COLS`] order.
+fn write_row(conn: &Connection, sql: &str, a: &AlertRecord) -> Result<(), StateError> {
+    conn.prepare_cached(sql)?.execute(params![
         a.id,
         a.fingerprint,
         a.rule,
