@@ -300,6 +300,19 @@ fn split_line(b: &[u8]) -> (&[u8], &[u8]) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn item_type_names_round_trip_and_unknown_names_are_kept() {
+        for (t, name) in ItemType::KNOWN.iter() {
+            assert_eq!(&ItemType::parse(name), t);
+            assert_eq!(t.as_str(), *name);
+            assert_eq!(t.metric_label(), *name);
+        }
+        let odd = ItemType::parse("future_thing");
+        assert_eq!(odd, ItemType::Unknown("future_thing".into()));
+        assert_eq!(odd.as_str(), "future_thing");
+        assert_eq!(odd.metric_label(), "unknown");
+    }
+
     fn parse(b: &[u8]) -> Result<Envelope<'_>, Error> {
         Envelope::parse(b, &PayloadLimits::default())
     }
