@@ -14,7 +14,8 @@ use strix_core::storage::{AppendMode, Appendable, Queryable};
 
 /// mimalloc instead of glibc's malloc: the ingest paths (JSON trees, label maps, SQLite rows)
 /// allocate and free many small objects across threads, where glibc's arenas spend a fifth
-/// of the CPU (bench/README.md).
+/// of the CPU (bench/README.md). Built without transparent huge pages: a fresh process
+/// otherwise spends its first bursts zeroing 2 MiB pages.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
