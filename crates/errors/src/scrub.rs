@@ -22,8 +22,11 @@
 //! only members that hold SDK bookkeeping (`event_id`, `sdk`, `debug_meta`, …).
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
-use regex::{Captures, Regex, RegexSet};
+use memchr::memmem;
+
+use regex::{Captures, Regex};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -140,15 +143,99 @@ enum Kind {
     Custom,
 }
 
+/// The literals the value patterns need, searched with prebuilt finders.
+struct Needles {
+    begin: memmem::Finder<'static>,
+    scheme: memmem::Finder<'static>,
+    jwt: memmem::Finder<'static>,
+    akia: memmem::Finder<'static>,
+    asia: memmem::Finder<'static>,
+}
+
+static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
+    begin: memmem::Finder::new("-----BEGIN"),
+    scheme: memmem::Finder::new("://"),
+    jwt: memmem::Finder::new("eyJ"),
+    akia: memmem::Finder::new("AKIA"),
+    asia: memmem::Finder::new("ASIA"),
+});
+
+impl Kind {
+    /// A test that every match of the kind's pattern passes (or, for card numbers, every
+    /// match that gets replaced), cheaper than the regex; `false` means no match.
+    fn may_match(self, s: &str) -> bool {
+        let b = s.as_bytes();
+        let n = &*NEEDLES;
+        match self {
+            Kind::PrivateKey => n.begin.find(b).is_some(),
+            Kind::UrlPassword => memchr::memchr(b'@', b).is_some() && n.scheme.find(b).is_some(),
+            Kind::Jwt => n.jwt.find(b).is_some(),
+            // `(?i)bearer`: none of these letters has a non-ASCII case variant.
+            Kind::Bearer => memchr::memchr2_iter(b'b', b'B', b).any(|i| {
+                b.get(i..i + 6)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"bearer"))
+            }),
+            Kind::AwsKey => n.akia.find(b).is_some() || n.asia.find(b).is_some(),
+            // A replaced match holds 13 or more ASCII digits (`is_card`).
+            Kind::CreditCard => b.iter().filter(|c| c.is_ascii_digit()).nth(12).is_some(),
+            Kind::Email => memchr::memchr(b'@', b).is_some(),
+            Kind::Ip => memchr::memchr_iter(b'.', b).nth(2).is_some(),
+            Kind::Custom => true,
+        }
+    }
+}
+
+/// One `key=value` pair inside a string: byte offsets of the key's start, the `=` and
+/// the value's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyValue {
+    start: usize,
+    eq: usize,
+    end: usize,
+}
+
+fn is_pair_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'[' | b']')
+}
+
+/// The leftmost pair starting at or after `from`, as the regex
+/// `([A-Za-z0-9_.\-\[\]]+)=([^&;\s,'"]*)` would find it: the key is the run of key
+/// characters right before the first `=` that has one (keys hold no `=`), the value runs
+/// to the next `&`, `;`, `,`, quote or white space.
+fn next_key_value(s: &str, from: usize) -> Option<KeyValue> {
+    let b = s.as_bytes();
+    let mut search = from;
+    loop {
+        let eq = search + memchr::memchr(b'=', b.get(search..)?)?;
+        let mut start = eq;
+        while start > from && b.get(start - 1).copied().is_some_and(is_pair_key_byte) {
+            start -= 1;
+        }
+        if start == eq {
+            search = eq + 1;
+            continue;
+        }
+        let rest = s.get(eq + 1..)?;
+        let len = rest
+            .find(|c: char| matches!(c, '&' | ';' | ',' | '\'' | '"') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        return Some(KeyValue {
+            start,
+            eq,
+            end: eq + 1 + len,
+        });
+    }
+}
+
 /// A compiled [`ScrubConfig`]. Cheap to share (`Arc`) across threads.
 #[derive(Debug, Clone)]
 pub struct Scrubber {
     enabled: bool,
     keys: Option<Regex>,
     safe_keys: Vec<String>,
-    set: RegexSet,
     patterns: Vec<(Kind, Regex)>,
-    key_value: Regex,
+    /// Whether card numbers are scrubbed (also from JSON numbers).
+    cards: bool,
     quoted_value: Regex,
     replacement: String,
 }
@@ -232,10 +319,6 @@ impl Scrubber {
         for (k, s) in &srcs {
             patterns.push((*k, Regex::new(s).map_err(|e| bad(s, e))?));
         }
-        let set = RegexSet::new(srcs.iter().map(|(_, s)| s.as_str()))
-            .map_err(|e| Error::Config(format!("scrub patterns: {e}")))?;
-        let key_value = Regex::new(r"([A-Za-z0-9_.\-\[\]]+)=([^&;\s,'\x22]*)")
-            .map_err(|e| bad("key=value", e))?;
         let quoted_value = Regex::new(
             r#"(?:["']([A-Za-z0-9_.\-]+)["']|\b([A-Za-z0-9_.\-]+))\s*[:=]\s*["']([^"'\n]*)["']"#,
         )
@@ -248,9 +331,8 @@ impl Scrubber {
                 .iter()
                 .map(|k| k.to_ascii_lowercase())
                 .collect(),
-            set,
+            cards: config.credit_cards,
             patterns,
-            key_value,
             quoted_value,
             replacement: config.replacement.clone(),
         })
@@ -262,10 +344,20 @@ impl Scrubber {
         if self.safe_keys.iter().any(|s| s.eq_ignore_ascii_case(key)) {
             return false;
         }
-        if key.contains('-') {
-            re.is_match(&key.replace('-', "_"))
-        } else {
-            re.is_match(key)
+        if !key.contains('-') {
+            return re.is_match(key);
+        }
+        // `-` reads as `_`; rewrite into a stack buffer (ASCII for ASCII keeps UTF-8
+        // valid), allocating only for keys too long for it.
+        let mut buf = [0u8; 128];
+        match buf.get_mut(..key.len()) {
+            Some(dst) => {
+                for (d, b) in dst.iter_mut().zip(key.bytes()) {
+                    *d = if b == b'-' { b'_' } else { b };
+                }
+                std::str::from_utf8(dst).is_ok_and(|k| re.is_match(k))
+            }
+            None => re.is_match(&key.replace('-', "_")),
         }
     }
 
@@ -333,9 +425,18 @@ impl Scrubber {
                 for item in items.iter_mut() {
                     match item {
                         Value::Array(p) if pairs => {
-                            let key = p[0].as_str().unwrap_or_default().to_owned();
-                            self.walk(&mut p[0], stats);
-                            self.member(&key, &mut p[1], stats);
+                            if let [k, v] = p.as_mut_slice() {
+                                // The key is scrubbed as a string first; the value's rule
+                                // looks at the key as it was sent.
+                                let replaced = match k {
+                                    Value::String(key) => self.string(key, stats),
+                                    _ => None,
+                                };
+                                self.member(k.as_str().unwrap_or_default(), v, stats);
+                                if let (Some(new), Value::String(key)) = (replaced, k) {
+                                    *key = new;
+                                }
+                            }
                         }
                         other => self.walk(other, stats),
                     }
@@ -347,8 +448,10 @@ impl Scrubber {
                 }
             }
             Value::Number(n) => {
-                if self.patterns.iter().any(|(k, _)| *k == Kind::CreditCard)
-                    && n.as_u64().is_some_and(|u| is_card(&u.to_string()))
+                // A card number has 13–19 digits: smaller numbers are not printed.
+                if self.cards
+                    && n.as_u64()
+                        .is_some_and(|u| u >= 1_000_000_000_000 && is_card(&u.to_string()))
                 {
                     *v = Value::String(self.replacement.clone());
                     stats.values += 1;
@@ -371,31 +474,15 @@ impl Scrubber {
             }
         }
         let mut cur: Cow<'_, str> = Cow::Borrowed(s);
-        // Replacing rebuilds the string; look for a sensitive key first (usually none).
-        if cur.contains('=')
-            && self.keys.is_some()
-            && self.key_value.captures_iter(&cur).any(|c| {
-                let v = &c[2];
-                !v.is_empty() && v != self.replacement && self.is_sensitive_key(&c[1])
-            })
-        {
-            let mut n = 0;
-            let new = self.key_value.replace_all(&cur, |c: &Captures<'_>| {
-                let (k, v) = (&c[1], &c[2]);
-                if !v.is_empty() && v != self.replacement && self.is_sensitive_key(k) {
-                    n += 1;
-                    format!("{k}={}", self.replacement)
-                } else {
-                    c[0].to_owned()
-                }
-            });
-            if n > 0 {
-                stats.values += n;
-                cur = Cow::Owned(new.into_owned());
+        if self.keys.is_some() && memchr::memchr(b'=', s.as_bytes()).is_some() {
+            if let Some(new) = self.key_values(s, stats) {
+                cur = Cow::Owned(new);
             }
         }
-        if (cur.contains('"') || cur.contains('\''))
-            && self.keys.is_some()
+        // `"key": "value"`, `key = 'value'`: a quote and a `:` or `=` at least.
+        if self.keys.is_some()
+            && memchr::memchr2(b'"', b'\'', cur.as_bytes()).is_some()
+            && memchr::memchr2(b':', b'=', cur.as_bytes()).is_some()
             && self.quoted_value.captures_iter(&cur).any(|c| {
                 let key = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
                 c.get(3).is_some_and(|v| {
@@ -427,31 +514,59 @@ impl Scrubber {
                 cur = Cow::Owned(new.into_owned());
             }
         }
-        let hits = self.set.matches(&cur);
-        if hits.matched_any() {
-            for (i, (kind, re)) in self.patterns.iter().enumerate() {
-                if !hits.matched(i) {
-                    continue;
+        // Value patterns, in order, each on the text the previous ones left; a pattern
+        // runs only when it matches the text as it was before them. The cheap tests of
+        // `may_match` spare the regex engine the strings that cannot hold a match.
+        let base: &str = &cur;
+        let mut out: Option<String> = None;
+        for (kind, re) in &self.patterns {
+            if !kind.may_match(base) || !re.is_match(base) {
+                continue;
+            }
+            let text = out.as_deref().unwrap_or(base);
+            let mut n = 0;
+            let new = re.replace_all(text, |c: &Captures<'_>| match self.replace(*kind, c) {
+                Some(r) => {
+                    n += 1;
+                    r
                 }
-                let mut n = 0;
-                let new = re.replace_all(&cur, |c: &Captures<'_>| match self.replace(*kind, c) {
-                    Some(r) => {
-                        n += 1;
-                        r
-                    }
-                    None => c[0].to_owned(),
-                });
-                if n > 0 {
-                    stats.values += n;
-                    let new = new.into_owned();
-                    cur = Cow::Owned(new);
-                }
+                None => c[0].to_owned(),
+            });
+            if n > 0 {
+                let new = new.into_owned();
+                stats.values += n;
+                out = Some(new);
             }
         }
-        match cur {
-            Cow::Owned(o) => Some(o),
-            Cow::Borrowed(_) => None,
+        match (out, cur) {
+            (Some(o), _) | (None, Cow::Owned(o)) => Some(o),
+            (None, Cow::Borrowed(_)) => None,
         }
+    }
+
+    /// Replaces the values of `key=value` pairs with a sensitive key (query strings,
+    /// cookies, log lines); `None` when there is none. Pairs are found as the regex
+    /// `([A-Za-z0-9_.\-\[\]]+)=([^&;\s,'"]*)` finds them, without running one.
+    fn key_values(&self, s: &str, stats: &mut ScrubStats) -> Option<String> {
+        let mut out: Option<String> = None;
+        let (mut copied, mut pos, mut n) = (0, 0, 0);
+        while let Some(kv) = next_key_value(s, pos) {
+            let (k, v) = (&s[kv.start..kv.eq], &s[kv.eq + 1..kv.end]);
+            if !v.is_empty() && v != self.replacement && self.is_sensitive_key(k) {
+                let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
+                o.push_str(&s[copied..kv.start]);
+                o.push_str(k);
+                o.push('=');
+                o.push_str(&self.replacement);
+                copied = kv.end;
+                n += 1;
+            }
+            pos = kv.end;
+        }
+        let mut o = out?;
+        o.push_str(&s[copied..]);
+        stats.values += n;
+        Some(o)
     }
 
     /// The replacement for one match, `None` to keep it (a Luhn failure).

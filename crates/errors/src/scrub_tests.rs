@@ -276,3 +276,87 @@ fn default_config_round_trips_through_yaml() {
     assert!(!partial.emails && partial.credit_cards);
     assert!(serde_yaml::from_str::<ScrubConfig>("bogus: 1\n").is_err());
 }
+
+/// `next_key_value` finds what the regex it replaces finds, on strings built from the
+/// characters that matter (key characters, `=`, stop characters, Unicode white space
+/// and letters).
+#[test]
+fn key_value_scanner_agrees_with_the_regex() {
+    let re = Regex::new(r"([A-Za-z0-9_.\-\[\]]+)=([^&;\s,'\x22]*)").unwrap();
+    let alphabet: Vec<&str> = vec![
+        "a", "Z", "9", "_", ".", "-", "[", "]", "=", "=", "&", ";", ",", "'", "\"", " ", "\t",
+        "\n", "\u{a0}", "\u{2003}", "é", "🔑", "token", "password", "?", "/", ":", "%",
+    ];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rnd = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    for _ in 0..20_000 {
+        let len = rnd(24);
+        let s: String = (0..len).map(|_| alphabet[rnd(alphabet.len())]).collect();
+        let want: Vec<(usize, usize, usize)> = re
+            .captures_iter(&s)
+            .map(|c| {
+                let (k, v) = (c.get(1).unwrap(), c.get(2).unwrap());
+                (k.start(), k.end(), v.end())
+            })
+            .collect();
+        let mut got = Vec::new();
+        let mut pos = 0;
+        while let Some(kv) = next_key_value(&s, pos) {
+            got.push((kv.start, kv.eq, kv.end));
+            pos = kv.end;
+        }
+        assert_eq!(got, want, "{s:?}");
+    }
+}
+
+/// The cheap tests before each value pattern never skip a string the pattern would
+/// change.
+#[test]
+fn value_prefilters_never_skip_a_match() {
+    let config = ScrubConfig {
+        ip_addresses: true,
+        ..ScrubConfig::default()
+    };
+    let sc = Scrubber::new(&config).unwrap();
+    let samples = [
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+        "postgres://app:s3cr3t@db.internal:5432/shop",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "Authorization: BeArEr abcdef123456",
+        "key AKIAIOSFODNN7EXAMPLE here",
+        "card 4111-1111-1111-1111 ok",
+        "mail Bob.Smith@Example.COM now",
+        "from 192.168.10.20 port",
+    ];
+    for s in samples {
+        let hit = sc
+            .patterns
+            .iter()
+            .filter(|(_, re)| re.is_match(s))
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>();
+        assert!(!hit.is_empty(), "{s}");
+        for k in hit {
+            assert!(k.may_match(s), "{k:?} skipped {s:?}");
+        }
+        assert!(sc.scrub_str(s).is_some(), "{s}");
+    }
+    // Twelve digits cannot be a card; the test lets such strings through untouched.
+    assert!(!Kind::CreditCard.may_match("4111 1111 1111"));
+    assert!(!Kind::Bearer.may_match("the bear ate"));
+}
+
+/// A header name with dashes long enough to miss the stack buffer still reads `-` as `_`.
+#[test]
+fn long_dashed_keys() {
+    let sc = scrubber();
+    let long = format!("x-{}-api-key", "a".repeat(200));
+    assert!(sc.is_sensitive_key(&long));
+    assert!(sc.is_sensitive_key("X-Api-Key"));
+    assert!(!sc.is_sensitive_key(&format!("x-{}-plain", "a".repeat(200))));
+}
