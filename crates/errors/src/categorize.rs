@@ -305,6 +305,8 @@ struct Compiled {
 #[derive(Debug, Clone)]
 pub struct Categorizer {
     rules: Vec<Compiled>,
+    /// Whether any rule looks at the rendered stack (else it is not rendered).
+    needs_stack: bool,
     teams: Vec<(Regex, String)>,
     default_team: Option<String>,
     targets: ResponseTargets,
@@ -460,6 +462,7 @@ impl Categorizer {
             })
             .collect::<Result<_, Error>>()?;
         Ok(Categorizer {
+            needs_stack: compiled.iter().any(|c| c.stack.is_some()),
             rules: compiled,
             teams,
             default_team: config.default_team.clone(),
@@ -469,7 +472,7 @@ impl Categorizer {
 
     /// Categorises one event.
     pub fn categorize(&self, e: &NormalizedEvent) -> Categorization {
-        let facts = Facts::of(e);
+        let facts = Facts::of(e, self.needs_stack);
         let matched = self.rules.iter().find(|c| c.matches(&facts, e));
         let (severity, category, priority, team, rule) = match matched {
             Some(c) => {
@@ -514,13 +517,14 @@ impl Categorizer {
 struct Facts {
     message: String,
     exception: String,
-    stack: String,
+    /// Rendered only when a rule has a `stack` matcher.
+    stack: Option<String>,
     component: Option<String>,
     logger: String,
 }
 
 impl Facts {
-    fn of(e: &NormalizedEvent) -> Facts {
+    fn of(e: &NormalizedEvent, with_stack: bool) -> Facts {
         let exception = e
             .exception
             .iter()
@@ -542,26 +546,7 @@ impl Facts {
             message.push_str(": ");
             message.push_str(x.value.as_deref().unwrap_or_default());
         }
-        let stack = e
-            .exception
-            .iter()
-            .flat_map(|x| &x.frames)
-            .chain(&e.stacktrace)
-            .map(|f| {
-                let module = f.module.as_deref().unwrap_or_default();
-                let sep = if module.is_empty() { "" } else { "." };
-                format!(
-                    "{module}{sep}{} ({}:{})",
-                    f.function.as_deref().unwrap_or("?"),
-                    f.filename
-                        .as_deref()
-                        .or(f.abs_path.as_deref())
-                        .unwrap_or("?"),
-                    f.lineno.unwrap_or(0)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+        let stack = with_stack.then(|| render_stack(e));
         let component = e.tags.get("component").cloned().or_else(|| {
             e.raw_path("extra.component")
                 .and_then(crate::normalize::str_of)
@@ -576,12 +561,38 @@ impl Facts {
     }
 }
 
+/// `module.function (file:line)` per frame, one a line.
+fn render_stack(e: &NormalizedEvent) -> String {
+    e.exception
+        .iter()
+        .flat_map(|x| &x.frames)
+        .chain(&e.stacktrace)
+        .map(|f| {
+            let module = f.module.as_deref().unwrap_or_default();
+            let sep = if module.is_empty() { "" } else { "." };
+            format!(
+                "{module}{sep}{} ({}:{})",
+                f.function.as_deref().unwrap_or("?"),
+                f.filename
+                    .as_deref()
+                    .or(f.abs_path.as_deref())
+                    .unwrap_or("?"),
+                f.lineno.unwrap_or(0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Compiled {
     fn matches(&self, f: &Facts, e: &NormalizedEvent) -> bool {
         let ok = |re: &Option<Regex>, s: &str| re.as_ref().is_none_or(|r| r.is_match(s));
         ok(&self.message, &f.message)
             && ok(&self.exception, &f.exception)
-            && ok(&self.stack, &f.stack)
+            && self
+                .stack
+                .as_ref()
+                .is_none_or(|r| r.is_match(f.stack.as_deref().unwrap_or_default()))
             && self
                 .component
                 .as_ref()

@@ -315,7 +315,7 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
         raw.get(k)
             .and_then(str_of)
             .filter(|s| !s.is_empty())
-            .map(|s| truncate(&s, lim.max_text_bytes))
+            .map(|s| truncate_owned(s, lim.max_text_bytes))
     };
     let exception = exceptions(&raw, lim);
     let level = raw
@@ -340,7 +340,7 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
         release: text("release"),
         server_name: text("server_name"),
         transaction: text("transaction"),
-        message: message(&raw).map(|m| truncate(&m, lim.max_text_bytes)),
+        message: message(&raw).map(|m| truncate_owned(m, lim.max_text_bytes)),
         exception,
         stacktrace,
         user: user(raw.get("user"), opts.client_ip.as_deref()),
@@ -384,6 +384,15 @@ pub fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…[truncated {} bytes]", &s[..end], s.len() - end)
+}
+
+/// [`truncate`] of an owned string: no copy when it fits.
+fn truncate_owned(s: String, max: usize) -> String {
+    if s.len() <= max {
+        s
+    } else {
+        truncate(&s, max)
+    }
 }
 
 fn truncate_strings(v: &mut Value, max: usize) {
@@ -494,12 +503,12 @@ fn exceptions(raw: &Value, lim: &NormalizeLimits) -> Vec<Exception> {
                 .get("type")
                 .and_then(str_of)
                 .filter(|s| !s.is_empty())
-                .map(|s| truncate(&s, 256)),
+                .map(|s| truncate_owned(s, 256)),
             value: e
                 .get("value")
                 .and_then(|v| str_of(v).or_else(|| (!v.is_null()).then(|| v.to_string())))
                 .filter(|s| !s.is_empty())
-                .map(|s| truncate(&s, lim.max_text_bytes)),
+                .map(|s| truncate_owned(s, lim.max_text_bytes)),
             module: e.get("module").and_then(str_of),
             mechanism: e.get("mechanism").filter(|m| !m.is_null()).cloned(),
             frames: e
@@ -542,7 +551,7 @@ fn frames(stacktrace: &Value, lim: &NormalizeLimits) -> Vec<Frame> {
                 lineno: n("lineno"),
                 colno: n("colno"),
                 in_app: f.get("in_app").and_then(Value::as_bool),
-                context_line: s("context_line").map(|c| truncate(&c, 512)),
+                context_line: s("context_line").map(|c| truncate_owned(c, 512)),
             }
         })
         .collect()
@@ -693,8 +702,8 @@ fn tags(v: Option<&Value>, lim: &NormalizeLimits) -> BTreeMap<String, String> {
         .take(lim.max_tags)
         .map(|(k, v)| {
             (
-                truncate(&k, lim.max_tag_bytes),
-                truncate(&v, lim.max_tag_bytes),
+                truncate_owned(k, lim.max_tag_bytes),
+                truncate_owned(v, lim.max_tag_bytes),
             )
         })
         .collect()
