@@ -1,5 +1,7 @@
 //! Error-tracking issues and events.
 
+use std::collections::{HashMap, HashSet};
+
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{conv_err, sql_int};
@@ -103,64 +105,255 @@ fn validate(ev: &NewErrorEvent) -> Result<(), StateError> {
     Ok(())
 }
 
+/// An issue touched by a batch: its state as the batch goes (loaded once, at first sight)
+/// and what the batch changed, written back once at the end.
+struct Touched<'a> {
+    id: i64,
+    status: IssueStatus,
+    /// Events recorded, including this batch's so far.
+    count: i64,
+    /// Stored events when the batch began.
+    stored: i64,
+    ignore_until: Option<i64>,
+    ignore_until_count: Option<i64>,
+    /// Events this batch added.
+    added: i64,
+    new_users: i64,
+    first_seen: i64,
+    last_seen: i64,
+    /// Title, culprit and level of the batch's latest event.
+    title: &'a str,
+    culprit: &'a str,
+    level: &'a str,
+    /// The latest non-empty component.
+    component: &'a str,
+    /// `(received, timestamp)` of the event that reopened a resolved issue (at most one
+    /// per batch: afterwards the issue is `regressed`).
+    regressed: Option<(i64, i64)>,
+}
+
+/// Validates a request: its project id and every event.
+fn validate_request(req: &ErrorEventBatch) -> Result<i64, StateError> {
+    let project = project_int(req.project_id)?;
+    req.events.iter().try_for_each(validate)?;
+    Ok(project)
+}
+
 /// Records a batch of requests in the caller's transaction. Requests are validated first:
 /// an invalid one is reported in its slot and nothing of it is written. A failure while
 /// writing fails the whole call (the caller's transaction rolls back, nothing is stored),
 /// so callers that want the other requests stored retry them one by one.
+///
+/// Events are written one by one (duplicates are found against the rows already
+/// written, this batch's included), while everything that sums up — the issue row, the
+/// per-minute counts, users and tags, thinning beyond the per-issue cap — is gathered in
+/// memory and written once per distinct issue, minute, user or tag. The result is the
+/// same as recording the events one at a time: every issue is loaded at its first event
+/// and its state (status, count) carried forward through the batch; thinning once with
+/// the batch's total removes exactly the rows the per-event rule would have removed (the
+/// cap grows by at most one per event, and both delete the oldest candidates first). One
+/// difference, in the safe direction: a retry of an event that this same batch thins is
+/// found as a duplicate (the row is still there), where one at a time it would be stored
+/// again.
 pub(super) fn record_batch(
     tx: &Transaction<'_>,
     batch: &[ErrorEventBatch],
     retention: &EventRetention,
 ) -> Result<Vec<crate::BatchOutcome>, StateError> {
     let mut out = Vec::with_capacity(batch.len());
+    let mut touched: Vec<Touched<'_>> = Vec::new();
+    let mut by_hash: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut users: HashSet<(i64, &str)> = HashSet::new();
+    let mut tags: HashSet<(i64, &str, &str)> = HashSet::new();
+    let mut minutes: HashMap<(i64, i64), i64> = HashMap::new();
     for req in batch {
-        if let Err(e) = req.events.iter().try_for_each(validate) {
-            out.push(Err(e));
-            continue;
-        }
+        let project_id = match validate_request(req) {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(Err(e));
+                continue;
+            }
+        };
         let mut recorded = Vec::with_capacity(req.events.len());
         for ev in &req.events {
-            recorded.push(record(tx, req.project_id, ev, req.received, retention)?);
+            // An SDK retry: the event id is already stored for this project.
+            let existing: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT issue_id FROM error_events WHERE project_id = ?1 AND event_id = ?2",
+                )?
+                .query_row(params![project_id, ev.event_id], |r| r.get(0))
+                .optional()?;
+            if let Some(issue_id) = existing {
+                let count = match touched.iter().find(|t| t.id == issue_id) {
+                    Some(t) => t.count,
+                    None => tx
+                        .prepare_cached("SELECT count FROM error_issues WHERE id = ?1")?
+                        .query_row([issue_id], |r| r.get(0))?,
+                };
+                recorded.push(RecordedEvent {
+                    issue_id,
+                    created: false,
+                    regressed: false,
+                    duplicate: true,
+                    unignored: false,
+                    ignored: false,
+                    count: u64::try_from(count).unwrap_or(0),
+                });
+                continue;
+            }
+            let (slot, created) = match by_hash.get(&(project_id, ev.hash.as_str())) {
+                Some(&slot) => (slot, false),
+                None => {
+                    let (t, created) = load_or_create(tx, project_id, ev)?;
+                    touched.push(t);
+                    by_hash.insert((project_id, ev.hash.as_str()), touched.len() - 1);
+                    (touched.len() - 1, created)
+                }
+            };
+            let Some(t) = touched.get_mut(slot) else {
+                return Err(StateError::BadInput("BUG: issue slot out of range".into()));
+            };
+            let received = req.received;
+            let regressed = t.status == IssueStatus::Resolved;
+            let unignored = t.status == IssueStatus::Ignored
+                && (t.ignore_until.is_some_and(|u| received >= u)
+                    || t.ignore_until_count.is_some_and(|c| t.count + 1 >= c));
+            let ignored = t.status == IssueStatus::Ignored && !unignored;
+            if regressed {
+                t.status = IssueStatus::Regressed;
+                t.regressed = Some((received, ev.timestamp));
+                super::tickets::reopen(tx, t.id, received)?;
+            }
+            if unignored {
+                t.status = IssueStatus::Unresolved;
+                t.ignore_until = None;
+                t.ignore_until_count = None;
+            }
+            t.count += 1;
+            let seq = t.count;
+            t.added += 1;
+            if t.added == 1 {
+                t.first_seen = ev.timestamp;
+                t.last_seen = ev.timestamp;
+            } else {
+                t.first_seen = t.first_seen.min(ev.timestamp);
+                t.last_seen = t.last_seen.max(ev.timestamp);
+            }
+            t.title = &ev.title;
+            t.culprit = &ev.culprit;
+            t.level = &ev.level;
+            if !ev.component.is_empty() {
+                t.component = &ev.component;
+            }
+            let issue_id = t.id;
+
+            if let Some(key) = ev.user_key.as_deref() {
+                if users.insert((issue_id, key))
+                    && tx
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO error_issue_users (issue_id, user_key) \
+                             VALUES (?1, ?2)",
+                        )?
+                        .execute(params![issue_id, key])?
+                        == 1
+                {
+                    t.new_users += 1;
+                }
+            }
+            for (key, value) in [("environment", &ev.environment), ("release", &ev.release)] {
+                if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                    if tags.insert((issue_id, key, value)) {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO error_issue_tags (issue_id, key, value) \
+                             VALUES (?1, ?2, ?3)",
+                        )?
+                        .execute(params![issue_id, key, value])?;
+                    }
+                }
+            }
+            *minutes
+                .entry((issue_id, received.div_euclid(60_000)))
+                .or_insert(0) += 1;
+            tx.prepare_cached(
+                "INSERT INTO error_events (issue_id, project_id, event_id, received, timestamp, \
+                 payload, user_key, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                issue_id,
+                project_id,
+                ev.event_id,
+                received,
+                ev.timestamp,
+                ev.payload.as_bytes(),
+                ev.user_key,
+                seq,
+            ])?;
+            recorded.push(RecordedEvent {
+                issue_id,
+                created: created && t.added == 1,
+                regressed,
+                duplicate: false,
+                unignored,
+                ignored,
+                count: u64::try_from(seq).unwrap_or(0),
+            });
         }
         out.push(Ok(recorded));
+    }
+
+    for ((issue_id, minute), n) in minutes {
+        tx.prepare_cached(
+            "INSERT INTO error_counts (issue_id, minute, n) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (issue_id, minute) DO UPDATE SET n = n + excluded.n",
+        )?
+        .execute(params![issue_id, minute, n])?;
+    }
+    for t in touched.iter().filter(|t| t.added > 0) {
+        let removed = thin(tx, t, retention)?;
+        tx.prepare_cached(
+            "UPDATE error_issues SET \
+                 count = ?2, \
+                 user_count = user_count + ?3, \
+                 first_seen = MIN(first_seen, ?4), \
+                 last_seen = MAX(last_seen, ?5), \
+                 title = ?6, culprit = ?7, level = ?8, \
+                 status = ?9, \
+                 regressed_at = COALESCE(?10, regressed_at), \
+                 regression_count = regression_count + (?10 IS NOT NULL), \
+                 opened_at = COALESCE(?11, opened_at), \
+                 ignore_until = ?12, \
+                 ignore_until_count = ?13, \
+                 component = CASE WHEN ?14 <> '' THEN ?14 ELSE component END, \
+                 stored_events = ?15 \
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            t.id,
+            t.count,
+            t.new_users,
+            t.first_seen,
+            t.last_seen,
+            t.title,
+            t.culprit,
+            t.level,
+            t.status.as_str(),
+            t.regressed.map(|(received, _)| received),
+            t.regressed.map(|(_, timestamp)| timestamp),
+            t.ignore_until,
+            t.ignore_until_count,
+            t.component,
+            t.stored + t.added - removed,
+        ])?;
     }
     Ok(out)
 }
 
-pub(super) fn record(
+/// The issue of `(project_id, ev.hash)` as it stands, or a new one made from `ev`.
+fn load_or_create<'a>(
     tx: &Transaction<'_>,
-    project_id: u64,
-    ev: &NewErrorEvent,
-    received: i64,
-    retention: &EventRetention,
-) -> Result<RecordedEvent, StateError> {
-    let project_id = project_int(project_id)?;
-    if ev.event_id.is_empty() || ev.hash.is_empty() {
-        return Err(StateError::BadInput(
-            "an error event needs an event id and a grouping hash".into(),
-        ));
-    }
-    // An SDK retry: the event id is already stored for this project.
-    let existing: Option<(i64, i64)> = tx
-        .prepare_cached(
-            "SELECT e.issue_id, i.count FROM error_events e JOIN error_issues i ON i.id = e.issue_id \
-             WHERE e.project_id = ?1 AND e.event_id = ?2",
-        )?
-        .query_row(params![project_id, ev.event_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((issue_id, count)) = existing {
-        return Ok(RecordedEvent {
-            issue_id,
-            created: false,
-            regressed: false,
-            duplicate: true,
-            unignored: false,
-            ignored: false,
-            count: u64::try_from(count).unwrap_or(0),
-        });
-    }
-    let payload = ev.payload.as_bytes();
-
+    project_id: i64,
+    ev: &'a NewErrorEvent,
+) -> Result<(Touched<'a>, bool), StateError> {
     type Current = (i64, String, i64, Option<i64>, Option<i64>, i64);
     let current: Option<Current> = tx
         .prepare_cached(
@@ -169,145 +362,87 @@ pub(super) fn record(
         )?
         .query_row(params![project_id, ev.hash], |r| Current::try_from(r))
         .optional()?;
-    let stored = current.as_ref().map_or(0, |c| c.5);
-    let (issue_id, created, regressed, unignored, ignored, seq) = match current {
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO error_issues (project_id, hash, title, culprit, level, status, \
-                 count, user_count, first_seen, last_seen, category, severity, priority, assignee, \
-                 component, opened_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'unresolved', 0, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?6)",
-            )?
-            .execute(params![
-                project_id,
-                ev.hash,
-                ev.title,
-                ev.culprit,
-                ev.level,
-                ev.timestamp,
-                ev.category,
-                ev.severity,
-                ev.priority,
-                ev.assignee,
-                ev.component,
-            ])?;
-            (tx.last_insert_rowid(), true, false, false, false, 1)
-        }
-        Some((id, status, count, until, until_count, _)) => {
-            let status = IssueStatus::parse(&status)?;
-            let regressed = status == IssueStatus::Resolved;
-            let unignored = status == IssueStatus::Ignored
-                && (until.is_some_and(|u| received >= u)
-                    || until_count.is_some_and(|c| count + 1 >= c));
-            let ignored = status == IssueStatus::Ignored && !unignored;
-            (id, false, regressed, unignored, ignored, count + 1)
-        }
+    let touched = |id, status, count, until, until_count, stored| Touched {
+        id,
+        status,
+        count,
+        stored,
+        ignore_until: until,
+        ignore_until_count: until_count,
+        added: 0,
+        new_users: 0,
+        first_seen: ev.timestamp,
+        last_seen: ev.timestamp,
+        title: &ev.title,
+        culprit: &ev.culprit,
+        level: &ev.level,
+        component: "",
+        regressed: None,
     };
-
-    let new_user = match &ev.user_key {
-        Some(key) => {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO error_issue_users (issue_id, user_key) VALUES (?1, ?2)",
-            )?
-            .execute(params![issue_id, key])?
-                == 1
-        }
-        None => false,
-    };
-    for (key, value) in [("environment", &ev.environment), ("release", &ev.release)] {
-        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO error_issue_tags (issue_id, key, value) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![issue_id, key, value])?;
-        }
+    if let Some((id, status, count, until, until_count, stored)) = current {
+        let status = IssueStatus::parse(&status)?;
+        return Ok((
+            touched(id, status, count, until, until_count, stored),
+            false,
+        ));
     }
     tx.prepare_cached(
-        "INSERT INTO error_counts (issue_id, minute, n) VALUES (?1, ?2, 1) \
-         ON CONFLICT (issue_id, minute) DO UPDATE SET n = n + 1",
-    )?
-    .execute(params![issue_id, received.div_euclid(60_000)])?;
-
-    tx.prepare_cached(
-        "INSERT INTO error_events (issue_id, project_id, event_id, received, timestamp, payload, \
-         user_key, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO error_issues (project_id, hash, title, culprit, level, status, \
+         count, user_count, first_seen, last_seen, category, severity, priority, assignee, \
+         component, opened_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'unresolved', 0, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?6)",
     )?
     .execute(params![
-        issue_id,
         project_id,
-        ev.event_id,
-        received,
-        ev.timestamp,
-        payload,
-        ev.user_key,
-        seq,
-    ])?;
-
-    // Thin the stored events beyond the cap (see `EventRetention`).
-    let mut removed = 0i64;
-    if retention.max_per_issue > 0 {
-        let samples = i64::from(64 - seq.max(1).leading_zeros());
-        let cap = i64::try_from(retention.max_per_issue).unwrap_or(i64::MAX);
-        if stored + 1 > cap.saturating_add(samples) {
-            removed = i64::try_from(
-                tx.prepare_cached(
-                    "DELETE FROM error_events WHERE id IN (SELECT id FROM error_events \
-                     WHERE issue_id = ?1 AND seq > ?2 AND (seq & (seq - 1)) <> 0 \
-                     ORDER BY seq LIMIT ?3)",
-                )?
-                .execute(params![
-                    issue_id,
-                    i64::try_from(retention.keep_first).unwrap_or(i64::MAX),
-                    stored + 1 - cap.saturating_add(samples),
-                ])?,
-            )
-            .unwrap_or(0);
-        }
-    }
-
-    tx.prepare_cached(
-        "UPDATE error_issues SET \
-             count = count + 1, \
-             user_count = user_count + ?2, \
-             first_seen = MIN(first_seen, ?3), \
-             last_seen = MAX(last_seen, ?3), \
-             title = ?4, culprit = ?5, level = ?6, \
-             status = CASE WHEN ?7 THEN 'regressed' WHEN ?8 THEN 'unresolved' ELSE status END, \
-             regressed_at = CASE WHEN ?7 THEN ?9 ELSE regressed_at END, \
-             regression_count = regression_count + ?7, \
-             opened_at = CASE WHEN ?7 THEN ?3 ELSE opened_at END, \
-             ignore_until = CASE WHEN ?8 THEN NULL ELSE ignore_until END, \
-             ignore_until_count = CASE WHEN ?8 THEN NULL ELSE ignore_until_count END, \
-             component = CASE WHEN ?10 <> '' THEN ?10 ELSE component END, \
-             stored_events = stored_events + 1 - ?11 \
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        issue_id,
-        i64::from(new_user),
-        ev.timestamp,
+        ev.hash,
         ev.title,
         ev.culprit,
         ev.level,
-        regressed,
-        unignored,
-        received,
+        ev.timestamp,
+        ev.category,
+        ev.severity,
+        ev.priority,
+        ev.assignee,
         ev.component,
-        removed,
     ])?;
-    if regressed {
-        super::tickets::reopen(tx, issue_id, received)?;
-    }
+    let id = tx.last_insert_rowid();
+    Ok((touched(id, IssueStatus::Unresolved, 0, None, None, 0), true))
+}
 
-    Ok(RecordedEvent {
-        issue_id,
-        created,
-        regressed,
-        duplicate: false,
-        unignored,
-        ignored,
-        count: u64::try_from(seq).unwrap_or(0),
-    })
+/// Thins an issue's stored events beyond the cap (see [`EventRetention`]) after the batch
+/// added `t.added` of them; returns how many were deleted.
+///
+/// Recorded one at a time, event `i` of the batch (sequence number `s_i`) leaves
+/// `min(stored_before_i + 1, cap + bits(s_i))` events (fewer candidates permitting), and
+/// as `cap + bits(s)` grows by at most one per event, that comes to
+/// `min(stored + added, cap + bits(s_last))` for the batch: one delete of the difference,
+/// oldest candidates first, as the per-event deletes would have chosen.
+fn thin(
+    tx: &Transaction<'_>,
+    t: &Touched<'_>,
+    retention: &EventRetention,
+) -> Result<i64, StateError> {
+    if retention.max_per_issue == 0 {
+        return Ok(0);
+    }
+    let samples = i64::from(64 - t.count.max(1).leading_zeros());
+    let cap = i64::try_from(retention.max_per_issue).unwrap_or(i64::MAX);
+    let excess = (t.stored + t.added).saturating_sub(cap.saturating_add(samples));
+    if excess <= 0 {
+        return Ok(0);
+    }
+    let removed = tx
+        .prepare_cached(
+            "DELETE FROM error_events WHERE id IN (SELECT id FROM error_events \
+             WHERE issue_id = ?1 AND seq > ?2 AND (seq & (seq - 1)) <> 0 \
+             ORDER BY seq LIMIT ?3)",
+        )?
+        .execute(params![
+            t.id,
+            i64::try_from(retention.keep_first).unwrap_or(i64::MAX),
+            excess,
+        ])?;
+    Ok(i64::try_from(removed).unwrap_or(0))
 }
 
 pub(super) fn list(

@@ -11,11 +11,20 @@ use crate::StateError;
 /// tracking (issues and their events); version 3 adds error-issue lifecycle, retention,
 /// per-minute counts and tickets; version 4 adds health-check history; version 5 adds
 /// error-tracking projects created through the admin API; version 6 adds health checks
-/// defined through the admin API.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
+/// defined through the admin API; version 7 drops an index the error-event writer kept up
+/// to date for no reader.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (5, V5),
+    (6, V6),
+    (7, V7),
+];
 
 /// The newest schema version this build knows.
-pub const LATEST_VERSION: i64 = 6;
+pub const LATEST_VERSION: i64 = 7;
 
 const V1: &str = r#"
 CREATE TABLE alerts (
@@ -254,6 +263,14 @@ CREATE TABLE check_definitions (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+"#;
+
+// `error_events_issue_user` served the users-affected count before version 3 moved it to
+// `error_issue_users`; since then no query reads it, and every stored event paid for an
+// entry in it (one more B-tree page written per event, and a partial index that made
+// SQLite re-plan the duplicate check on every call).
+const V7: &str = r#"
+DROP INDEX IF EXISTS error_events_issue_user;
 "#;
 
 /// Brings the database to [`LATEST_VERSION`]. Returns the versions applied (empty when the
