@@ -22,6 +22,9 @@
 //! only members that hold SDK bookkeeping (`event_id`, `sdk`, `debug_meta`, …).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
 use memchr::memmem;
@@ -160,29 +163,134 @@ static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
     asia: memmem::Finder::new("ASIA"),
 });
 
+/// Which of the bytes the value patterns' literals start with occur in a string: one
+/// table pass over short strings; long ones get every bit (their literal searches are
+/// vectorised and beat a byte loop).
+#[derive(Debug, Clone, Copy)]
+struct Present(u8);
+
+const HAS_DASH: u8 = 1;
+const HAS_COLON: u8 = 2;
+const HAS_J: u8 = 4;
+const HAS_A: u8 = 8;
+const HAS_AT: u8 = 16;
+const HAS_B: u8 = 32;
+const HAS_DOT: u8 = 64;
+/// Strings up to this long get the byte pass.
+const PRESENT_PASS_MAX_BYTES: usize = 256;
+
+static PRESENT_BITS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'-' as usize] = HAS_DASH;
+    t[b':' as usize] = HAS_COLON;
+    t[b'J' as usize] = HAS_J;
+    t[b'A' as usize] = HAS_A;
+    t[b'@' as usize] = HAS_AT;
+    t[b'b' as usize] = HAS_B;
+    t[b'B' as usize] = HAS_B;
+    t[b'.' as usize] = HAS_DOT;
+    t
+};
+
+impl Present {
+    fn of(b: &[u8]) -> Present {
+        if b.len() > PRESENT_PASS_MAX_BYTES {
+            return Present(u8::MAX);
+        }
+        Present(b.iter().fold(0, |m, &c| m | PRESENT_BITS[usize::from(c)]))
+    }
+
+    fn has(self, bits: u8) -> bool {
+        self.0 & bits == bits
+    }
+}
+
 impl Kind {
     /// A test that every match of the kind's pattern passes (or, for card numbers, every
     /// match that gets replaced), cheaper than the regex; `false` means no match.
-    fn may_match(self, s: &str) -> bool {
+    /// `present` is [`Present::of`] the same text.
+    fn may_match(self, s: &str, present: Present) -> bool {
         let b = s.as_bytes();
         let n = &*NEEDLES;
         match self {
-            Kind::PrivateKey => n.begin.find(b).is_some(),
-            Kind::UrlPassword => memchr::memchr(b'@', b).is_some() && n.scheme.find(b).is_some(),
-            Kind::Jwt => n.jwt.find(b).is_some(),
+            Kind::PrivateKey => present.has(HAS_DASH) && n.begin.find(b).is_some(),
+            Kind::UrlPassword => present.has(HAS_AT | HAS_COLON) && n.scheme.find(b).is_some(),
+            Kind::Jwt => present.has(HAS_J) && n.jwt.find(b).is_some(),
             // `(?i)bearer`: none of these letters has a non-ASCII case variant.
-            Kind::Bearer => memchr::memchr2_iter(b'b', b'B', b).any(|i| {
-                b.get(i..i + 6)
-                    .is_some_and(|w| w.eq_ignore_ascii_case(b"bearer"))
-            }),
-            Kind::AwsKey => n.akia.find(b).is_some() || n.asia.find(b).is_some(),
-            // A replaced match holds 13 or more ASCII digits (`is_card`).
-            Kind::CreditCard => b.iter().filter(|c| c.is_ascii_digit()).nth(12).is_some(),
-            Kind::Email => memchr::memchr(b'@', b).is_some(),
-            Kind::Ip => memchr::memchr_iter(b'.', b).nth(2).is_some(),
+            Kind::Bearer => {
+                present.has(HAS_B)
+                    && memchr::memchr2_iter(b'b', b'B', b).any(|i| {
+                        b.get(i..i + 6)
+                            .is_some_and(|w| w.eq_ignore_ascii_case(b"bearer"))
+                    })
+            }
+            Kind::AwsKey => {
+                present.has(HAS_A) && (n.akia.find(b).is_some() || n.asia.find(b).is_some())
+            }
+            Kind::CreditCard => may_hold_card(b),
+            Kind::Email => present.has(HAS_AT),
+            Kind::Ip => present.has(HAS_DOT) && memchr::memchr_iter(b'.', b).nth(2).is_some(),
             Kind::Custom => true,
         }
     }
+}
+
+/// Whether `b` may hold a card number the pattern finds and [`is_card`] accepts: 13
+/// ASCII digits in a row, each pair separated by at most one space or dash. Text with
+/// non-ASCII characters (where `\d` also matches other scripts' digits) only needs 13
+/// ASCII digits anywhere.
+fn may_hold_card(b: &[u8]) -> bool {
+    if b.len() < 13 {
+        return false;
+    }
+    if !b.is_ascii() {
+        return b.iter().filter(|c| c.is_ascii_digit()).nth(12).is_some();
+    }
+    // Such a number lies in a run of 13 or more bytes from [0-9 -]. Probing every 13th
+    // byte finds every such run (any 13 consecutive bytes hold a probe), skipping text.
+    let class = |c: u8| c.is_ascii_digit() || c == b' ' || c == b'-';
+    let (mut lo, mut probe) = (0, 12);
+    while let Some(&c) = b.get(probe) {
+        if !class(c) {
+            lo = probe + 1;
+            probe = lo + 12;
+            continue;
+        }
+        let mut start = probe;
+        while start > lo && b.get(start - 1).copied().is_some_and(class) {
+            start -= 1;
+        }
+        let mut end = probe + 1;
+        while b.get(end).copied().is_some_and(class) {
+            end += 1;
+        }
+        if end - start >= 13 && has_card_run(b.get(start..end).unwrap_or_default()) {
+            return true;
+        }
+        lo = end + 1;
+        probe = lo + 12;
+    }
+    false
+}
+
+/// 13 ASCII digits in a row, each pair separated by at most one space or dash.
+fn has_card_run(b: &[u8]) -> bool {
+    let (mut run, mut after_digit) = (0usize, false);
+    for &c in b {
+        if c.is_ascii_digit() {
+            run += 1;
+            if run >= 13 {
+                return true;
+            }
+            after_digit = true;
+        } else if after_digit && (c == b' ' || c == b'-') {
+            after_digit = false;
+        } else {
+            run = 0;
+            after_digit = false;
+        }
+    }
+    false
 }
 
 /// One `key=value` pair inside a string: byte offsets of the key's start, the `=` and
@@ -227,9 +335,31 @@ fn next_key_value(s: &str, from: usize) -> Option<KeyValue> {
     }
 }
 
+/// Source of [`Scrubber`] ids, which key the per-thread cache of key decisions.
+static NEXT_SCRUBBER_ID: AtomicU64 = AtomicU64::new(1);
+/// Decisions remembered per thread; the cache is emptied when it holds this many (the
+/// keys SDKs send repeat from event to event: a few hundred names in practice).
+const KEY_CACHE_ENTRIES: usize = 4096;
+/// Longer keys are always matched afresh (and never held by the cache).
+const KEY_CACHE_MAX_KEY_BYTES: usize = 64;
+
+/// Which keys one scrubber found sensitive, on one thread. Running the key regex costs
+/// tens of nanoseconds a key; an event has hundreds of keys, nearly all seen before.
+#[derive(Default)]
+struct KeyCache {
+    scrubber: u64,
+    decisions: HashMap<Box<str>, bool, foldhash::fast::RandomState>,
+}
+
+thread_local! {
+    static KEY_CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::default());
+}
+
 /// A compiled [`ScrubConfig`]. Cheap to share (`Arc`) across threads.
 #[derive(Debug, Clone)]
 pub struct Scrubber {
+    /// Distinct per compiled configuration (clones share it: same rules).
+    id: u64,
     enabled: bool,
     keys: Option<Regex>,
     safe_keys: Vec<String>,
@@ -324,6 +454,7 @@ impl Scrubber {
         )
         .map_err(|e| bad("quoted value", e))?;
         Ok(Scrubber {
+            id: NEXT_SCRUBBER_ID.fetch_add(1, Ordering::Relaxed),
             enabled: config.enabled,
             keys,
             safe_keys: config
@@ -340,6 +471,34 @@ impl Scrubber {
 
     /// Whether `key` names something secret.
     pub fn is_sensitive_key(&self, key: &str) -> bool {
+        if self.keys.is_none() {
+            return false;
+        }
+        if key.len() > KEY_CACHE_MAX_KEY_BYTES {
+            return self.key_rule(key);
+        }
+        KEY_CACHE.with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                return self.key_rule(key);
+            };
+            if cache.scrubber != self.id {
+                cache.decisions.clear();
+                cache.scrubber = self.id;
+            }
+            if let Some(&hit) = cache.decisions.get(key) {
+                return hit;
+            }
+            let hit = self.key_rule(key);
+            if cache.decisions.len() >= KEY_CACHE_ENTRIES {
+                cache.decisions.clear();
+            }
+            cache.decisions.insert(key.into(), hit);
+            hit
+        })
+    }
+
+    /// The key rule itself: safe keys, then the key patterns with `-` read as `_`.
+    fn key_rule(&self, key: &str) -> bool {
         let Some(re) = &self.keys else { return false };
         if self.safe_keys.iter().any(|s| s.eq_ignore_ascii_case(key)) {
             return false;
@@ -518,9 +677,10 @@ impl Scrubber {
         // runs only when it matches the text as it was before them. The cheap tests of
         // `may_match` spare the regex engine the strings that cannot hold a match.
         let base: &str = &cur;
+        let present = Present::of(base.as_bytes());
         let mut out: Option<String> = None;
         for (kind, re) in &self.patterns {
-            if !kind.may_match(base) || !re.is_match(base) {
+            if !kind.may_match(base, present) || !re.is_match(base) {
                 continue;
             }
             let text = out.as_deref().unwrap_or(base);

@@ -342,13 +342,73 @@ fn value_prefilters_never_skip_a_match() {
             .collect::<Vec<_>>();
         assert!(!hit.is_empty(), "{s}");
         for k in hit {
-            assert!(k.may_match(s), "{k:?} skipped {s:?}");
+            assert!(
+                k.may_match(s, Present::of(s.as_bytes())),
+                "{k:?} skipped {s:?}"
+            );
+            // Long text takes the other path (no byte pass).
+            let long = format!("{}{s}", "x ".repeat(PRESENT_PASS_MAX_BYTES));
+            assert!(
+                k.may_match(&long, Present::of(long.as_bytes())),
+                "{k:?} {s:?}"
+            );
         }
         assert!(sc.scrub_str(s).is_some(), "{s}");
     }
     // Twelve digits cannot be a card; the test lets such strings through untouched.
-    assert!(!Kind::CreditCard.may_match("4111 1111 1111"));
-    assert!(!Kind::Bearer.may_match("the bear ate"));
+    let no = |k: Kind, s: &str| assert!(!k.may_match(s, Present::of(s.as_bytes())), "{s}");
+    no(Kind::CreditCard, "4111 1111 1111");
+    no(Kind::CreditCard, "order 4111 took 1111 ms 1111 1111");
+    no(Kind::Bearer, "the bear ate");
+    no(Kind::Email, "no at sign");
+    no(Kind::Jwt, "eyj lowercase");
+}
+
+/// Every card number the pattern finds and Luhn accepts passes `may_hold_card`, in text
+/// of digits, separators, letters and other scripts' digits.
+#[test]
+fn card_prefilter_keeps_every_card() {
+    let re = Regex::new(r"\b(?:\d[ \-]?){12,18}\d\b").unwrap();
+    let parts = [
+        "4111",
+        "1111",
+        "5500",
+        "0000",
+        "0004",
+        "4",
+        "1",
+        "9",
+        " ",
+        "-",
+        "  ",
+        "--",
+        "a",
+        "x ",
+        "=",
+        "\u{661}",
+        "\u{967}",
+        "é",
+        "4111111111111111",
+        "5500000000000004",
+    ];
+    let mut x: u64 = 0xD1B5_4A32_D192_ED03;
+    let mut rnd = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let mut cards = 0;
+    for _ in 0..40_000 {
+        let n = 1 + rnd(30);
+        let s: String = (0..n).map(|_| parts[rnd(parts.len())]).collect();
+        let found = re.find_iter(&s).any(|m| is_card(m.as_str()));
+        if found {
+            cards += 1;
+            assert!(may_hold_card(s.as_bytes()), "{s:?}");
+        }
+    }
+    assert!(cards > 100, "{cards}");
 }
 
 /// A header name with dashes long enough to miss the stack buffer still reads `-` as `_`.
@@ -359,4 +419,29 @@ fn long_dashed_keys() {
     assert!(sc.is_sensitive_key(&long));
     assert!(sc.is_sensitive_key("X-Api-Key"));
     assert!(!sc.is_sensitive_key(&format!("x-{}-plain", "a".repeat(200))));
+}
+
+/// Key decisions are cached per thread and per scrubber: two scrubbers with different
+/// rules used in turn on one thread each keep their own answers.
+#[test]
+fn key_decisions_follow_the_scrubber() {
+    let default = scrubber();
+    let custom = Scrubber::new(&ScrubConfig {
+        keys: vec!["^owner$".into()],
+        safe_keys: vec!["password".into()],
+        ..ScrubConfig::default()
+    })
+    .unwrap();
+    for _ in 0..3 {
+        assert!(default.is_sensitive_key("password"));
+        assert!(!default.is_sensitive_key("owner"));
+        assert!(!custom.is_sensitive_key("password"));
+        assert!(custom.is_sensitive_key("Owner"));
+        assert!(default.clone().is_sensitive_key("Password"));
+    }
+    // More distinct keys than the cache holds: answers stay right after it is emptied.
+    for i in 0..(KEY_CACHE_ENTRIES + 10) {
+        assert!(!default.is_sensitive_key(&format!("field_{i}")));
+        assert!(default.is_sensitive_key(&format!("token_{i}")));
+    }
 }
