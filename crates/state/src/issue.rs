@@ -107,25 +107,34 @@ impl ErrorPayload {
             static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
                 std::cell::RefCell::new(zstd::bulk::Compressor::new(1).ok());
         }
-        let out = COMPRESSOR.with(|c| {
-            c.borrow_mut()
-                .as_mut()
-                .and_then(|c| c.compress(json).ok())
-        });
+        let out = COMPRESSOR.with(|c| c.borrow_mut().as_mut().and_then(|c| c.compress(json).ok()));
         // Compressing into memory fails only on allocation; fall back to a fresh context.
         ErrorPayload(
             out.unwrap_or_else(|| zstd::bulk::compress(json, 1).unwrap_or_else(|_| json.to_vec())),
         )
     }
 
-    /// Compresses a JSON value. Serialised straight into bytes: `Value::to_string` goes
-    /// through `fmt` and costs twice as much.
+    /// Compresses a JSON value. Serialised straight into bytes (`Value::to_string` goes
+    /// through `fmt` at twice the cost), into a buffer each thread reuses.
     pub fn from_value(v: &serde_json::Value) -> ErrorPayload {
-        match serde_json::to_vec(v) {
-            Ok(json) => ErrorPayload::encode_bytes(&json),
-            // Serialising a `Value` cannot fail (its keys are strings); keep the old path.
-            Err(_) => ErrorPayload::encode(&v.to_string()),
+        thread_local! {
+            static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        /// A buffer grown past this (by a huge event) is not kept for the next one.
+        const KEEP_BYTES: usize = 256 << 10;
+        let reused = JSON.with(|buf| {
+            let mut buf = buf.try_borrow_mut().ok()?;
+            buf.clear();
+            let out = serde_json::to_writer(&mut *buf, v)
+                .ok()
+                .map(|()| ErrorPayload::encode_bytes(&buf));
+            if buf.capacity() > KEEP_BYTES {
+                *buf = Vec::new();
+            }
+            out
+        });
+        // Serialising a `Value` cannot fail (its keys are strings).
+        reused.unwrap_or_else(|| ErrorPayload::encode(&v.to_string()))
     }
 
     /// The compressed bytes.
