@@ -15,7 +15,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use regex::Regex;
+use regex::{Regex, RegexSet, SetMatches};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -298,6 +298,8 @@ struct Compiled {
     component: Option<Regex>,
     logger: Option<Regex>,
     text: Option<Regex>,
+    /// Index of `text` in [`Categorizer::text_set`].
+    text_in_set: Option<usize>,
     when: Vec<Condition>,
 }
 
@@ -307,6 +309,9 @@ pub struct Categorizer {
     rules: Vec<Compiled>,
     /// Whether any rule looks at the rendered stack (else it is not rendered).
     needs_stack: bool,
+    /// Every rule's `text` regex, run once over the message and once over the exceptions
+    /// instead of once per rule (the runbook defaults are all `text` rules).
+    text_set: Option<RegexSet>,
     teams: Vec<(Regex, String)>,
     default_team: Option<String>,
     targets: ResponseTargets,
@@ -426,6 +431,7 @@ impl Categorizer {
                 component: opt("component", &rule.component)?,
                 logger: opt("logger", &rule.logger)?,
                 text: opt("text", &rule.text)?,
+                text_in_set: None,
                 when: rule
                     .when
                     .iter()
@@ -448,6 +454,22 @@ impl Categorizer {
             }
             compiled.push(c);
         }
+        let mut text_srcs = Vec::new();
+        for c in &mut compiled {
+            if let Some(p) = &c.rule.text {
+                c.text_in_set = Some(text_srcs.len());
+                text_srcs.push(format!("(?i){p}"));
+            }
+        }
+        // Each pattern compiled on its own above; should the set still not build (too
+        // big), every rule runs its own regex.
+        let text_set = match RegexSet::new(&text_srcs) {
+            Ok(set) if !text_srcs.is_empty() => Some(set),
+            _ => {
+                compiled.iter_mut().for_each(|c| c.text_in_set = None);
+                None
+            }
+        };
         let mut team_rules = config.teams.clone();
         if config.default_teams {
             team_rules.extend(default_teams());
@@ -463,6 +485,7 @@ impl Categorizer {
             .collect::<Result<_, Error>>()?;
         Ok(Categorizer {
             needs_stack: compiled.iter().any(|c| c.stack.is_some()),
+            text_set,
             rules: compiled,
             teams,
             default_team: config.default_team.clone(),
@@ -473,7 +496,14 @@ impl Categorizer {
     /// Categorises one event.
     pub fn categorize(&self, e: &NormalizedEvent) -> Categorization {
         let facts = Facts::of(e, self.needs_stack);
-        let matched = self.rules.iter().find(|c| c.matches(&facts, e));
+        let text_hits = self
+            .text_set
+            .as_ref()
+            .map(|set| (set.matches(&facts.message), set.matches(&facts.exception)));
+        let matched = self
+            .rules
+            .iter()
+            .find(|c| c.matches(&facts, e, text_hits.as_ref()));
         let (severity, category, priority, team, rule) = match matched {
             Some(c) => {
                 let sev = c.rule.severity.unwrap_or(Severity::from_level(e.level));
@@ -585,7 +615,13 @@ fn render_stack(e: &NormalizedEvent) -> String {
 }
 
 impl Compiled {
-    fn matches(&self, f: &Facts, e: &NormalizedEvent) -> bool {
+    /// `text_hits`: which `text` patterns the message and the exceptions match.
+    fn matches(
+        &self,
+        f: &Facts,
+        e: &NormalizedEvent,
+        text_hits: Option<&(SetMatches, SetMatches)>,
+    ) -> bool {
         let ok = |re: &Option<Regex>, s: &str| re.as_ref().is_none_or(|r| r.is_match(s));
         ok(&self.message, &f.message)
             && ok(&self.exception, &f.exception)
@@ -601,7 +637,12 @@ impl Compiled {
             && self
                 .text
                 .as_ref()
-                .is_none_or(|r| r.is_match(&f.message) || r.is_match(&f.exception))
+                .is_none_or(|r| match (text_hits, self.text_in_set) {
+                    (Some((message, exception)), Some(i)) => {
+                        message.matched(i) || exception.matched(i)
+                    }
+                    _ => r.is_match(&f.message) || r.is_match(&f.exception),
+                })
             && self.when.iter().all(|c| c.holds(&e.raw))
     }
 }
