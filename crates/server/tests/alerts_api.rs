@@ -765,7 +765,7 @@ async fn notification_log_filters_and_pages() {
             idempotency_key: format!("k{i}"),
             receiver: receiver.to_string(),
             channel: "webhook".into(),
-            payload: json!({}),
+            payload: json!({}).to_string(),
             not_before: now,
         };
         let e = app.store.enqueue(&item, now).unwrap();

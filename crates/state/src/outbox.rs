@@ -18,8 +18,9 @@ pub struct OutboxItem {
     pub receiver: String,
     /// Channel kind: `webhook`, `slack`, `pagerduty`, `email`, ...
     pub channel: String,
-    /// What to send, channel specific.
-    pub payload: serde_json::Value,
+    /// What to send, channel specific: JSON text, stored and read back verbatim, so the
+    /// sender encodes it once.
+    pub payload: String,
     /// Do not deliver before this time, ms.
     pub not_before: i64,
 }
@@ -70,8 +71,8 @@ pub struct OutboxEntry {
     pub receiver: String,
     /// Channel kind.
     pub channel: String,
-    /// What to send.
-    pub payload: serde_json::Value,
+    /// What to send: the JSON text of [`OutboxItem::payload`].
+    pub payload: String,
     /// Status.
     pub status: OutboxStatus,
     /// Attempts made so far.

@@ -18,7 +18,7 @@ fn item(key: &str) -> OutboxItem {
         idempotency_key: key.into(),
         receiver: "hook".into(),
         channel: "webhook".into(),
-        payload: serde_json::json!({"k": key}),
+        payload: serde_json::json!({"k": key}).to_string(),
         not_before: 1_000,
     }
 }

@@ -520,7 +520,7 @@ fn item(key: &str, receiver: &str, not_before: i64) -> OutboxItem {
         idempotency_key: key.into(),
         receiver: receiver.into(),
         channel: "webhook".into(),
-        payload: json!({"key": key}),
+        payload: json!({"key": key}).to_string(),
         not_before,
     }
 }

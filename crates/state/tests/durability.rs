@@ -24,7 +24,7 @@ fn item(key: &str, receiver: &str) -> OutboxItem {
         idempotency_key: key.into(),
         receiver: receiver.into(),
         channel: "webhook".into(),
-        payload: json!({"key": key}),
+        payload: json!({"key": key}).to_string(),
         not_before: 0,
     }
 }

@@ -250,7 +250,7 @@ fn a_version_1_database_is_migrated_keeping_its_data() {
                 idempotency_key: "k".into(),
                 receiver: "ops".into(),
                 channel: "webhook".into(),
-                payload: json!({}),
+                payload: json!({}).to_string(),
                 not_before: 0,
             },
             1,

@@ -1,6 +1,7 @@
 //! Building channel notifications and outbox entries from routing's notifications.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -66,7 +67,8 @@ fn common(sets: &[&LabelSet]) -> LabelSet {
 
 /// Alert ids and acknowledgement, by fingerprint, for the notification's Strix fields.
 pub(crate) struct AlertInfo<'a> {
-    pub ids: &'a HashMap<u64, (String, bool)>,
+    /// The alert id and whether it is acknowledged, for an alert's fingerprint.
+    pub id_of: &'a dyn Fn(u64) -> Option<(&'a str, bool)>,
 }
 
 /// The channel notification for one group notification.
@@ -82,9 +84,9 @@ pub(crate) fn channel_notification(
     let mut alert_ids = Vec::new();
     let mut acked = 0usize;
     for a in &n.alerts {
-        if let Some((id, ack)) = info.ids.get(&a.fingerprint) {
-            alert_ids.push(id.clone());
-            if *ack && a.status == group::AlertStatus::Firing {
+        if let Some((id, ack)) = (info.id_of)(a.fingerprint) {
+            alert_ids.push(id.to_string());
+            if ack && a.status == group::AlertStatus::Firing {
                 acked += 1;
             }
         }
@@ -169,6 +171,29 @@ pub(crate) fn single_alert_notification(
     }
 }
 
+/// Outbox entries about to be written, each with its payload in decoded form, which the
+/// delivery queue keeps so a fresh entry is never decoded again.
+#[derive(Default)]
+pub(crate) struct Prepared {
+    pub items: Vec<OutboxItem>,
+    pub payloads: Vec<Arc<Payload>>,
+}
+
+impl Prepared {
+    pub fn append(&mut self, mut other: Prepared) {
+        self.items.append(&mut other.items);
+        self.payloads.append(&mut other.payloads);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
 /// Outbox entries for `n`: one per channel of the receiver (optionally only channels of
 /// `only` kind), keyed `{key}:{index}`.
 pub(crate) fn outbox_items(
@@ -177,8 +202,8 @@ pub(crate) fn outbox_items(
     key: &str,
     only: Option<ChannelKind>,
     now: i64,
-) -> Vec<OutboxItem> {
-    let mut out = Vec::new();
+) -> Prepared {
+    let mut out = Prepared::default();
     for (i, ch) in chans.iter().enumerate() {
         if only.is_some_and(|k| k != ch.kind()) {
             continue;
@@ -187,20 +212,21 @@ pub(crate) fn outbox_items(
             channel_index: i,
             notification: n.clone(),
         };
-        let payload = match serde_json::to_value(&payload) {
+        let text = match serde_json::to_string(&payload) {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot encode a notification for the outbox.");
                 continue;
             }
         };
-        out.push(OutboxItem {
+        out.items.push(OutboxItem {
             idempotency_key: format!("{key}:{i}"),
             receiver: n.receiver.clone(),
             channel: ch.kind().as_str().to_string(),
-            payload,
+            payload: text,
             not_before: now,
         });
+        out.payloads.push(Arc::new(payload));
     }
     out
 }

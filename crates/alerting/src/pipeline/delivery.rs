@@ -33,8 +33,6 @@ use std::time::{Duration, Instant};
 use strix_state::{DeliveryOutcome, OutboxEntry, OutboxItem, StateError, MAX_LIST_LIMIT};
 use tokio::sync::mpsc;
 
-use serde::Deserialize;
-
 use super::build::Payload;
 use super::{lock, now_ms, Inner};
 use crate::channels::{Attempt, DeliveryError};
@@ -65,21 +63,30 @@ pub(crate) struct Job {
     pub id: i64,
     pub receiver: String,
     pub channel: String,
-    /// The stored payload; decoded by the delivery task (off the dispatcher thread).
-    pub payload: serde_json::Value,
+    pub payload: JobPayload,
     pub attempts: u32,
     pub created_at: i64,
     pub due_at: i64,
 }
 
+/// What a job sends.
+#[derive(Debug, Clone)]
+pub(crate) enum JobPayload {
+    /// Decoded when the entry was built in this process.
+    Decoded(Arc<Payload>),
+    /// The stored JSON text of an entry read back from the outbox; decoded by the
+    /// delivery task (off the dispatcher thread).
+    Stored(Arc<str>),
+}
+
 impl Job {
-    /// A job for the entry `id` just enqueued from `item`.
-    pub fn from_item(id: i64, item: OutboxItem, now: i64) -> Job {
+    /// A job for the entry `id` just enqueued from `item`, whose payload is `payload`.
+    pub fn from_item(id: i64, item: OutboxItem, payload: Arc<Payload>, now: i64) -> Job {
         Job {
             id,
             receiver: item.receiver,
             channel: item.channel,
-            payload: item.payload,
+            payload: JobPayload::Decoded(payload),
             attempts: 0,
             created_at: now,
             due_at: item.not_before,
@@ -91,7 +98,7 @@ impl Job {
             id: e.id,
             receiver: e.receiver,
             channel: e.channel,
-            payload: e.payload,
+            payload: JobPayload::Stored(e.payload.into()),
             attempts: e.attempts,
             created_at: e.created_at,
             due_at: e.next_attempt_at,
@@ -582,7 +589,11 @@ async fn deliver(
     record: &mpsc::UnboundedSender<DeliveryOutcome>,
 ) -> Option<i64> {
     let id = job.id;
-    let payload: Payload = match Payload::deserialize(&job.payload) {
+    let decoded = match &job.payload {
+        JobPayload::Decoded(p) => Ok(p.clone()),
+        JobPayload::Stored(text) => serde_json::from_str::<Payload>(text).map(Arc::new),
+    };
+    let payload = match decoded {
         Ok(p) => p,
         Err(err) => {
             let msg = format!("undecodable outbox payload: {err}");
@@ -717,11 +728,10 @@ mod tests {
             id,
             receiver: receiver.into(),
             channel: "webhook".into(),
-            payload: serde_json::to_value(Payload {
+            payload: JobPayload::Decoded(Arc::new(Payload {
                 channel_index: 0,
                 notification: super::super::build::test_notification(receiver, "", 0),
-            })
-            .unwrap(),
+            })),
             attempts: 0,
             created_at: 0,
             due_at,

@@ -40,7 +40,7 @@ fn opts(reconcile: Duration, per_receiver: usize) -> PipelineOptions {
 /// Writes a webhook notification for `hook` straight into the outbox, as a previous
 /// process would have left it.
 fn enqueue(st: &dyn StateStore, key: &str) -> i64 {
-    let payload = serde_json::to_value(Payload {
+    let payload = serde_json::to_string(&Payload {
         channel_index: 0,
         notification: test_notification("hook", "http://strix.test", now_ms()),
     })

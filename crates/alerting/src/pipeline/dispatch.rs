@@ -5,11 +5,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use strix_core::Labels;
 use strix_state::{
-    AlertQuery, AlertRecord, AlertState, AlertWrite, AlertWritten, Escalation, OutboxItem,
+    AlertQuery, AlertRecord, AlertState, AlertWrite, AlertWritten, Escalation,
     SilenceState, StateError, StateStore, MAX_LIST_LIMIT, SYSTEM_ACTOR,
 };
 
-use super::build::{self, AlertInfo};
+use super::build::{self, AlertInfo, Prepared};
 use super::events;
 use super::metrics::Metrics;
 use super::writer::Chunk;
@@ -585,17 +585,6 @@ impl DispatchState {
             .retain(|_, (_, at)| now - *at < FORGET_MS);
     }
 
-    fn ids(&self) -> HashMap<u64, (String, bool)> {
-        let mut m: HashMap<u64, (String, bool)> = self
-            .recent
-            .iter()
-            .map(|(fp, (id, _))| (*fp, (id.clone(), false)))
-            .collect();
-        for (fp, a) in &self.alerts {
-            m.insert(*fp, (a.id.clone(), a.state == AlertState::Acknowledged));
-        }
-        m
-    }
 
     fn flush(&mut self, inner: &Inner, now: i64) -> usize {
         if self.dispatcher.next_wakeup().is_none_or(|t| t > now) {
@@ -613,8 +602,14 @@ impl DispatchState {
         if due.is_empty() {
             return 0;
         }
-        let ids = self.ids();
-        let info = AlertInfo { ids: &ids };
+        let alerts = &self.alerts;
+        let recent = &self.recent;
+        let info = AlertInfo {
+            id_of: &|fp| match alerts.get(&fp) {
+                Some(a) => Some((a.id.as_str(), a.state == AlertState::Acknowledged)),
+                None => recent.get(&fp).map(|(id, _)| (id.as_str(), false)),
+            },
+        };
         let mut created = 0;
         let chunk_size = inner.opts.flush_chunk;
         let mut chunk: Vec<(String, ChannelNotification)> = Vec::new();
@@ -702,7 +697,7 @@ impl DispatchState {
                 },
                 now,
             );
-            let mut items: Vec<OutboxItem> = Vec::new();
+            let mut items = Prepared::default();
             if let Some(step) = &plan.due {
                 let receivers: Vec<String> = if !step.receivers.is_empty() {
                     step.receivers.clone()
@@ -739,7 +734,7 @@ impl DispatchState {
                     n.escalation_level = step.step;
                     n.idempotency_key = format!("esc:{}:{}:{}", act.id, step.step, r);
                     let key = n.idempotency_key.clone();
-                    items.extend(build::outbox_items(chans, &n, &key, None, now));
+                    items.append(build::outbox_items(chans, &n, &key, None, now));
                 }
                 if plan.skipped > 0 {
                     tracing::info!(alert = %act.id, skipped = plan.skipped, "Overdue escalation levels merged into one page.");
@@ -758,9 +753,9 @@ impl DispatchState {
                     next_at: at,
                 }
             });
-            match store.advance_escalation(&esc, next.as_ref(), &items, now) {
+            match store.advance_escalation(&esc, next.as_ref(), &items.items, now) {
                 Ok(res) => {
-                    created += inner.push_jobs(items.into_iter().zip(res), now);
+                    created += inner.push_jobs(items, res, now);
                     if let Some(nx) = &next {
                         self.next_escalation_check = self.next_escalation_check.min(nx.next_at);
                     }
@@ -791,7 +786,7 @@ impl DispatchState {
             .into_iter()
             .map(str::to_string)
             .collect();
-        let mut items = Vec::new();
+        let mut items = Prepared::default();
         for r in receivers {
             let Some(chans) = inner.channels().get(&r) else {
                 continue;
@@ -812,7 +807,7 @@ impl DispatchState {
             n.acknowledged = true;
             n.idempotency_key = format!("ack:{}:{}", act.id, r);
             let key = n.idempotency_key.clone();
-            items.extend(build::outbox_items(
+            items.append(build::outbox_items(
                 chans,
                 &n,
                 &key,
@@ -892,28 +887,33 @@ fn rate_ok(inner: &Inner, receiver: &str, channels: usize, now: i64) -> bool {
 /// Enqueues `items` in one transaction and hands the new entries to delivery; returns
 /// how many were new. If the batch cannot be written, each item is tried alone so one bad
 /// item cannot hold back the others.
-pub(crate) fn enqueue_all(inner: &Inner, items: Vec<OutboxItem>, now: i64) -> usize {
+pub(crate) fn enqueue_all(inner: &Inner, items: Prepared, now: i64) -> usize {
     if items.is_empty() {
         return 0;
     }
     inner.metrics.enqueue_batch.observe(items.len() as f64);
-    match inner.store.enqueue_batch(&items, now) {
-        Ok(res) => return inner.push_jobs(items.into_iter().zip(res), now),
+    match inner.store.enqueue_batch(&items.items, now) {
+        Ok(res) => return inner.push_jobs(items, res, now),
         Err(e) => {
             tracing::warn!(items = items.len(), error = %e, "Cannot enqueue notifications as one batch; trying one by one.");
         }
     }
-    let mut pairs = Vec::new();
-    for it in items {
+    let mut written = Prepared::default();
+    let mut res = Vec::new();
+    for (it, p) in items.items.into_iter().zip(items.payloads) {
         match inner.store.enqueue(&it, now) {
-            Ok(e) => pairs.push((it, e)),
+            Ok(e) => {
+                written.items.push(it);
+                written.payloads.push(p);
+                res.push(e);
+            }
             Err(e) => {
                 inner.metrics.dropped("store_error");
                 tracing::error!(receiver = %it.receiver, error = %e, "Cannot enqueue a notification.");
             }
         }
     }
-    inner.push_jobs(pairs, now)
+    inner.push_jobs(written, res, now)
 }
 
 /// The dispatcher thread's loop, until shutdown.
@@ -938,10 +938,13 @@ pub(crate) fn run(inner: &Inner) {
             if inbox.shutdown {
                 return;
             }
-            (
-                std::mem::take(&mut inbox.alerts),
-                std::mem::take(&mut inbox.silences_changed),
-            )
+            let take = inbox.alerts.len().min(inner.opts.step_alerts.max(1));
+            let batch: Vec<IncomingAlert> = if take == inbox.alerts.len() {
+                std::mem::take(&mut inbox.alerts)
+            } else {
+                inbox.alerts.drain(..take).collect()
+            };
+            (batch, std::mem::take(&mut inbox.silences_changed))
         };
         let now = now_ms();
         let created = lock(&inner.dispatch).step(inner, batch, silences_changed, now);

@@ -73,7 +73,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use strix_core::ErrorClass;
-use strix_state::{AlertRecord, AlertState, Enqueued, OutboxItem, StateError, StateStore};
+use strix_state::{AlertRecord, AlertState, Enqueued, StateError, StateStore};
 
 use crate::channels::{self, ChannelSet, DeliveryReceipt, RetryPolicy};
 use crate::routing::config::{valid_label_name, RoutingConfig};
@@ -105,6 +105,10 @@ pub struct PipelineOptions {
     pub record_interval: Duration,
     /// Where alert state changes are published (`kind::ALERT`), for live dashboards.
     pub events: Option<Arc<strix_core::events::EventBus>>,
+    /// Alerts the dispatcher takes from its inbox in one pass (default 256). A flood is
+    /// decided, written and handed to delivery in slices of this size, so the first
+    /// notifications leave while later alerts are still being processed.
+    pub step_alerts: usize,
     /// Dispatcher wakeup granularity (default 50 ms); ingest and enqueue wake at once.
     pub tick: Duration,
     /// How often delivery re-reads the pending outbox entries and queues those it does
@@ -122,6 +126,7 @@ impl Default for PipelineOptions {
             flush_chunk: 256,
             write_queue_chunks: 4,
             record_interval: Duration::from_millis(100),
+            step_alerts: 256,
             tick: Duration::from_millis(50),
             reconcile_interval: Duration::from_secs(60),
             events: None,
@@ -619,17 +624,20 @@ impl Inner {
     }
 
     /// Hands entries just written to the outbox to the delivery scheduler and wakes it.
-    /// `enqueued` pairs each item with the store's answer; only new entries are queued.
+    /// `enqueued` is the store's answer for each of `written`'s items; only new entries
+    /// are queued.
     pub(crate) fn push_jobs(
         &self,
-        enqueued: impl IntoIterator<Item = (OutboxItem, Enqueued)>,
+        written: build::Prepared,
+        enqueued: Vec<Enqueued>,
         now: i64,
     ) -> usize {
         let mut added = 0;
         {
             let mut q = lock(&self.queue);
-            for (item, e) in enqueued {
-                if e.created && q.push(delivery::Job::from_item(e.id, item, now), now) {
+            let items = written.items.into_iter().zip(written.payloads);
+            for ((item, payload), e) in items.zip(enqueued) {
+                if e.created && q.push(delivery::Job::from_item(e.id, item, payload, now), now) {
                     added += 1;
                 }
             }

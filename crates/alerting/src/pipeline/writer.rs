@@ -111,12 +111,12 @@ fn gauge(n: usize) -> i64 {
 /// Encodes the chunk's notifications as outbox entries, writes them in one transaction
 /// and hands the new ones to delivery. Returns how many were new.
 fn write_now(inner: &Inner, chunk: Chunk) -> usize {
-    let mut items = Vec::with_capacity(chunk.notifications.len());
+    let mut items = build::Prepared::default();
     for (receiver, n) in &chunk.notifications {
         let Some(chans) = inner.channels().get(receiver) else {
             continue;
         };
-        items.extend(build::outbox_items(
+        items.append(build::outbox_items(
             chans,
             n,
             &n.idempotency_key,

@@ -20,7 +20,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         idempotency_key: r.get(1)?,
         receiver: r.get(2)?,
         channel: r.get(3)?,
-        payload: serde_json::from_str(&r.get::<_, String>(4)?).map_err(|e| conv_err(4, e))?,
+        payload: r.get(4)?,
         status: OutboxStatus::parse(&r.get::<_, String>(5)?).map_err(|e| conv_err(5, e))?,
         attempts: r.get(6)?,
         created_at: r.get(7)?,
@@ -45,8 +45,6 @@ pub(super) fn enqueue(
             return Err(StateError::BadInput(format!("outbox item {what} is empty")));
         }
     }
-    let payload = serde_json::to_string(&item.payload)
-        .map_err(|e| StateError::BadInput(format!("outbox payload cannot be encoded: {e}")))?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO outbox (idempotency_key, receiver, channel, payload, status, attempts, created_at,
@@ -54,7 +52,7 @@ pub(super) fn enqueue(
              VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )?
-        .execute(params![item.idempotency_key, item.receiver, item.channel, payload, now, item.not_before])?;
+        .execute(params![item.idempotency_key, item.receiver, item.channel, item.payload, now, item.not_before])?;
     if inserted == 1 {
         return Ok(Enqueued {
             id: conn.last_insert_rowid(),
@@ -147,19 +145,57 @@ fn log(
     Ok(())
 }
 
+/// Applies `set` (an `UPDATE outbox SET ...` assignment list; `?1` is the id) to the
+/// pending entry `id` and returns what logging the outcome needs, in one statement. An
+/// entry that is missing or no longer pending is the error [`pending`] names.
+fn update_pending(
+    conn: &Connection,
+    id: i64,
+    set: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Marked, StateError> {
+    let sql = format!(
+        "UPDATE outbox SET {set} WHERE id = ?1 AND status = 'pending'
+         RETURNING idempotency_key, receiver, channel, attempts"
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(args.len() + 1);
+    params.push(&id);
+    params.extend_from_slice(args);
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params.as_slice(), |r| {
+            Ok(Marked {
+                id,
+                idempotency_key: r.get(0)?,
+                receiver: r.get(1)?,
+                channel: r.get(2)?,
+                attempts: r.get(3)?,
+            })
+        })
+        .optional()?;
+    match row {
+        Some(m) => Ok(m),
+        None => {
+            // Not updated: say why (missing or finished).
+            pending(conn, id)?;
+            Err(StateError::Conflict(format!("outbox entry {id} is not pending")))
+        }
+    }
+}
+
 pub(super) fn mark_delivered(
     conn: &Connection,
     id: i64,
     at: i64,
     response: &str,
 ) -> Result<(), StateError> {
-    let e = pending(conn, id)?;
-    let attempt = e.attempts.saturating_add(1);
-    conn.prepare_cached(
-        "UPDATE outbox SET status = 'delivered', attempts = ?2, finished_at = ?3, response = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, attempt, at, response])?;
-    log(conn, &e, attempt, DeliveryStatus::Delivered, at, response)
+    let e = update_pending(
+        conn,
+        id,
+        "status = 'delivered', attempts = attempts + 1, finished_at = ?2, response = ?3",
+        &[&at, &response],
+    )?;
+    log(conn, &e, e.attempts, DeliveryStatus::Delivered, at, response)
 }
 
 pub(super) fn mark_failed(
@@ -173,22 +209,23 @@ pub(super) fn mark_failed(
     if attempt == 0 {
         return Err(StateError::BadInput("attempt numbers start at 1".into()));
     }
-    let e = pending(conn, id)?;
-    conn.prepare_cached(
-        "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, attempt, next_attempt_at, error])?;
+    let e = update_pending(
+        conn,
+        id,
+        "attempts = ?2, next_attempt_at = ?3, last_error = ?4",
+        &[&attempt, &next_attempt_at, &error],
+    )?;
     log(conn, &e, attempt, DeliveryStatus::Failed, at, error)
 }
 
 pub(super) fn give_up(conn: &Connection, id: i64, error: &str, at: i64) -> Result<(), StateError> {
-    let e = pending(conn, id)?;
-    let attempt = e.attempts.saturating_add(1);
-    conn.prepare_cached(
-        "UPDATE outbox SET status = 'abandoned', attempts = ?2, finished_at = ?3, last_error = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, attempt, at, error])?;
-    log(conn, &e, attempt, DeliveryStatus::GaveUp, at, error)
+    let e = update_pending(
+        conn,
+        id,
+        "status = 'abandoned', attempts = attempts + 1, finished_at = ?2, last_error = ?3",
+        &[&at, &error],
+    )?;
+    log(conn, &e, e.attempts, DeliveryStatus::GaveUp, at, error)
 }
 
 pub(super) fn delivery_log(
