@@ -15,9 +15,12 @@ pub const USER_AGENT: &str = concat!("Strix/", env!("CARGO_PKG_VERSION"));
 
 /// A client for the HTTP channels. Redirects are not followed: a webhook that redirects
 /// is misconfigured, and following would re-send the body (and its signature) elsewhere.
+/// Compressed answers are not asked for: receivers answer with a few bytes, and the
+/// decompression layer cost CPU on every delivery.
 pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
+        .no_gzip()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(DEFAULT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -43,6 +46,7 @@ pub fn client_for(
     }
     let mut b = reqwest::Client::builder()
         .user_agent(USER_AGENT)
+        .no_gzip()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(DEFAULT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(60));
