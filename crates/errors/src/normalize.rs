@@ -537,22 +537,31 @@ fn frames(stacktrace: &Value, lim: &NormalizeLimits) -> Vec<Frame> {
         .enumerate()
         .filter(|(i, f)| keep(*i) && f.is_object())
         .map(|(_, f)| {
-            let s = |k: &str| f.get(k).and_then(str_of).filter(|s| !s.is_empty());
-            let n = |k: &str| {
-                f.get(k)
-                    .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+            // One pass over the frame's members rather than a lookup per field.
+            let mut frame = Frame::default();
+            let Value::Object(members) = f else {
+                return frame;
+            };
+            let s = |v: &Value| str_of(v).filter(|s| !s.is_empty());
+            let n = |v: &Value| {
+                v.as_u64()
+                    .or_else(|| v.as_str()?.parse().ok())
                     .and_then(|n| u32::try_from(n).ok())
             };
-            Frame {
-                function: s("function"),
-                module: s("module"),
-                filename: s("filename"),
-                abs_path: s("abs_path"),
-                lineno: n("lineno"),
-                colno: n("colno"),
-                in_app: f.get("in_app").and_then(Value::as_bool),
-                context_line: s("context_line").map(|c| truncate_owned(c, 512)),
+            for (k, v) in members {
+                match k.as_str() {
+                    "function" => frame.function = s(v),
+                    "module" => frame.module = s(v),
+                    "filename" => frame.filename = s(v),
+                    "abs_path" => frame.abs_path = s(v),
+                    "lineno" => frame.lineno = n(v),
+                    "colno" => frame.colno = n(v),
+                    "in_app" => frame.in_app = v.as_bool(),
+                    "context_line" => frame.context_line = s(v).map(|c| truncate_owned(c, 512)),
+                    _ => {}
+                }
             }
+            frame
         })
         .collect()
 }
