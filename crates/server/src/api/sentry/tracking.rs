@@ -11,10 +11,11 @@
 //! answers 503 with `Retry-After` (overload), never a silent drop.
 //!
 //! **After the commit.** Live issue events, spike detection, the `strix_errors_*` counters
-//! and the `strix_error_events_total` series are updated by a task that owns the
-//! acknowledgement, detached from the request: a client that disconnects, or a request
-//! timeout, while the writer works never leaves stored events uncounted or unseen by
-//! detection.
+//! and the `strix_error_events_total` series are updated by the writer thread for the
+//! whole batch (one detection lock, one metric-store append with the summed increments)
+//! before it answers the requests: a client that disconnects, or a request timeout, while
+//! the writer works never leaves stored events uncounted or unseen by detection, and the
+//! request itself only queues its job and awaits the answer.
 //!
 //! **Cardinality.** The `component` label of `strix_error_events_total` comes from the
 //! event (a tag any holder of the public DSN key can set): each project counts at most
@@ -41,7 +42,7 @@ use strix_core::storage::{AppendMode, Appendable, TimeSeries};
 use strix_core::{Labels, Sample};
 use strix_errors::{
     Categorizer, Detection, Detector, NormalizeOptions, PayloadLimits, Processed, RateLimits,
-    Retention, Scrubber, Spike, SpikeInfo,
+    Retention, Scrubber, Severity, Spike, SpikeInfo,
 };
 use strix_state::{
     BatchOutcome, ErrorEventBatch, EventRetention, NewErrorEvent, RecordedEvent, StateError,
@@ -231,10 +232,23 @@ impl Metrics {
     }
 }
 
-/// One request waiting for the writer.
+/// One request waiting for the writer: its events, and what the writer needs to do the
+/// post-commit work and answer.
 struct Job {
     batch: ErrorEventBatch,
+    after: AfterCommit,
+}
+
+/// The part of a [`Job`] used after the commit.
+struct AfterCommit {
     reply: tokio::sync::oneshot::Sender<BatchOutcome>,
+    project: Arc<Project>,
+    /// Per event, for detection thresholds.
+    severities: Vec<Severity>,
+    /// The envelope's other item types, counted in `strix_errors_items_total{type}`.
+    items: Vec<&'static str>,
+    /// Where `strix_error_events_total` and `strix_errors_items_total` are written.
+    sink: Option<Arc<dyn Appendable>>,
 }
 
 /// Why a write was not acknowledged.
@@ -252,6 +266,36 @@ pub struct RateLimited {
     pub retry_after_secs: u64,
 }
 
+/// What the service and its writer thread share: self-metrics, detection, the live bus,
+/// the alerting pipeline and the counter state of the metric-store series. The writer
+/// holds it, not the service, so dropping the service still ends the writer.
+struct Shared {
+    options: TrackingOptions,
+    metrics: Metrics,
+    detector: Mutex<Detector>,
+    alerts: Option<strix_alerting::pipeline::AlertPipeline>,
+    events: Arc<EventBus>,
+    /// Cumulative counter values written to the metric store, by label set.
+    counters: Mutex<HashMap<Vec<(String, String)>, f64>>,
+    /// The `component` label values counted so far, per project id.
+    components: Mutex<HashMap<u64, HashSet<String>>>,
+}
+
+/// Counter increments gathered over a batch before they go to the metric store once.
+#[derive(Default)]
+struct Increments<'a> {
+    /// `strix_error_events_total` by (project, category, component, level).
+    events: HashMap<(&'a str, &'a str, String, &'a str), u64>,
+    /// `strix_errors_items_total` by type.
+    items: HashMap<&'static str, u64>,
+}
+
+impl Increments<'_> {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.items.is_empty()
+    }
+}
+
 /// Error tracking: projects, the compiled scrubbing and categorisation rules, limits, the
 /// writer, detection, and the state store the issues live in.
 pub struct ErrorTracking {
@@ -266,15 +310,8 @@ pub struct ErrorTracking {
     pub payload_limits: PayloadLimits,
     pub options: TrackingOptions,
     writer: SyncSender<Job>,
-    detector: Mutex<Detector>,
-    alerts: Option<strix_alerting::pipeline::AlertPipeline>,
-    events: Arc<EventBus>,
-    metrics: Metrics,
+    shared: Arc<Shared>,
     last_prune: AtomicI64,
-    /// Cumulative counter values written to the metric store, by label set.
-    counters: Mutex<HashMap<Vec<(String, String)>, f64>>,
-    /// The `component` label values counted so far, per project id.
-    components: Mutex<HashMap<u64, HashSet<String>>>,
 }
 
 impl ErrorTracking {
@@ -291,31 +328,29 @@ impl ErrorTracking {
         events: Arc<EventBus>,
         registry: &mut Registry,
     ) -> std::io::Result<Self> {
-        let metrics = Metrics::new(registry, &options);
         let table = ProjectTable::new(projects, &options.rate);
         let (tx, rx) = sync_channel(options.rate.max_pending_requests.max(1));
-        let retention = EventRetention {
-            keep_first: options.retention.keep_first_events,
-            max_per_issue: options.retention.max_events_per_issue,
+        let shared = Arc::new(Shared {
+            metrics: Metrics::new(registry, &options),
+            detector: Mutex::new(Detector::new(options.detection.clone())),
+            alerts,
+            events,
+            counters: Mutex::new(HashMap::new()),
+            components: Mutex::new(HashMap::new()),
+            options: options.clone(),
+        });
+        let writer = Writer {
+            store: store.clone(),
+            retention: EventRetention {
+                keep_first: options.retention.keep_first_events,
+                max_per_issue: options.retention.max_events_per_issue,
+            },
+            max_batch: options.rate.max_batch_events.max(1),
+            shared: shared.clone(),
         };
-        let writer_store = store.clone();
-        let max_batch = options.rate.max_batch_events.max(1);
-        let batches = metrics.batches.clone();
-        let batch_events = metrics.batch_events.clone();
-        let queue = metrics.queue.clone();
         std::thread::Builder::new()
             .name("strix-error-writer".into())
-            .spawn(move || {
-                write_loop(
-                    rx,
-                    writer_store,
-                    retention,
-                    max_batch,
-                    batches,
-                    batch_events,
-                    queue,
-                )
-            })?;
+            .spawn(move || writer.run(rx))?;
         Ok(ErrorTracking {
             store,
             projects: RwLock::new(Arc::new(table)),
@@ -323,15 +358,10 @@ impl ErrorTracking {
             scrubber,
             categorizer,
             payload_limits: options.rate.payload,
-            detector: Mutex::new(Detector::new(options.detection.clone())),
             options,
             writer: tx,
-            alerts,
-            events,
-            metrics,
+            shared,
             last_prune: AtomicI64::new(0),
-            counters: Mutex::new(HashMap::new()),
-            components: Mutex::new(HashMap::new()),
         })
     }
 
@@ -365,7 +395,8 @@ impl ErrorTracking {
 
     /// Counts a refused request.
     pub fn rejected(&self, reason: &'static str) {
-        self.metrics
+        self.shared
+            .metrics
             .rejected
             .get_or_create(&Reason { reason })
             .inc();
@@ -381,7 +412,8 @@ impl ErrorTracking {
             return Ok(());
         };
         let refused = |secs: u64| {
-            self.metrics
+            self.shared
+                .metrics
                 .events
                 .get_or_create(&ProjectOutcome {
                     project: project.slug.clone(),
@@ -405,26 +437,6 @@ impl ErrorTracking {
                 refused((n as u64).div_ceil(u64::from(rate)))
             }
         }
-    }
-
-    /// Adds `by` to each counter and returns the series with the new cumulative values at
-    /// `now`.
-    pub(crate) fn bump(
-        &self,
-        incs: Vec<(Vec<(String, String)>, f64)>,
-        now: i64,
-    ) -> Vec<TimeSeries> {
-        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        incs.into_iter()
-            .map(|(labels, by)| {
-                let v = counters.entry(labels.clone()).or_insert(0.0);
-                *v += by;
-                TimeSeries {
-                    labels: Labels::from_pairs(labels),
-                    samples: vec![Sample { t: now, v: *v }],
-                }
-            })
-            .collect()
     }
 
     /// Scrubs, normalises, groups and categorises raw events (CPU work, call from a
@@ -462,13 +474,15 @@ impl ErrorTracking {
         }
         let n = raws.len() as u64;
         if raws.len() == 1 && size_bytes <= self.options.rate.inline_process_max_bytes {
-            self.metrics
+            self.shared
+                .metrics
                 .processed
                 .get_or_create(&ProcessedOn { thread: "inline" })
                 .inc_by(n);
             return Ok(self.process(raws, received, client_ip));
         }
-        self.metrics
+        self.shared
+            .metrics
             .processed
             .get_or_create(&ProcessedOn { thread: "blocking" })
             .inc_by(n);
@@ -480,9 +494,10 @@ impl ErrorTracking {
     ///
     /// The work that follows the commit (live issue events, detection, counters and the
     /// `strix_error_events_total` / `strix_errors_items_total{type}` series written to
-    /// `sink`) runs in a detached task that owns the acknowledgement, so it happens even
-    /// if this future is dropped (client gone, request timeout) while the writer works.
-    /// `items` are the envelope's other item types, counted once the events are stored.
+    /// `sink`) is done by the writer thread for its whole batch before it answers, so it
+    /// happens even if this future is dropped (client gone, request timeout) while the
+    /// writer works. `items` are the envelope's other item types, counted once the events
+    /// are stored.
     pub async fn store(
         self: &Arc<Self>,
         project: Arc<Project>,
@@ -493,7 +508,7 @@ impl ErrorTracking {
     ) -> Result<Vec<RecordedEvent>, WriteError> {
         if processed.is_empty() {
             if let Some(sink) = &sink {
-                self.count(sink.as_ref(), &project, &[], &items);
+                self.shared.count(sink.as_ref(), &project, &[], &items);
             }
             return Ok(Vec::new());
         }
@@ -504,11 +519,21 @@ impl ErrorTracking {
                 received,
                 events: processed.iter().map(new_event).collect(),
             },
-            reply,
+            after: AfterCommit {
+                reply,
+                severities: processed
+                    .iter()
+                    .map(|p| p.categorization.severity)
+                    .collect(),
+                project,
+                items,
+                sink,
+            },
         };
+        drop(processed);
         match self.writer.try_send(job) {
             Ok(()) => {
-                self.metrics.queue.inc();
+                self.shared.metrics.queue.inc();
             }
             Err(TrySendError::Full(_)) => {
                 self.rejected("overloaded");
@@ -521,46 +546,9 @@ impl ErrorTracking {
                 }))
             }
         }
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let t = self.clone();
-        tokio::spawn(async move {
-            let outcome = t.acknowledged(rx, &project, &processed).await;
-            if let Ok(recorded) = &outcome {
-                t.after_commit(&project, &processed, recorded, received);
-                if let Some(sink) = &sink {
-                    t.count(sink.as_ref(), &project, &processed, &items);
-                }
-            }
-            // The requester may have gone away: the work above is done either way.
-            let _ = done.send(outcome);
-        });
-        answer.await.unwrap_or_else(|_| {
-            Err(WriteError::State(StateError::Unavailable {
-                message: "the error-event commit task ended before answering".into(),
-                source: "writer".into(),
-            }))
-        })
-    }
-
-    /// Waits for the writer's answer to one job; failures are counted.
-    async fn acknowledged(
-        &self,
-        rx: tokio::sync::oneshot::Receiver<BatchOutcome>,
-        project: &Project,
-        processed: &[Processed],
-    ) -> Result<Vec<RecordedEvent>, WriteError> {
         match rx.await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => {
-                self.metrics
-                    .events
-                    .get_or_create(&ProjectOutcome {
-                        project: project.slug.clone(),
-                        outcome: "failed",
-                    })
-                    .inc_by(processed.len() as u64);
-                Err(WriteError::State(e))
-            }
+            Ok(Err(e)) => Err(WriteError::State(e)),
             Err(_) => Err(WriteError::State(StateError::Unavailable {
                 message: "the error-event writer stopped before answering".into(),
                 source: "writer".into(),
@@ -568,145 +556,306 @@ impl ErrorTracking {
         }
     }
 
+    /// An operator resolved the issue: its spike alert (if firing) resolves now.
+    pub fn issue_resolved(&self, issue_id: i64) {
+        let spike = self
+            .shared
+            .detector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear(issue_id);
+        if let Some(s) = spike {
+            self.shared.send_alerts(&[], &[s], strix_core::now_millis());
+        }
+    }
+
+    /// One detection round: re-sends firing spikes, resolves cleared ones; runs retention
+    /// when its interval has passed. Call periodically (see [`run_maintenance`]).
+    pub fn tick(&self, now: i64) {
+        let (firing, resolved) = self
+            .shared
+            .detector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .evaluate(now);
+        self.shared
+            .metrics
+            .firing
+            .set(i64::try_from(firing.len()).unwrap_or(i64::MAX));
+        self.shared.send_alerts(&firing, &resolved, now);
+        let every =
+            i64::try_from(self.options.retention.prune_interval.as_millis()).unwrap_or(i64::MAX);
+        if now - self.last_prune.load(Ordering::Acquire) >= every {
+            self.last_prune.store(now, Ordering::Release);
+            self.prune(now);
+        }
+    }
+
+    /// Deletes events and issues older than the retention period.
+    pub fn prune(&self, now: i64) {
+        let keep = i64::try_from(self.options.retention.events.as_millis()).unwrap_or(i64::MAX);
+        match self.store.prune_error_events(now.saturating_sub(keep)) {
+            Ok(s) => {
+                self.shared.metrics.pruned_events.inc_by(s.events);
+                self.shared.metrics.pruned_issues.inc_by(s.issues);
+                if s.events > 0 || s.issues > 0 {
+                    tracing::info!(
+                        events = s.events,
+                        issues = s.issues,
+                        "Pruned old error events and issues."
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Error-tracking retention failed."),
+        }
+    }
+}
+
+impl Shared {
     /// The `component` label for an event of this project: the value itself while the
     /// project has counted fewer than `max_components_per_project` distinct ones (or it
-    /// is one of them), else `other`.
-    fn component_label(&self, project: &Project, component: &str) -> String {
+    /// is one of them), else `other` (counted in `overflow`).
+    fn component_label(
+        &self,
+        seen: &mut HashMap<u64, HashSet<String>>,
+        project: &Project,
+        component: &str,
+        overflow: &mut u64,
+    ) -> String {
         if component.is_empty() {
             return String::new();
         }
-        let max = self.options.rate.max_components_per_project;
-        let mut seen = self
-            .components
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let set = seen.entry(project.id).or_default();
         if set.contains(component) {
             return component.to_string();
         }
-        if set.len() < max {
+        if set.len() < self.options.rate.max_components_per_project {
             set.insert(component.to_string());
             return component.to_string();
         }
-        self.metrics
-            .component_overflow
-            .get_or_create(&ProjectLabel {
-                project: project.slug.clone(),
-            })
-            .inc();
+        *overflow += 1;
         "other".to_string()
     }
 
-    /// Writes the error and item counters to the metric store. Failures are logged: the
-    /// events are already committed.
-    pub(crate) fn count(
+    /// Adds one request's events and items to `inc`.
+    fn add<'a>(
         &self,
-        sink: &dyn Appendable,
-        project: &Project,
-        events: &[Processed],
+        inc: &mut Increments<'a>,
+        seen: &mut HashMap<u64, HashSet<String>>,
+        project: &'a Project,
+        events: &'a [NewErrorEvent],
         items: &[&'static str],
     ) {
-        let mut incs: HashMap<Vec<(String, String)>, f64> = HashMap::new();
-        for p in events {
-            let component =
-                self.component_label(project, p.categorization.component.as_deref().unwrap_or(""));
-            let labels = vec![
-                (
-                    "__name__".to_string(),
-                    "strix_error_events_total".to_string(),
-                ),
-                (
-                    "category".to_string(),
-                    p.categorization.category.as_str().to_string(),
-                ),
-                ("component".to_string(), component),
-                ("level".to_string(), p.event.level.as_str().to_string()),
-                ("project".to_string(), project.slug.clone()),
-            ];
-            *incs.entry(labels).or_insert(0.0) += 1.0;
+        let mut overflow = 0;
+        for ev in events {
+            let component = self.component_label(seen, project, &ev.component, &mut overflow);
+            *inc.events
+                .entry((
+                    project.slug.as_str(),
+                    ev.category.as_str(),
+                    component,
+                    ev.level.as_str(),
+                ))
+                .or_insert(0) += 1;
         }
         for ty in items {
-            let labels = vec![
-                (
-                    "__name__".to_string(),
-                    "strix_errors_items_total".to_string(),
-                ),
-                ("type".to_string(), (*ty).to_string()),
-            ];
-            *incs.entry(labels).or_insert(0.0) += 1.0;
+            *inc.items.entry(ty).or_insert(0) += 1;
         }
-        if incs.is_empty() {
+        if overflow > 0 {
+            self.metrics
+                .component_overflow
+                .get_or_create(&ProjectLabel {
+                    project: project.slug.clone(),
+                })
+                .inc_by(overflow);
+        }
+    }
+
+    /// Writes the increments to the metric store as new cumulative values, one append.
+    /// Failures are logged: the events are already committed.
+    fn write_counters(&self, sink: &dyn Appendable, inc: Increments<'_>) {
+        if inc.is_empty() {
             return;
         }
-        let series = self.bump(incs.into_iter().collect(), strix_core::now_millis());
+        let name = |n: &str| ("__name__".to_string(), n.to_string());
+        let mut labelled: Vec<(Vec<(String, String)>, f64)> = inc
+            .events
+            .into_iter()
+            .map(|((project, category, component, level), n)| {
+                (
+                    vec![
+                        name("strix_error_events_total"),
+                        ("category".to_string(), category.to_string()),
+                        ("component".to_string(), component),
+                        ("level".to_string(), level.to_string()),
+                        ("project".to_string(), project.to_string()),
+                    ],
+                    n as f64,
+                )
+            })
+            .collect();
+        labelled.extend(inc.items.into_iter().map(|(ty, n)| {
+            (
+                vec![
+                    name("strix_errors_items_total"),
+                    ("type".to_string(), ty.to_string()),
+                ],
+                n as f64,
+            )
+        }));
+        let series = self.bump(labelled, strix_core::now_millis());
         if let Err(e) = sink.append(&series, AppendMode::Live) {
             tracing::warn!(error = %e, "Error-tracking counters not written to the metric store.");
         }
     }
 
-    fn after_commit(
+    /// Writes the error and item counters of one request to the metric store.
+    fn count(
         &self,
+        sink: &dyn Appendable,
         project: &Project,
-        processed: &[Processed],
-        recorded: &[RecordedEvent],
-        received: i64,
+        events: &[NewErrorEvent],
+        items: &[&'static str],
     ) {
-        let mut stored = 0u64;
-        let mut duplicates = 0u64;
-        let mut spikes = Vec::new();
-        for (p, r) in processed.iter().zip(recorded) {
-            if r.duplicate {
-                duplicates += 1;
-                continue;
-            }
-            stored += 1;
-            if r.created || r.regressed {
-                let doc = json!({
-                    "id": r.issue_id,
-                    "project": project.slug,
-                    "title": p.grouping.title,
-                    "level": p.event.level.as_str(),
-                    "status": if r.regressed { "regressed" } else { "unresolved" },
-                    "category": p.categorization.category.as_str(),
-                    "severity": p.categorization.severity.as_str(),
-                    "count": r.count,
-                    "event": if r.regressed { "regressed" } else { "new" },
-                });
-                self.events.publish(kind::ERROR_ISSUE, doc.to_string());
-            }
-            if r.ignored {
-                continue;
-            }
-            let info = SpikeInfo {
-                issue_id: r.issue_id,
-                project: project.slug.clone(),
-                title: p.grouping.title.clone(),
-                culprit: p.grouping.culprit.clone().unwrap_or_default(),
-                category: p.categorization.category.as_str().to_string(),
-                component: p.categorization.component.clone().unwrap_or_default(),
-                severity: p.categorization.severity,
-            };
-            let mut detector = self.detector.lock().unwrap_or_else(PoisonError::into_inner);
-            let evicted = detector.evicted();
-            spikes.extend(detector.observe(info, received));
-            self.metrics
-                .evicted
-                .inc_by(detector.evicted().saturating_sub(evicted));
+        let mut inc = Increments::default();
+        {
+            let mut seen = self
+                .components
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.add(&mut inc, &mut seen, project, events, items);
         }
-        for (outcome, n) in [("stored", stored), ("duplicate", duplicates)] {
-            if n > 0 {
-                self.metrics
-                    .events
-                    .get_or_create(&ProjectOutcome {
-                        project: project.slug.clone(),
-                        outcome,
-                    })
-                    .inc_by(n);
+        self.write_counters(sink, inc);
+    }
+
+    /// The work after a commit, for a whole batch (on the writer thread, before anyone is
+    /// answered): outcome counters, live issue events, spike detection (one lock for the
+    /// batch) and the counter series (one append per sink). Requests whose events were
+    /// not stored are counted as failed and nothing else.
+    fn committed(
+        &self,
+        batch: &[ErrorEventBatch],
+        after: &[AfterCommit],
+        outcomes: &[BatchOutcome],
+    ) {
+        let mut outcome_counts: HashMap<(&str, &'static str), u64> = HashMap::new();
+        let mut spikes = Vec::new();
+        let mut latest = 0i64;
+        let mut detector = None;
+        let mut evicted = 0;
+        // Counter increments per sink (in practice one: the server's ingest sink).
+        let mut sinks: Vec<(&Arc<dyn Appendable>, Increments<'_>)> = Vec::new();
+        let mut seen = None;
+        for ((req, a), outcome) in batch.iter().zip(after).zip(outcomes) {
+            let slug = a.project.slug.as_str();
+            let recorded = match outcome {
+                Ok(r) => r,
+                Err(_) => {
+                    *outcome_counts.entry((slug, "failed")).or_insert(0) += req.events.len() as u64;
+                    continue;
+                }
+            };
+            latest = latest.max(req.received);
+            for ((ev, severity), r) in req.events.iter().zip(&a.severities).zip(recorded) {
+                if r.duplicate {
+                    *outcome_counts.entry((slug, "duplicate")).or_insert(0) += 1;
+                    continue;
+                }
+                *outcome_counts.entry((slug, "stored")).or_insert(0) += 1;
+                if r.created || r.regressed {
+                    let doc = json!({
+                        "id": r.issue_id,
+                        "project": slug,
+                        "title": ev.title,
+                        "level": ev.level,
+                        "status": if r.regressed { "regressed" } else { "unresolved" },
+                        "category": ev.category,
+                        "severity": severity.as_str(),
+                        "count": r.count,
+                        "event": if r.regressed { "regressed" } else { "new" },
+                    });
+                    self.events.publish(kind::ERROR_ISSUE, doc.to_string());
+                }
+                if r.ignored {
+                    continue;
+                }
+                let info = SpikeInfo {
+                    issue_id: r.issue_id,
+                    project: slug.to_string(),
+                    title: ev.title.clone(),
+                    culprit: ev.culprit.clone(),
+                    category: ev.category.clone(),
+                    component: ev.component.clone(),
+                    severity: *severity,
+                };
+                let d = detector.get_or_insert_with(|| {
+                    self.detector.lock().unwrap_or_else(PoisonError::into_inner)
+                });
+                let before = d.evicted();
+                spikes.extend(d.observe(info, req.received));
+                evicted += d.evicted().saturating_sub(before);
             }
+            if let Some(sink) = &a.sink {
+                let seen = seen.get_or_insert_with(|| {
+                    self.components
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                });
+                let slot = match sinks
+                    .iter()
+                    .position(|(s, _)| std::ptr::addr_eq(Arc::as_ptr(s), Arc::as_ptr(sink)))
+                {
+                    Some(i) => i,
+                    None => {
+                        sinks.push((sink, Increments::default()));
+                        sinks.len() - 1
+                    }
+                };
+                if let Some((_, inc)) = sinks.get_mut(slot) {
+                    self.add(inc, seen, &a.project, &req.events, &a.items);
+                }
+            }
+        }
+        drop(detector);
+        drop(seen);
+        if evicted > 0 {
+            self.metrics.evicted.inc_by(evicted);
+        }
+        for ((project, outcome), n) in outcome_counts {
+            self.metrics
+                .events
+                .get_or_create(&ProjectOutcome {
+                    project: project.to_string(),
+                    outcome,
+                })
+                .inc_by(n);
+        }
+        for (sink, inc) in sinks {
+            self.write_counters(sink.as_ref(), inc);
         }
         if !spikes.is_empty() {
-            self.send_alerts(&spikes, &[], received);
+            self.send_alerts(&spikes, &[], latest);
         }
+    }
+
+    /// Adds `by` to each counter and returns the series with the new cumulative values at
+    /// `now`.
+    pub(crate) fn bump(
+        &self,
+        incs: Vec<(Vec<(String, String)>, f64)>,
+        now: i64,
+    ) -> Vec<TimeSeries> {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        incs.into_iter()
+            .map(|(labels, by)| {
+                let v = counters.entry(labels.clone()).or_insert(0.0);
+                *v += by;
+                TimeSeries {
+                    labels: Labels::from_pairs(labels),
+                    samples: vec![Sample { t: now, v: *v }],
+                }
+            })
+            .collect()
     }
 
     fn alert(
@@ -782,57 +931,6 @@ impl ErrorTracking {
             tracing::warn!(error = %e, "Error-spike alerts refused by the alerting pipeline.");
         }
     }
-
-    /// An operator resolved the issue: its spike alert (if firing) resolves now.
-    pub fn issue_resolved(&self, issue_id: i64) {
-        let spike = self
-            .detector
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear(issue_id);
-        if let Some(s) = spike {
-            self.send_alerts(&[], &[s], strix_core::now_millis());
-        }
-    }
-
-    /// One detection round: re-sends firing spikes, resolves cleared ones; runs retention
-    /// when its interval has passed. Call periodically (see [`run_maintenance`]).
-    pub fn tick(&self, now: i64) {
-        let (firing, resolved) = self
-            .detector
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .evaluate(now);
-        self.metrics
-            .firing
-            .set(i64::try_from(firing.len()).unwrap_or(i64::MAX));
-        self.send_alerts(&firing, &resolved, now);
-        let every =
-            i64::try_from(self.options.retention.prune_interval.as_millis()).unwrap_or(i64::MAX);
-        if now - self.last_prune.load(Ordering::Acquire) >= every {
-            self.last_prune.store(now, Ordering::Release);
-            self.prune(now);
-        }
-    }
-
-    /// Deletes events and issues older than the retention period.
-    pub fn prune(&self, now: i64) {
-        let keep = i64::try_from(self.options.retention.events.as_millis()).unwrap_or(i64::MAX);
-        match self.store.prune_error_events(now.saturating_sub(keep)) {
-            Ok(s) => {
-                self.metrics.pruned_events.inc_by(s.events);
-                self.metrics.pruned_issues.inc_by(s.issues);
-                if s.events > 0 || s.issues > 0 {
-                    tracing::info!(
-                        events = s.events,
-                        issues = s.issues,
-                        "Pruned old error events and issues."
-                    );
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "Error-tracking retention failed."),
-        }
-    }
 }
 
 /// Detection and retention rounds every `detection.evaluation_interval`, until the runtime
@@ -857,60 +955,77 @@ pub async fn run_maintenance(t: Arc<ErrorTracking>) {
     }
 }
 
-fn write_loop(
-    rx: Receiver<Job>,
+/// The writer thread: drains the queue into group commits and does the post-commit work.
+struct Writer {
     store: Arc<dyn StateStore>,
     retention: EventRetention,
     max_batch: usize,
-    batches: Counter,
-    batch_events: Histogram,
-    queue: Gauge,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        let mut events = jobs[0].batch.events.len();
-        while events < max_batch {
-            match rx.try_recv() {
-                Ok(j) => {
-                    events += j.batch.events.len();
-                    jobs.push(j);
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// Runs until every sender (the service) is gone.
+    fn run(self, rx: Receiver<Job>) {
+        let metrics = &self.shared.metrics;
+        while let Ok(first) = rx.recv() {
+            let mut events = first.batch.events.len();
+            let mut jobs = vec![first];
+            while events < self.max_batch {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        events += j.batch.events.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
+            }
+            metrics
+                .queue
+                .dec_by(i64::try_from(jobs.len()).unwrap_or(i64::MAX));
+            let (batch, after): (Vec<_>, Vec<_>) =
+                jobs.into_iter().map(|j| (j.batch, j.after)).unzip();
+            metrics.batches.inc();
+            metrics.batch_events.observe(events as f64);
+            let outcomes = self.write(&batch);
+            self.shared.committed(&batch, &after, &outcomes);
+            for (a, outcome) in after.into_iter().zip(outcomes) {
+                // The requester may have gone away (client disconnected): fine.
+                let _ = a.reply.send(outcome);
             }
         }
-        queue.dec_by(i64::try_from(jobs.len()).unwrap_or(i64::MAX));
-        let (batch, replies): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.batch, j.reply)).unzip();
-        batches.inc();
-        batch_events.observe(events as f64);
-        match store.record_error_batch(&batch, &retention) {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    // The requester may have gone away (client disconnected): fine.
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(e) if replies.len() > 1 => {
-                // One request may be the cause: write each on its own so the others land.
-                tracing::warn!(error = %e, requests = replies.len(), "Error-event batch failed; writing its requests one by one.");
-                for (req, reply) in batch.into_iter().zip(replies) {
-                    let outcome =
-                        match store.record_error_batch(std::slice::from_ref(&req), &retention) {
-                            Ok(mut o) => o
-                                .pop()
-                                .unwrap_or_else(|| Err(StateError::BadInput("no outcome".into()))),
-                            Err(e) => Err(e),
-                        };
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Error-event write failed.");
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(e));
-                }
-            }
+    }
+
+    /// Commits the batch, one outcome per request. When the transaction fails as a whole
+    /// one request may be the cause: each is then written on its own so the others land.
+    fn write(&self, batch: &[ErrorEventBatch]) -> Vec<BatchOutcome> {
+        let e = match self.store.record_error_batch(batch, &self.retention) {
+            Ok(outcomes) if outcomes.len() == batch.len() => return outcomes,
+            Ok(outcomes) => StateError::BadInput(format!(
+                "BUG: {} outcomes for {} requests",
+                outcomes.len(),
+                batch.len()
+            )),
+            Err(e) => e,
+        };
+        if batch.len() == 1 {
+            tracing::warn!(error = %e, "Error-event write failed.");
+            return vec![Err(e)];
         }
+        tracing::warn!(error = %e, requests = batch.len(), "Error-event batch failed; writing its requests one by one.");
+        batch
+            .iter()
+            .map(|req| {
+                match self
+                    .store
+                    .record_error_batch(std::slice::from_ref(req), &self.retention)
+                {
+                    Ok(mut o) => o
+                        .pop()
+                        .unwrap_or_else(|| Err(StateError::BadInput("no outcome".into()))),
+                    Err(e) => Err(e),
+                }
+            })
+            .collect()
     }
 }
 

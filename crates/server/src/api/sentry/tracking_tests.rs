@@ -88,7 +88,8 @@ async fn post_commit_work_survives_a_dropped_request() {
     drop(fut);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let stored = |t: &ErrorTracking| {
-        t.metrics
+        t.shared
+            .metrics
             .events
             .get_or_create(&ProjectOutcome {
                 project: "web".into(),
@@ -113,7 +114,7 @@ async fn post_commit_work_survives_a_dropped_request() {
         live.iter().any(|e| e.kind == kind::ERROR_ISSUE),
         "the new issue was published"
     );
-    let tracked = t.detector.lock().unwrap().tracked();
+    let tracked = t.shared.detector.lock().unwrap().tracked();
     assert_eq!(tracked, 1, "detection saw the event");
     let (issues, _) = t
         .store
@@ -136,14 +137,15 @@ async fn component_label_is_capped_per_project() {
         .enumerate()
         .map(|(i, c)| event(i as u32 + 1, c))
         .collect();
-    let processed = t.process(raws, now, None);
-    t.count(&sink, &project, &processed, &[]);
+    let events: Vec<_> = t.process(raws, now, None).iter().map(new_event).collect();
+    t.shared.count(&sink, &project, &events, &[]);
     let counts = sink.by_component("strix_error_events_total");
     let mut labels: Vec<_> = counts.keys().cloned().collect();
     labels.sort();
     assert_eq!(labels, ["a", "b", "other"]);
     assert_eq!((counts["a"], counts["b"], counts["other"]), (2.0, 1.0, 3.0));
     let overflow = t
+        .shared
         .metrics
         .component_overflow
         .get_or_create(&ProjectLabel {
@@ -152,7 +154,7 @@ async fn component_label_is_capped_per_project() {
         .get();
     assert_eq!(overflow, 3);
     // The counters map stays bounded too.
-    assert_eq!(t.counters.lock().unwrap().len(), 3);
+    assert_eq!(t.shared.counters.lock().unwrap().len(), 3);
 }
 
 #[tokio::test]
@@ -160,7 +162,8 @@ async fn big_events_are_processed_off_the_async_workers() {
     let dir = tempfile::tempdir().unwrap();
     let (t, _bus) = tracking(dir.path(), TrackingOptions::default());
     let on = |thread: &'static str| {
-        t.metrics
+        t.shared
+            .metrics
             .processed
             .get_or_create(&ProcessedOn { thread })
             .get()
@@ -184,4 +187,76 @@ async fn big_events_are_processed_off_the_async_workers() {
         .await
         .unwrap();
     assert_eq!((on("inline"), on("blocking")), (1, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_are_counted_exactly_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, bus) = tracking(dir.path(), TrackingOptions::default());
+    let project = t.project(1).unwrap();
+    let sink = Arc::new(Recorder::default());
+    let before = bus.last_id();
+    let now = strix_core::now_millis();
+    // 64 requests at once (the writer commits them in few batches), 8 issues; then the
+    // first 16 again: SDK retries.
+    let store = |n: u32| {
+        let t = t.clone();
+        let project = project.clone();
+        let sink = sink.clone();
+        async move {
+            let mut raw = event(n, "api");
+            raw["fingerprint"] = json!([format!("f{}", n % 8)]);
+            let processed = t.process(vec![raw], now, None);
+            t.store(project, processed, vec!["session"], now, Some(sink))
+                .await
+                .unwrap()
+        }
+    };
+    let first: Vec<_> = futures_util::future::join_all((1..=64).map(store)).await;
+    assert!(first.iter().all(|r| r.len() == 1 && !r[0].duplicate));
+    let retries: Vec<_> = futures_util::future::join_all((1..=16).map(store)).await;
+    assert!(retries.iter().all(|r| r[0].duplicate));
+    // Answered means committed and counted: no waiting needed.
+    let outcome = |outcome: &'static str| {
+        t.shared
+            .metrics
+            .events
+            .get_or_create(&ProjectOutcome {
+                project: "web".into(),
+                outcome,
+            })
+            .get()
+    };
+    assert_eq!((outcome("stored"), outcome("duplicate")), (64, 16));
+    // strix_error_events_total counts every accepted event, retries included, as one
+    // cumulative series whose samples never go down.
+    let samples: Vec<f64> = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.labels.get("__name__") == Some("strix_error_events_total"))
+        .map(|s| s.samples[0].v)
+        .collect();
+    assert!(samples.windows(2).all(|w| w[0] <= w[1]), "{samples:?}");
+    assert_eq!(samples.last(), Some(&80.0));
+    assert!(samples.len() <= 80);
+    assert_eq!(
+        sink.by_component("strix_errors_items_total").get(""),
+        Some(&80.0)
+    );
+    // Eight new issues went live; each issue's count is exact.
+    let live = bus.since(before, 100).events;
+    assert_eq!(
+        live.iter().filter(|e| e.kind == kind::ERROR_ISSUE).count(),
+        8
+    );
+    let (issues, _) = t
+        .store
+        .list_error_issues(&strix_state::ErrorIssueQuery::default())
+        .unwrap();
+    assert_eq!(issues.len(), 8);
+    assert!(issues.iter().all(|i| i.count == 8), "{issues:?}");
+    assert_eq!(t.shared.detector.lock().unwrap().tracked(), 8);
+    assert_eq!(t.shared.metrics.queue.get(), 0);
 }
