@@ -261,3 +261,40 @@ fn synthetic_exception_message_events_group_by_message() {
     assert_eq!(c.method, Method::Exception);
     assert_eq!(c.title, "E: v");
 }
+
+/// Issue hashes stored in users' databases: the whole pipeline (scrubbing, normalising,
+/// grouping) must keep giving these for these events, or existing issues split.
+#[test]
+fn stored_issue_hashes_do_not_change() {
+    let scrubber = crate::Scrubber::new(&crate::ScrubConfig::default()).unwrap();
+    let categorizer = crate::Categorizer::new(&crate::CategorizeConfig::default()).unwrap();
+    let cases = [
+        (
+            exc("KeyError", "'sku'", app_frames()),
+            "2f0be5e749e14db2b21183c9040c1002",
+        ),
+        (
+            json!({"message": "Payment 1234 failed for bob@example.com at 0xdeadbeef (took 1.5s)", "level": "error"}),
+            "2823858f4e1eb2a113be29e384d50a84",
+        ),
+        (
+            json!({"fingerprint": ["{{ default }}", "checkout"], "exception": [{"type": "TypeError", "value": "x is undefined",
+                "stacktrace": {"frames": [{"module": "main.3f2a9c1b", "function": "async render", "in_app": true}]}}]}),
+            "afe7a3875788832730f28b6c5ff2a94d",
+        ),
+        (
+            json!({"logentry": {"message": "user %s failed %d times", "params": ["bob", 3]}, "user": {"email": "bob@example.com"},
+                "request": {"headers": {"Authorization": "Bearer abcdefghijkl123"}}}),
+            "bf3403e4db2222e811b9eed1ba40b67a",
+        ),
+    ];
+    for (raw, hash) in cases {
+        let p = crate::process(
+            raw.clone(),
+            &scrubber,
+            &categorizer,
+            &NormalizeOptions::default(),
+        );
+        assert_eq!(p.grouping.hash, hash, "{raw}");
+    }
+}
