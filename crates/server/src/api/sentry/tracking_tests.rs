@@ -260,3 +260,108 @@ async fn concurrent_requests_are_counted_exactly_once_committed() {
     assert_eq!(t.shared.detector.lock().unwrap().tracked(), 8);
     assert_eq!(t.shared.metrics.queue.get(), 0);
 }
+
+/// A metric store that only counts appends and series.
+#[derive(Default)]
+struct Counting(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
+
+impl Appendable for Counting {
+    fn append(
+        &self,
+        series: &[TimeSeries],
+        _mode: AppendMode,
+    ) -> Result<AppendOutcome, StorageError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        self.1.fetch_add(series.len() as u64, Ordering::Relaxed);
+        Ok(AppendOutcome::default())
+    }
+}
+
+/// User + system CPU seconds of this process.
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    tick(11) + tick(12)
+}
+
+/// The store path after processing: 32 concurrent requests of one event each (200
+/// issues, 50 users) through `store` into SQLite and a counting metric store. A
+/// measurement, not a test:
+///
+/// ```sh
+/// cargo test --release -p strix-server --lib store_path_throughput -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture (release)"]
+fn store_path_throughput() {
+    let total: u32 = std::env::var("EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16_384);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _bus) = tracking(dir.path(), TrackingOptions::default());
+    let project = t.project(1).unwrap();
+    let sink = Arc::new(Counting::default());
+    let now = strix_core::now_millis();
+    let filler: String = (0..400).map(|i| format!("w{} ", i * 7919 % 1000)).collect();
+    let mut processed: Vec<Vec<Processed>> = (0..total)
+        .map(|n| {
+            let k = n * 7919 % 200;
+            let raw = json!({
+                "event_id": format!("{n:032x}"),
+                "message": format!("failure {k} in component"),
+                "fingerprint": [format!("f{k}")],
+                "tags": {"component": format!("svc-{}", k % 12)},
+                "user": {"id": format!("user-{}", k % 50)},
+                "environment": "production",
+                "release": "shop@4.2.0",
+                "extra": {"note": filler},
+            });
+            t.process(vec![raw], now, None)
+        })
+        .collect();
+    let senders = 32;
+    let per = processed.len() / senders;
+    let cpu0 = process_cpu();
+    let t0 = std::time::Instant::now();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..senders)
+            .map(|_| {
+                let mine: Vec<_> = processed.drain(..per).collect();
+                let (t, project, sink) = (t.clone(), project.clone(), sink.clone());
+                tokio::spawn(async move {
+                    for p in mine {
+                        let sink: Arc<dyn Appendable> = sink.clone();
+                        t.store(project.clone(), p, Vec::new(), now, Some(sink))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = process_cpu() - cpu0;
+    let events = (per * senders) as f64;
+    let batches = t.shared.metrics.batches.get() as f64;
+    println!(
+        "{}",
+        json!({
+            "events": events,
+            "eventsPerSecond": (events / secs).round(),
+            "cpuUsPerEvent": (cpu * 1e6 / events).round(),
+            "eventsPerCommit": (events / batches * 10.0).round() / 10.0,
+            "metricStoreAppends": sink.0.load(Ordering::Relaxed),
+        })
+    );
+}
