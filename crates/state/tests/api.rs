@@ -182,10 +182,15 @@ fn one_open_alert_per_fingerprint() {
         first.record.id
     );
     let second = alert("fp", "R", AlertState::Firing, 20, "warning");
-    assert_eq!(
-        class(s.upsert_alert(&second, SYSTEM_ACTOR, "")),
-        ErrorClass::Conflict
+    let err = s.upsert_alert(&second, SYSTEM_ACTOR, "").unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Conflict);
+    assert!(
+        err.to_string()
+            .contains(&format!("already has an open alert {}", first.record.id)),
+        "{err}"
     );
+    // The refused alert left neither a row nor a transition behind.
+    assert!(s.get_alert(&second.id).unwrap().is_none());
     s.transition(&first.record.id, AlertState::Resolved, SYSTEM_ACTOR, "", 15)
         .unwrap();
     assert!(s.active_alert_by_fingerprint("fp").unwrap().is_none());

@@ -112,14 +112,18 @@ fn apply_state(rec: &mut AlertRecord, to: AlertState, actor: &str, notes: &str, 
     }
 }
 
-fn insert_row(conn: &Connection, a: &AlertRecord) -> Result<(), StateError> {
-    write_row(
+/// Inserts `a` unless its id exists; returns whether it was inserted. A second open alert
+/// for the fingerprint fails on the unique index of open fingerprints (a conflict).
+fn insert_new_row(conn: &Connection, a: &AlertRecord) -> Result<bool, StateError> {
+    let n = write_row(
         conn,
         &format!(
-            "INSERT INTO alerts ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+            "INSERT INTO alerts ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT (id) DO NOTHING"
         ),
         a,
-    )
+    )?;
+    Ok(n == 1)
 }
 
 fn update_row(conn: &Connection, a: &AlertRecord) -> Result<(), StateError> {
@@ -130,13 +134,14 @@ fn update_row(conn: &Connection, a: &AlertRecord) -> Result<(), StateError> {
              acknowledged_at = ?14, resolved_by = ?15, resolved_at = ?16, notes = ?17
          WHERE id = ?1",
         a,
-    )
+    )?;
+    Ok(())
 }
 
 /// Runs an insert or update whose parameters ?1…?17 are the alert's columns in
-/// [`COLS`] order.
-fn write_row(conn: &Connection, sql: &str, a: &AlertRecord) -> Result<(), StateError> {
-    conn.prepare_cached(sql)?.execute(params![
+/// [`COLS`] order; returns the number of rows changed.
+fn write_row(conn: &Connection, sql: &str, a: &AlertRecord) -> Result<usize, StateError> {
+    Ok(conn.prepare_cached(sql)?.execute(params![
         a.id,
         a.fingerprint,
         a.rule,
@@ -154,8 +159,7 @@ fn write_row(conn: &Connection, sql: &str, a: &AlertRecord) -> Result<(), StateE
         a.resolved_by,
         a.resolved_at,
         a.notes,
-    ])?;
-    Ok(())
+    ])?)
 }
 
 fn record_transition(conn: &Connection, t: &Transition) -> Result<(), StateError> {
@@ -185,20 +189,28 @@ pub(super) fn upsert(
     notes: &str,
 ) -> Result<UpsertOutcome, StateError> {
     validate(alert)?;
-    match get(conn, &alert.id)? {
+    // A new id (an alert starting to fire, the common case) is inserted without reading
+    // first: the primary key tells a known id, the unique index of open fingerprints a
+    // second open alert.
+    let mut new = alert.clone();
+    let at = new.updated_at;
+    apply_state(&mut new, alert.state, actor, notes, at);
+    let inserted = match insert_new_row(conn, &new) {
+        Ok(i) => i,
+        Err(e @ StateError::Conflict(_)) => {
+            return Err(match active_by_fingerprint(conn, &alert.fingerprint)? {
+                Some(other) => StateError::Conflict(format!(
+                    "fingerprint {} already has an open alert {} ({})",
+                    alert.fingerprint, other.id, other.state
+                )),
+                None => e,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    match if inserted { None } else { get(conn, &alert.id)? } {
         None => {
-            if alert.state.is_active() {
-                if let Some(other) = active_by_fingerprint(conn, &alert.fingerprint)? {
-                    return Err(StateError::Conflict(format!(
-                        "fingerprint {} already has an open alert {} ({})",
-                        alert.fingerprint, other.id, other.state
-                    )));
-                }
-            }
-            let mut rec = alert.clone();
-            let at = rec.updated_at;
-            apply_state(&mut rec, alert.state, actor, notes, at);
-            insert_row(conn, &rec)?;
+            let rec = new;
             let t = Transition {
                 alert_id: rec.id.clone(),
                 at,
