@@ -338,8 +338,9 @@ fn next_key_value(s: &str, from: usize) -> Option<KeyValue> {
 /// Source of [`Scrubber`] ids, which key the per-thread cache of key decisions.
 static NEXT_SCRUBBER_ID: AtomicU64 = AtomicU64::new(1);
 /// Decisions remembered per thread; the cache is emptied when it holds this many (the
-/// keys SDKs send repeat from event to event: a few hundred names in practice).
-const KEY_CACHE_ENTRIES: usize = 4096;
+/// keys SDKs send repeat from event to event: a few hundred names in practice). With
+/// [`KEY_CACHE_MAX_KEY_BYTES`] this bounds a thread's cache to about 100 KiB.
+const KEY_CACHE_ENTRIES: usize = 1024;
 /// Longer keys are always matched afresh (and never held by the cache).
 const KEY_CACHE_MAX_KEY_BYTES: usize = 64;
 
