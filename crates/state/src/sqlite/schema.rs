@@ -267,8 +267,8 @@ CREATE TABLE check_definitions (
 
 // `error_events_issue_user` served the users-affected count before version 3 moved it to
 // `error_issue_users`; since then no query reads it, and every stored event paid for an
-// entry in it (one more B-tree page written per event, and a partial index that made
-// SQLite re-plan the duplicate check on every call).
+// entry in it (one more B-tree page written per event; while it existed, SQLite also
+// re-prepared the duplicate check of `record_error_batch` on nearly every call).
 const V7: &str = r#"
 DROP INDEX IF EXISTS error_events_issue_user;
 "#;

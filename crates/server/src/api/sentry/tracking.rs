@@ -6,9 +6,11 @@
 //! threads, then hand them to one writer thread through a bounded queue and await its
 //! acknowledgement. The writer drains whatever has queued up (up to
 //! `errors.limits.max_batch_events`) and commits it in one SQLite transaction — one
-//! fsync for many requests — with a savepoint per request, so one bad request never fails
-//! the others. A request is answered only after its transaction committed. A full queue
-//! answers 503 with `Retry-After` (overload), never a silent drop.
+//! fsync for many requests. Invalid requests are refused in their slot before anything is
+//! written; if the transaction fails as a whole, the requests are written one by one, so
+//! one bad request never fails the others. A request is answered only after its
+//! transaction committed. A full queue answers 503 with `Retry-After` (overload), never a
+//! silent drop.
 //!
 //! **After the commit.** Live issue events, spike detection, the `strix_errors_*` counters
 //! and the `strix_error_events_total` series are updated by the writer thread for the
