@@ -163,6 +163,7 @@ pub(super) fn record_batch(
     let mut out = Vec::with_capacity(batch.len());
     let mut touched: Vec<Touched<'_>> = Vec::new();
     let mut by_hash: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut by_id: HashMap<i64, usize> = HashMap::new();
     let mut users: HashSet<(i64, &str)> = HashSet::new();
     let mut tags: HashSet<(i64, &str, &str)> = HashSet::new();
     let mut minutes: HashMap<(i64, i64), i64> = HashMap::new();
@@ -184,7 +185,7 @@ pub(super) fn record_batch(
                 .query_row(params![project_id, ev.event_id], |r| r.get(0))
                 .optional()?;
             if let Some(issue_id) = existing {
-                let count = match touched.iter().find(|t| t.id == issue_id) {
+                let count = match by_id.get(&issue_id).and_then(|&i| touched.get(i)) {
                     Some(t) => t.count,
                     None => tx
                         .prepare_cached("SELECT count FROM error_issues WHERE id = ?1")?
@@ -205,9 +206,11 @@ pub(super) fn record_batch(
                 Some(&slot) => (slot, false),
                 None => {
                     let (t, created) = load_or_create(tx, project_id, ev)?;
+                    let slot = touched.len();
+                    by_hash.insert((project_id, ev.hash.as_str()), slot);
+                    by_id.insert(t.id, slot);
                     touched.push(t);
-                    by_hash.insert((project_id, ev.hash.as_str()), touched.len() - 1);
-                    (touched.len() - 1, created)
+                    (slot, created)
                 }
             };
             let Some(t) = touched.get_mut(slot) else {
