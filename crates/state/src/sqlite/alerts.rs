@@ -208,7 +208,12 @@ pub(super) fn upsert(
         }
         Err(e) => return Err(e),
     };
-    match if inserted { None } else { get(conn, &alert.id)? } {
+    let prev = if inserted {
+        None
+    } else {
+        get(conn, &alert.id)?
+    };
+    match prev {
         None => {
             let rec = new;
             let t = Transition {

@@ -178,7 +178,9 @@ fn update_pending(
         None => {
             // Not updated: say why (missing or finished).
             pending(conn, id)?;
-            Err(StateError::Conflict(format!("outbox entry {id} is not pending")))
+            Err(StateError::Conflict(format!(
+                "outbox entry {id} is not pending"
+            )))
         }
     }
 }
@@ -195,7 +197,14 @@ pub(super) fn mark_delivered(
         "status = 'delivered', attempts = attempts + 1, finished_at = ?2, response = ?3",
         &[&at, &response],
     )?;
-    log(conn, &e, e.attempts, DeliveryStatus::Delivered, at, response)
+    log(
+        conn,
+        &e,
+        e.attempts,
+        DeliveryStatus::Delivered,
+        at,
+        response,
+    )
 }
 
 pub(super) fn mark_failed(
