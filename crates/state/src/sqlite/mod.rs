@@ -7,9 +7,11 @@
 //! [`StateError::Unavailable`]).
 //!
 //! Durability: `journal_mode=WAL` with `synchronous=FULL`, so the WAL is fsynced at every
-//! commit and a call that returned `Ok` survives `kill -9` and power loss.
+//! commit and a call that returned `Ok` survives `kill -9` and power loss. WAL checkpoints
+//! run on a thread of their own (`checkpoint.rs`), not inside the commits.
 
 mod alerts;
+mod checkpoint;
 mod checks;
 mod escalations;
 mod issues;
@@ -44,6 +46,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Background WAL checkpoints (`None` for a read-only store).
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -51,7 +55,12 @@ impl SqliteStore {
     /// foreign keys and the busy timeout, and applies pending schema migrations in one
     /// transaction. Opening a current database writes nothing.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StateError> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), checkpoint::CHECKPOINT_INTERVAL)
+    }
+
+    /// [`open`](Self::open) with background checkpoints every `checkpoint_interval`.
+    fn open_with(path: &Path, checkpoint_interval: Duration) -> Result<SqliteStore, StateError> {
+        let path = path.to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StateError::Unavailable {
                 message: format!("creating state directory {}", dir.display()),
@@ -79,9 +88,16 @@ impl SqliteStore {
         if !applied.is_empty() {
             tracing::info!(path = %path.display(), versions = ?applied, "Applied state schema migrations.");
         }
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            checkpoint::FALLBACK_AUTOCHECKPOINT_PAGES,
+        )?;
+        let checkpointer = checkpoint::Checkpointer::start(&path, checkpoint_interval)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path,
+            _checkpointer: Some(checkpointer),
         })
     }
 
@@ -109,6 +125,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path,
+            _checkpointer: None,
         })
     }
 
