@@ -19,7 +19,7 @@
 //!   `next_attempt_at`.
 //! - **Outcomes in batches.** A finished attempt sends its outcome to the recorder task,
 //!   which writes everything that arrived meanwhile in one transaction
-//!   (`record_deliveries`), at most one commit per `record_interval` (default 100 ms):
+//!   (`record_deliveries`), at most one commit per `record_interval` (default 250 ms):
 //!   while one commit runs or waits, the next batch accumulates. An attempt
 //!   whose outcome was not committed before a crash is sent again after restart, with
 //!   the same idempotency key (at-least-once).

@@ -100,8 +100,10 @@ pub struct PipelineOptions {
     /// writer thread (default 4); when that many wait, the dispatcher waits too.
     pub write_queue_chunks: usize,
     /// Delivery outcomes are written to the outbox at most once per this interval, all
-    /// that arrived meanwhile in one transaction (default 100 ms). A crash loses at most
-    /// this much bookkeeping: those notifications are sent again (at-least-once).
+    /// that arrived meanwhile in one transaction (default 250 ms: during a flood, fewer
+    /// and larger bookkeeping transactions leave the store to the writes that decide and
+    /// enqueue). A crash loses at most this much bookkeeping: those notifications are sent
+    /// again, with the same idempotency key (at-least-once).
     pub record_interval: Duration,
     /// Where alert state changes are published (`kind::ALERT`), for live dashboards.
     pub events: Option<Arc<strix_core::events::EventBus>>,
@@ -125,7 +127,7 @@ impl Default for PipelineOptions {
             per_receiver_concurrency: 64,
             flush_chunk: 256,
             write_queue_chunks: 4,
-            record_interval: Duration::from_millis(100),
+            record_interval: Duration::from_millis(250),
             step_alerts: 256,
             tick: Duration::from_millis(50),
             reconcile_interval: Duration::from_secs(60),
