@@ -89,7 +89,7 @@ pub struct PipelineOptions {
     pub external_url: String,
     /// Concurrent delivery attempts over all receivers (default 256).
     pub delivery_workers: usize,
-    /// Concurrent delivery attempts to one receiver (default 64), so a slow receiver
+    /// Concurrent delivery attempts to one receiver (default 128), so a slow receiver
     /// cannot starve the others. HTTP channels reuse keep-alive connections.
     pub per_receiver_concurrency: usize,
     /// Notifications the dispatcher writes to the outbox in one transaction before it
@@ -124,7 +124,7 @@ impl Default for PipelineOptions {
         PipelineOptions {
             external_url: String::new(),
             delivery_workers: 256,
-            per_receiver_concurrency: 64,
+            per_receiver_concurrency: 128,
             flush_chunk: 256,
             write_queue_chunks: 4,
             record_interval: Duration::from_millis(250),
