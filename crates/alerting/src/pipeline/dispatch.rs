@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use strix_core::Labels;
 use strix_state::{
-    AlertQuery, AlertRecord, AlertState, AlertWrite, AlertWritten, Escalation,
-    SilenceState, StateError, StateStore, MAX_LIST_LIMIT, SYSTEM_ACTOR,
+    AlertQuery, AlertRecord, AlertState, AlertWrite, AlertWritten, Escalation, SilenceState,
+    StateError, StateStore, MAX_LIST_LIMIT, SYSTEM_ACTOR,
 };
 
 use super::build::{self, AlertInfo, Prepared};
@@ -584,7 +584,6 @@ impl DispatchState {
         self.operator_resolved
             .retain(|_, (_, at)| now - *at < FORGET_MS);
     }
-
 
     fn flush(&mut self, inner: &Inner, now: i64) -> usize {
         if self.dispatcher.next_wakeup().is_none_or(|t| t > now) {
