@@ -11,7 +11,6 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use serde_json::{json, Value};
 use strix_errors::limits::parse_json;
 use strix_errors::{
     group, normalize, process, CategorizeConfig, Categorizer, NormalizeOptions, ScrubConfig,
@@ -26,128 +25,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EVENT_BYTES: usize = 5_000;
 const RECEIVED_MS: i64 = 1_700_000_100_000;
 
-/// A Python-SDK event of about `size` bytes for issue `k`.
-fn event(k: usize, size: usize) -> String {
-    let frames: Vec<Value> = (0..8)
-        .map(|f| {
-            json!({
-                "filename": format!("app/services/module_{}.py", (k + f) % 40),
-                "abs_path": format!("/srv/app/services/module_{}.py", (k + f) % 40),
-                "function": format!("handler_{k}_{f}"),
-                "module": format!("app.services.module_{}", (k + f) % 40),
-                "lineno": 10 + f * 7,
-                "in_app": f > 3,
-                "context_line": "    result = client.call(payload, timeout=settings.TIMEOUT)",
-                "pre_context": ["def handler(request):", "    payload = build(request)"],
-                "post_context": ["    return result", ""],
-            })
-        })
-        .collect();
-    let crumbs: Vec<Value> = (0..8)
-        .map(|b| {
-            json!({
-                "timestamp": 1_700_000_000.0 + b as f64,
-                "category": "http",
-                "type": "http",
-                "level": "info",
-                "data": {"method": "GET", "url": format!("https://api.internal/v1/items/{b}"), "status_code": 200},
-            })
-        })
-        .collect();
-    let mut ev = json!({
-        "event_id": "9f2c4be1d8a34f0e8c3b5a7d6e1f2a3b",
-        "timestamp": "2023-11-14T22:13:20.123456Z",
-        "platform": "python",
-        "level": "error",
-        "logger": "app.worker",
-        "environment": "production",
-        "release": "shop@4.2.0",
-        "server_name": format!("web-{}", k % 7),
-        "transaction": format!("/api/orders/{}", k % 20),
-        "exception": {"values": [{
-            "type": format!("BenchError{k}"),
-            "value": format!("order {k} could not be processed"),
-            "module": "app.errors",
-            "mechanism": {"type": "generic", "handled": true},
-            "stacktrace": {"frames": frames},
-        }]},
-        "breadcrumbs": {"values": crumbs},
-        "user": {"id": format!("user-{}", k % 50), "ip_address": "10.1.2.3"},
-        "tags": {"component": format!("svc-{}", k % 12), "region": "eu-west-1"},
-        "contexts": {
-            "runtime": {"name": "CPython", "version": "3.12.3"},
-            "os": {"name": "Linux", "version": "6.8"},
-            "trace": {"trace_id": "4c79f60c11214eb38604f4ae0781bfb2", "span_id": "fa90fdead5f74052"},
-        },
-        "request": {
-            "method": "POST",
-            "url": format!("https://shop.example/api/orders/{k}"),
-            "headers": {"User-Agent": "Mozilla/5.0", "Content-Type": "application/json"},
-        },
-        "sdk": {"name": "sentry.python", "version": "2.19.0"},
-        "extra": {},
-    });
-    let base = serde_json::to_string(&ev).unwrap().len();
-    if size > base + 20 {
-        ev["extra"]["log"] = json!(filler(k, size - base - 20));
-    }
-    serde_json::to_string(&ev).unwrap()
-}
+#[path = "../../../bench/loadgen/src/sentry_event.rs"]
+mod sentry_event;
 
-/// Log-like text of `len` bytes: words (some followed by `=`) and numbers.
-fn filler(seed: usize, len: usize) -> String {
-    const WORDS: [&str; 32] = [
-        "request",
-        "user",
-        "order",
-        "payment",
-        "failed",
-        "retry",
-        "timeout",
-        "cache",
-        "miss",
-        "db",
-        "query",
-        "took",
-        "ms",
-        "status",
-        "upstream",
-        "connection",
-        "reset",
-        "pool",
-        "worker",
-        "queue",
-        "item",
-        "sku",
-        "cart",
-        "session",
-        "token",
-        "refresh",
-        "region",
-        "shard",
-        "lock",
-        "wait",
-        "commit",
-        "rollback",
-    ];
-    let mut x = (seed as u64)
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut out = String::with_capacity(len + 16);
-    while out.len() < len {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let r = (x >> 33) as usize;
-        out.push_str(WORDS[r % WORDS.len()]);
-        out.push(if r.is_multiple_of(5) { '=' } else { ' ' });
-        if r.is_multiple_of(3) {
-            out.push_str(&(r >> 8).rem_euclid(100_000).to_string());
-            out.push(' ');
-        }
-    }
-    out.truncate(len);
-    out
+/// The load generator's event of about `size` bytes for issue `k`, with a fixed id and
+/// timestamp.
+fn event(k: usize, size: usize) -> String {
+    sentry_event::template(k, size)
+        .replacen(
+            "EVENT_ID_PLACEHOLDER",
+            "9f2c4be1d8a34f0e8c3b5a7d6e1f2a3b",
+            1,
+        )
+        .replacen("TIMESTAMP_PLACEHOLDER", "2023-11-14T22:13:20.123456Z", 1)
 }
 
 fn options() -> NormalizeOptions {

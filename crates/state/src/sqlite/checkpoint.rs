@@ -3,14 +3,15 @@
 //! SQLite's automatic checkpoint runs inside the commit that crosses the threshold: that
 //! commit copies the WAL into the database file and fsyncs it before it returns, so one
 //! write in every few thousand waits many times longer than the others. Instead a thread
-//! with its own connection runs a `PASSIVE` checkpoint every [`CHECKPOINT_INTERVAL`]
-//! (a no-op when nothing new was committed). A passive checkpoint never blocks writers or
+//! with its own connection runs a `PASSIVE` checkpoint every [`CHECKPOINT_INTERVAL`] when
+//! something was committed since the last one (an idle server does not touch the file). A passive checkpoint never blocks writers or
 //! readers; writers keep appending to the WAL while it copies, and the next write after a
 //! complete checkpoint starts the WAL over. The writing connection keeps an automatic
 //! checkpoint at [`FALLBACK_AUTOCHECKPOINT_PAGES`] so the WAL stays bounded even if this
 //! thread cannot run.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,8 +35,13 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Opens a second connection to `path` and starts checkpointing every `interval`.
-    pub(super) fn start(path: &Path, interval: Duration) -> Result<Checkpointer, StateError> {
+    /// Opens a second connection to `path` and starts checkpointing every `interval`
+    /// while `commits` (counted by the writing connection) moves.
+    pub(super) fn start(
+        path: &Path,
+        interval: Duration,
+        commits: Arc<AtomicU64>,
+    ) -> Result<Checkpointer, StateError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(super::BUSY_TIMEOUT)?;
@@ -44,7 +50,7 @@ impl Checkpointer {
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("strix-state-ckpt".into())
-            .spawn(move || run(&conn, &flag, interval))
+            .spawn(move || run(&conn, &flag, interval, &commits))
             .map_err(|e| StateError::Unavailable {
                 message: "cannot start the state checkpoint thread".into(),
                 source: Box::new(e),
@@ -63,9 +69,10 @@ pub(super) fn checkpoint(conn: &Connection) -> Result<(i64, i64), StateError> {
     })?)
 }
 
-fn run(conn: &Connection, stop: &(Mutex<bool>, Condvar), interval: Duration) {
+fn run(conn: &Connection, stop: &(Mutex<bool>, Condvar), interval: Duration, commits: &AtomicU64) {
     let (lock, cv) = stop;
     let mut failing = false;
+    let mut done = 0;
     loop {
         {
             let stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -76,8 +83,15 @@ fn run(conn: &Connection, stop: &(Mutex<bool>, Condvar), interval: Duration) {
                 return;
             }
         }
+        let now = commits.load(Ordering::Acquire);
+        if now == done && !failing {
+            continue;
+        }
         match checkpoint(conn) {
-            Ok(_) => failing = false,
+            Ok(_) => {
+                failing = false;
+                done = now;
+            }
             Err(e) => {
                 // Logged once per failure streak; the writer's fallback threshold bounds
                 // the WAL meanwhile.

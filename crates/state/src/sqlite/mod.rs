@@ -24,7 +24,8 @@ mod silences;
 mod tickets;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
@@ -46,6 +47,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Write transactions committed, so the checkpoint thread rests while nothing changes.
+    commits: Arc<AtomicU64>,
     /// Background WAL checkpoints (`None` for a read-only store).
     _checkpointer: Option<checkpoint::Checkpointer>,
 }
@@ -93,10 +96,13 @@ impl SqliteStore {
             "wal_autocheckpoint",
             checkpoint::FALLBACK_AUTOCHECKPOINT_PAGES,
         )?;
-        let checkpointer = checkpoint::Checkpointer::start(&path, checkpoint_interval)?;
+        let commits = Arc::new(AtomicU64::new(1));
+        let checkpointer =
+            checkpoint::Checkpointer::start(&path, checkpoint_interval, commits.clone())?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path,
+            commits,
             _checkpointer: Some(checkpointer),
         })
     }
@@ -125,6 +131,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path,
+            commits: Arc::new(AtomicU64::new(0)),
             _checkpointer: None,
         })
     }
@@ -155,6 +162,7 @@ impl SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
+        self.commits.fetch_add(1, Ordering::Release);
         Ok(out)
     }
 
