@@ -3,7 +3,7 @@
 //! SQLite's automatic checkpoint runs inside the commit that crosses the threshold: that
 //! commit copies the WAL into the database file and fsyncs it before it returns, so one
 //! write in every few thousand waits many times longer than the others. Instead a thread
-//! with its own connection runs a `PASSIVE` checkpoint every [`CHECKPOINT_INTERVAL`] when
+//! with its own connection runs a `PASSIVE` checkpoint every [`CHECKPOINT_INTERVAL`] (1 s) when
 //! something was committed since the last one (an idle server does not touch the file). A passive checkpoint never blocks writers or
 //! readers; writers keep appending to the WAL while it copies, and the next write after a
 //! complete checkpoint starts the WAL over. The writing connection keeps an automatic
@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::StateError;
 
 /// How often the background thread checkpoints.
-pub(super) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+pub(super) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The writing connection's own automatic checkpoint threshold, in pages (SQLite's
 /// default is 1,000): reached only when the background checkpoints fall behind.
