@@ -476,14 +476,8 @@ fn panicked(
             Some(next)
         }
         None => {
-            inner.metrics.dropped("retries_exhausted");
-            inner.metrics.outbox_pending.dec();
             tracing::error!(id = job.id, receiver = %job.receiver, channel = %job.channel, attempt, "Notification delivery attempt panicked; retries exhausted, given up.");
-            let _ = record.send(DeliveryOutcome::GaveUp {
-                id: job.id,
-                error,
-                at: now,
-            });
+            give_up(inner, record, job.id, "retries_exhausted", error, now);
             None
         }
     }
@@ -582,6 +576,22 @@ pub(crate) async fn run_with(inner: Arc<Inner>, read: OutboxReader) {
     }
 }
 
+/// Ends entry `id` without another attempt: counted as dropped for `reason`, no longer
+/// pending, and recorded as given up with `error`.
+fn give_up(
+    inner: &Inner,
+    record: &mpsc::UnboundedSender<DeliveryOutcome>,
+    id: i64,
+    reason: &'static str,
+    error: String,
+    at: i64,
+) {
+    inner.metrics.dropped(reason);
+    inner.metrics.outbox_pending.dec();
+    // The recorder may have stopped (shutdown): the entry stays pending in the store.
+    let _ = record.send(DeliveryOutcome::GaveUp { id, error, at });
+}
+
 /// One attempt; returns the time of the next attempt if it is to be retried.
 async fn deliver(
     inner: &Arc<Inner>,
@@ -598,13 +608,7 @@ async fn deliver(
         Err(err) => {
             let msg = format!("undecodable outbox payload: {err}");
             tracing::error!(id, receiver = %job.receiver, "{msg}");
-            inner.metrics.dropped("invalid_payload");
-            inner.metrics.outbox_pending.dec();
-            let _ = record.send(DeliveryOutcome::GaveUp {
-                id,
-                error: msg,
-                at: now_ms(),
-            });
+            give_up(inner, record, id, "invalid_payload", msg, now_ms());
             return None;
         }
     };
@@ -619,13 +623,7 @@ async fn deliver(
             job.receiver, job.channel, payload.channel_index
         );
         tracing::warn!(id, "{msg}; notification dropped");
-        inner.metrics.dropped("unknown_receiver");
-        inner.metrics.outbox_pending.dec();
-        let _ = record.send(DeliveryOutcome::GaveUp {
-            id,
-            error: msg,
-            at: now_ms(),
-        });
+        give_up(inner, record, id, "unknown_receiver", msg, now_ms());
         return None;
     };
     let kind = channel.kind();
@@ -704,14 +702,8 @@ async fn deliver(
                     } else {
                         "permanent_error"
                     };
-                    inner.metrics.dropped(reason);
-                    inner.metrics.outbox_pending.dec();
                     tracing::warn!(id, receiver = %receiver, channel = %kind, attempt, error = %msg, "Notification delivery given up.");
-                    let _ = record.send(DeliveryOutcome::GaveUp {
-                        id,
-                        error: msg,
-                        at: now,
-                    });
+                    give_up(inner, record, id, reason, msg, now);
                     None
                 }
             }
