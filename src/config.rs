@@ -229,6 +229,9 @@ pub struct RawStorage {
     pub max_labels_per_series: usize,
     pub max_label_name_length: usize,
     pub max_label_value_length: usize,
+    /// Page cache of the state store (alerts, outbox, error events; SQLite) in bytes.
+    #[serde(with = "bytesize::serde_str")]
+    pub state_cache_size: u64,
 }
 
 impl Default for RawStorage {
@@ -249,6 +252,7 @@ impl Default for RawStorage {
             max_labels_per_series: l.max_labels_per_series,
             max_label_name_length: l.max_label_name_length,
             max_label_value_length: l.max_label_value_length,
+            state_cache_size: strix_state::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -369,6 +373,8 @@ pub struct Config {
     pub listen: String,
     pub data_dir: PathBuf,
     pub db: DbOptions,
+    /// `storage.state_cache_size`: the state store's page cache in bytes.
+    pub state_cache_bytes: u64,
     pub server: ServerOptions,
     pub log_json: bool,
     pub log_level: String,
@@ -682,6 +688,7 @@ impl RawConfig {
                 .then_some(self.host_metrics.interval),
             listen: self.server.listen,
             data_dir: self.server.data_dir,
+            state_cache_bytes: s.state_cache_size,
             db: DbOptions {
                 limits: Limits {
                     max_series: s.max_series,
@@ -772,15 +779,17 @@ mod tests {
 
     #[test]
     fn storage_section_and_json() {
-        let y = "storage:\n  retention: 30d\n  retention_size: 10GiB\n  out_of_order_window: 5m\n  fsync: always\n";
+        let y = "storage:\n  retention: 30d\n  retention_size: 10GiB\n  out_of_order_window: 5m\n  fsync: always\n  state_cache_size: 64MiB\n";
         let c = parse(y, "x").unwrap().validate().unwrap();
         assert_eq!(c.db.retention.raw, Some(Duration::from_secs(30 * 86400)));
         assert_eq!(c.db.retention_size, 10 << 30);
+        assert_eq!(c.state_cache_bytes, 64 << 20);
         assert!(matches!(c.db.fsync, FsyncPolicy::Always));
         let j =
             r#"{"storage": {"retention": "1d", "fsync": "never", "out_of_order_window": "30s"}}"#;
         let c = parse(j, "x").unwrap().validate().unwrap();
         assert!(matches!(c.db.fsync, FsyncPolicy::Never));
+        assert_eq!(c.state_cache_bytes, strix_state::DEFAULT_CACHE_BYTES);
     }
 
     #[test]

@@ -201,10 +201,12 @@ fn serve(cfg: config::Config, config_dir: &std::path::Path, insecure: bool) -> a
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let state_path = cfg.data_dir.join("state.db");
-    let state_store: Arc<dyn strix_state::StateStore> = Arc::new(
-        strix_state::SqliteStore::open(&state_path)
-            .with_context(|| format!("opening the state store {}", state_path.display()))?,
-    );
+    let sqlite = strix_state::SqliteStore::open(&state_path)
+        .with_context(|| format!("opening the state store {}", state_path.display()))?;
+    sqlite
+        .set_cache_size(cfg.state_cache_bytes)
+        .context("setting storage.state_cache_size")?;
+    let state_store: Arc<dyn strix_state::StateStore> = Arc::new(sqlite);
     let (routing, routing_text) = match cfg.alertmanager.clone() {
         Some((c, text)) => (c, text),
         None => (

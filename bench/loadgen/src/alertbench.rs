@@ -17,13 +17,13 @@
 use clap::{Args, Parser, Subcommand};
 use prost::Message;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strix_ingest::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Parser)]
 #[command(
@@ -119,7 +119,10 @@ struct RulesArgs {
 }
 
 // ---------------------------------------------------------------------------------------
-// Webhook receiver: thread per connection, HTTP/1.1 keep-alive, Content-Length or chunked.
+// Webhook receiver: one thread running a single-threaded tokio runtime (one task per
+// connection), HTTP/1.1 keep-alive, Content-Length or chunked bodies. It shares two cores
+// with the systems under test, so it stays cheap: no thread per connection, no wakeup per
+// request (waiters poll the arrival table).
 
 #[derive(Default)]
 struct Seen {
@@ -132,38 +135,54 @@ struct Seen {
 
 struct Receiver {
     seen: Mutex<Seen>,
-    cv: Condvar,
     stop: AtomicBool,
     connections: AtomicU64,
 }
 
+/// The parts of a webhook body the receiver reads (Alertmanager's webhook payload).
+#[derive(serde::Deserialize)]
+struct Hook<'a> {
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    alerts: Vec<HookAlert<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct HookAlert<'a> {
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    labels: HashMap<Cow<'a, str>, Cow<'a, str>>,
+}
+
+/// How often a waiter looks at the arrival table (arrival times are taken on arrival,
+/// so this bounds only when the waiter notices, not what it measures).
+const POLL: Duration = Duration::from_millis(1);
+
 impl Receiver {
     fn start(listen: &str) -> Arc<Receiver> {
-        let listener = TcpListener::bind(listen).unwrap_or_else(|e| {
+        let listener = std::net::TcpListener::bind(listen).unwrap_or_else(|e| {
             eprintln!("strix-alertbench: cannot bind the webhook receiver to {listen}: {e}");
             std::process::exit(1)
         });
         let rx = Arc::new(Receiver {
             seen: Mutex::new(Seen::default()),
-            cv: Condvar::new(),
             stop: AtomicBool::new(false),
             connections: AtomicU64::new(0),
         });
         let r = rx.clone();
         std::thread::Builder::new()
-            .name("accept".into())
+            .name("receiver".into())
             .spawn(move || {
-                for conn in listener.incoming() {
-                    if r.stop.load(Ordering::Acquire) {
-                        return;
-                    }
-                    let Ok(stream) = conn else { continue };
-                    r.connections.fetch_add(1, Ordering::Relaxed);
-                    let r2 = r.clone();
-                    let _ = std::thread::Builder::new()
-                        .stack_size(256 << 10)
-                        .spawn(move || serve_conn(stream, &r2));
-                }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build()
+                    .unwrap_or_else(|e| {
+                        eprintln!("strix-alertbench: receiver runtime: {e}");
+                        std::process::exit(1)
+                    });
+                rt.block_on(accept(listener, r));
             })
             .unwrap_or_else(|e| {
                 eprintln!("strix-alertbench: spawning the receiver: {e}");
@@ -173,49 +192,47 @@ impl Receiver {
     }
 
     fn record(&self, path: &str, body: &[u8], at: Instant) {
-        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let hook: Option<Hook<'_>> = serde_json::from_slice(body).ok();
         let mut s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         *s.requests.entry(path.to_string()).or_default() += 1;
-        let Some(alerts) = v["alerts"].as_array() else {
+        let Some(hook) = hook else {
             s.bad += 1;
             return;
         };
-        *s.alerts.entry(path.to_string()).or_default() += alerts.len() as u64;
-        for a in alerts {
-            let status = a["status"]
-                .as_str()
-                .or(v["status"].as_str())
-                .unwrap_or("")
-                .to_string();
-            let key = a["labels"]["trial"]
-                .as_str()
-                .or(a["labels"]["i"].as_str())
-                .unwrap_or("")
-                .to_string();
-            s.first.entry((path.to_string(), status, key)).or_insert(at);
+        *s.alerts.entry(path.to_string()).or_default() += hook.alerts.len() as u64;
+        for a in &hook.alerts {
+            let status = a.status.as_deref().or(hook.status.as_deref()).unwrap_or("");
+            let key = a
+                .labels
+                .get("trial")
+                .or(a.labels.get("i"))
+                .map(|k| k.as_ref())
+                .unwrap_or("");
+            s.first
+                .entry((path.to_string(), status.to_string(), key.to_string()))
+                .or_insert(at);
         }
-        drop(s);
-        self.cv.notify_all();
     }
 
     /// First arrival of `key` with `status` on `path`, waiting up to `timeout`.
     fn wait(&self, path: &str, status: &str, key: &str, timeout: Duration) -> Option<Instant> {
         let deadline = Instant::now() + timeout;
         let k = (path.to_string(), status.to_string(), key.to_string());
-        let mut s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(t) = s.first.get(&k) {
+            if let Some(t) = self
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .first
+                .get(&k)
+            {
                 return Some(*t);
             }
             let now = Instant::now();
             if now >= deadline {
                 return None;
             }
-            s = self
-                .cv
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            std::thread::sleep(POLL.min(deadline - now));
         }
     }
 
@@ -228,77 +245,142 @@ impl Receiver {
     }
 }
 
-fn serve_conn(stream: TcpStream, rx: &Receiver) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
-    let Ok(mut out) = stream.try_clone() else {
-        return;
+async fn accept(listener: std::net::TcpListener, rx: Arc<Receiver>) {
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpListener::from_std(listener))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("strix-alertbench: receiver listener: {e}");
+            std::process::exit(1)
+        }
     };
-    let mut r = BufReader::new(stream);
     loop {
-        let mut line = String::new();
-        match r.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if line.trim().is_empty() {
+        let Ok((stream, _)) = listener.accept().await else {
             continue;
+        };
+        if rx.stop.load(Ordering::Acquire) {
+            return;
         }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let http10 = line.trim_end().ends_with("HTTP/1.0");
-        let (mut len, mut chunked, mut close) = (0usize, false, http10);
-        loop {
-            let mut h = String::new();
-            match r.read_line(&mut h) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
-                match k.as_str() {
-                    "content-length" => len = v.parse().unwrap_or(0),
-                    "transfer-encoding" => chunked = v.contains("chunked"),
-                    "connection" => close = v.contains("close"),
-                    _ => {}
-                }
+        rx.connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_conn(stream, rx.clone()));
+    }
+}
+
+/// One parsed request head: path, body framing and whether to close after answering.
+struct Head {
+    path: String,
+    len: usize,
+    chunked: bool,
+    close: bool,
+}
+
+fn parse_head(head: &[u8]) -> Head {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or("");
+    let mut h = Head {
+        path: first.split_whitespace().nth(1).unwrap_or("").to_string(),
+        len: 0,
+        chunked: false,
+        close: first.trim_end().ends_with("HTTP/1.0"),
+    };
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("content-length") {
+                h.len = v.parse().unwrap_or(0);
+            } else if k.eq_ignore_ascii_case("transfer-encoding") {
+                h.chunked = v.to_ascii_lowercase().contains("chunked");
+            } else if k.eq_ignore_ascii_case("connection") {
+                h.close = v.to_ascii_lowercase().contains("close");
             }
         }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                let mut sz = String::new();
-                if r.read_line(&mut sz).unwrap_or(0) == 0 {
-                    return;
-                }
-                let n = usize::from_str_radix(sz.trim().split(';').next().unwrap_or("0"), 16)
-                    .unwrap_or(0);
-                let mut chunk = vec![0u8; n + 2];
-                if r.read_exact(&mut chunk).is_err() {
-                    return;
-                }
-                if n == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..n]);
+    }
+    h
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads until `buf` holds `n` bytes; false on end of stream or error.
+async fn fill(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>, n: usize) -> bool {
+    while buf.len() < n {
+        if !read_more(stream, buf).await {
+            return false;
+        }
+    }
+    true
+}
+
+async fn read_more(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+    buf.reserve(16 << 10);
+    matches!(stream.read_buf(buf).await, Ok(n) if n > 0)
+}
+
+/// Decodes a chunked body at the start of `buf` (reading more as needed) and removes it
+/// from `buf`.
+async fn read_chunked(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut pos = 0;
+    loop {
+        let line_end = loop {
+            if let Some(i) = find(&buf[pos..], b"\r\n") {
+                break pos + i;
             }
-        } else {
-            body.resize(len, 0);
-            if r.read_exact(&mut body).is_err() {
+            if !read_more(stream, buf).await {
+                return None;
+            }
+        };
+        let size = std::str::from_utf8(&buf[pos..line_end]).ok()?;
+        let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).ok()?;
+        let data = line_end + 2;
+        if !fill(stream, buf, data + n + 2).await {
+            return None;
+        }
+        body.extend_from_slice(&buf[data..data + n]);
+        pos = data + n + 2;
+        if n == 0 {
+            buf.drain(..pos);
+            return Some(body);
+        }
+    }
+}
+
+async fn serve_conn(mut stream: tokio::net::TcpStream, rx: Arc<Receiver>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
+    loop {
+        let head_end = loop {
+            if let Some(i) = find(&buf, b"\r\n\r\n") {
+                break i;
+            }
+            if !read_more(&mut stream, &mut buf).await {
                 return;
             }
-        }
-        let at = Instant::now();
-        rx.record(&path, &body, at);
-        let resp: &[u8] = if close {
+        };
+        let head = parse_head(&buf[..head_end]);
+        buf.drain(..head_end + 4);
+        let body = if head.chunked {
+            match read_chunked(&mut stream, &mut buf).await {
+                Some(b) => b,
+                None => return,
+            }
+        } else {
+            if !fill(&mut stream, &mut buf, head.len).await {
+                return;
+            }
+            buf.drain(..head.len).collect()
+        };
+        rx.record(&head.path, &body, Instant::now());
+        let resp: &[u8] = if head.close {
             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         } else {
             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
         };
-        if out.write_all(resp).is_err() || close {
+        if stream.write_all(resp).await.is_err() || head.close {
             return;
         }
     }

@@ -148,10 +148,13 @@ pub struct AlertRecord {
 }
 
 impl AlertRecord {
-    /// The stable alert id for a fingerprint and start time: the first 128 bits of
-    /// SHA-256(`fingerprint` `\0` `starts_at` as decimal), printed as a UUID
-    /// (`8-4-4-4-12` lowercase hex). The same episode always gets the same id, so a
-    /// replayed or re-sent alert updates the record it already has.
+    /// The stable alert id for a fingerprint and start time, shaped like a UUIDv7 (RFC
+    /// 9562): the start in milliseconds as the first 48 bits, then the version (7), then
+    /// 74 bits of SHA-256(`fingerprint` `\0` `starts_at` as decimal) around the variant
+    /// bits, printed `8-4-4-4-12` in lowercase hex. The same episode always gets the same
+    /// id, so a replayed or re-sent alert updates the record it already has; ids of later
+    /// episodes sort later, so new alerts (and their history) are appended to the
+    /// store's indexes instead of being spread over all of their pages.
     pub fn derive_id(fingerprint: &str, starts_at: i64) -> String {
         let mut h = Sha256::new();
         h.update(fingerprint.as_bytes());
@@ -160,7 +163,11 @@ impl AlertRecord {
         let d = h.finalize();
         let mut b = [0u8; 16];
         b.copy_from_slice(&d[..16]);
-        format_uuid(u128::from_be_bytes(b))
+        let hash = u128::from_be_bytes(b);
+        let ms = u128::try_from(starts_at.clamp(0, (1 << 48) - 1)).unwrap_or(0);
+        let rand_a = (hash >> 116) & 0xfff;
+        let rand_b = hash & ((1 << 62) - 1);
+        format_uuid((ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
     }
 
     /// A new record in `state` with its id derived, `updated_at = starts_at`, nothing
@@ -418,6 +425,12 @@ mod tests {
         let parts: Vec<usize> = a.split('-').map(str::len).collect();
         assert_eq!(parts, vec![8, 4, 4, 4, 12]);
         assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+        // UUIDv7: the start in ms first, version 7, variant 10.
+        assert!(a.starts_with("018bcfe5-6800-7"), "{a}");
+        assert!(matches!(a.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{a}");
+        // A later episode sorts after an earlier one, whatever the fingerprint.
+        assert!(AlertRecord::derive_id("ffff", 1_700_000_000_001) > a);
+        assert!(AlertRecord::derive_id("0000", 1_699_999_999_999) < a);
     }
 
     #[test]

@@ -99,5 +99,5 @@ pub use outbox::{
 };
 pub use project::{NewProject, ProjectRecord};
 pub use silence::{Silence, SilenceInput, SilenceMatcher, SilenceState};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, DEFAULT_CACHE_BYTES};
 pub use store::StateStore;

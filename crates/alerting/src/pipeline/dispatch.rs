@@ -917,6 +917,12 @@ pub(crate) fn enqueue_all(inner: &Inner, items: Prepared, now: i64) -> usize {
 
 /// The dispatcher thread's loop, until shutdown.
 pub(crate) fn run(inner: &Inner) {
+    let full = inner.opts.step_alerts.max(1);
+    let first = (full / 8).max(1);
+    // Slices start small after an idle moment and double up to `step_alerts`: the first
+    // notifications of a flood leave after a few dozen alerts are decided, while the
+    // rest of the flood is still arriving.
+    let mut step = first;
     loop {
         let wait = {
             let now = now_ms();
@@ -937,7 +943,11 @@ pub(crate) fn run(inner: &Inner) {
             if inbox.shutdown {
                 return;
             }
-            let take = inbox.alerts.len().min(inner.opts.step_alerts.max(1));
+            if inbox.alerts.is_empty() {
+                step = first;
+            }
+            let take = inbox.alerts.len().min(step);
+            step = (step * 2).min(full);
             let batch: Vec<IncomingAlert> = if take == inbox.alerts.len() {
                 std::mem::take(&mut inbox.alerts)
             } else {

@@ -108,8 +108,9 @@ pub struct PipelineOptions {
     /// Where alert state changes are published (`kind::ALERT`), for live dashboards.
     pub events: Option<Arc<strix_core::events::EventBus>>,
     /// Alerts the dispatcher takes from its inbox in one pass (default 256). A flood is
-    /// decided, written and handed to delivery in slices of this size, so the first
-    /// notifications leave while later alerts are still being processed.
+    /// decided, written and handed to delivery in slices of at most this size, so the
+    /// first notifications leave while later alerts are still being processed; after an
+    /// idle moment the first slice is an eighth of it and each next one twice the last.
     pub step_alerts: usize,
     /// Dispatcher wakeup granularity (default 50 ms); ingest and enqueue wake at once.
     pub tick: Duration,

@@ -13,6 +13,13 @@ fn config(yaml: &str) -> RoutingConfig {
 }
 
 fn pipeline(cfg: &str, store: Arc<dyn StateStore>) -> AlertPipeline {
+    pipeline_and_metrics(cfg, store).0
+}
+
+fn pipeline_and_metrics(
+    cfg: &str,
+    store: Arc<dyn StateStore>,
+) -> (AlertPipeline, prometheus_client::registry::Registry) {
     let mut reg = prometheus_client::registry::Registry::default();
     let p = AlertPipeline::new(
         config(cfg),
@@ -25,7 +32,7 @@ fn pipeline(cfg: &str, store: Arc<dyn StateStore>) -> AlertPipeline {
     )
     .unwrap();
     p.start(&tokio::runtime::Handle::current());
-    p
+    (p, reg)
 }
 
 fn alert(name: &str, sev: &str, ends_at: Option<i64>) -> IncomingAlert {
@@ -339,7 +346,7 @@ async fn many_groups_are_delivered_once_and_recorded() {
          receivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n",
         srv.url("/hook")
     );
-    let p = pipeline(&cfg, st.clone());
+    let (p, reg) = pipeline_and_metrics(&cfg, st.clone());
     const N: usize = 600;
     let batch: Vec<IncomingAlert> = (0..N)
         .map(|i| {
@@ -361,6 +368,17 @@ async fn many_groups_are_delivered_once_and_recorded() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), N, "every group notified exactly once");
+    // The flood was decided in slices that start small (32, 64, 128, 256, 121 alerts),
+    // so the first notifications left before most of it was processed.
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+    let small_batches: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("strix_notifications_enqueue_batch_size_bucket{le=\"64.0\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(small_batches >= 2, "{text}");
     // Every outcome reaches the store (in batches); nothing stays pending.
     let start = Instant::now();
     loop {

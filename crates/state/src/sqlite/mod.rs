@@ -42,6 +42,12 @@ use crate::{
 /// How long a statement waits for another process' lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Page cache of the store's connection unless set with
+/// [`SqliteStore::set_cache_size`]: 32 MiB. SQLite's own default (2 MiB) is smaller than
+/// the pages a burst of alerts and notifications touches, and every page it drops is
+/// read back from the file at the next statement that needs it.
+pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+
 /// The SQLite-backed store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -87,6 +93,7 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        set_cache(&conn, DEFAULT_CACHE_BYTES)?;
         let applied = schema::migrate(&mut conn, strix_core::now_millis())?;
         if !applied.is_empty() {
             tracing::info!(path = %path.display(), versions = ?applied, "Applied state schema migrations.");
@@ -134,6 +141,25 @@ impl SqliteStore {
             commits: Arc::new(AtomicU64::new(0)),
             _checkpointer: None,
         })
+    }
+
+    /// Sets the connection's page cache to about `bytes` (at least one page).
+    pub fn set_cache_size(&self, bytes: u64) -> Result<(), StateError> {
+        set_cache(&self.lock(), bytes)
+    }
+
+    /// The connection's page cache in bytes, as SQLite reports it.
+    pub fn cache_size(&self) -> Result<u64, StateError> {
+        let conn = self.lock();
+        let pages: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        // A negative value is a size in KiB, a positive one a number of pages.
+        let bytes = if pages < 0 {
+            pages.saturating_neg().saturating_mul(1024)
+        } else {
+            pages.saturating_mul(page_size)
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
     }
 
     /// The database file.
@@ -212,6 +238,13 @@ impl From<rusqlite::Error> for StateError {
 }
 
 /// Rejects list limits above the maximum.
+/// `PRAGMA cache_size` in KiB (the negative form), at least 1 KiB.
+fn set_cache(conn: &Connection, bytes: u64) -> Result<(), StateError> {
+    let kib = i64::try_from(bytes / 1024).unwrap_or(i64::MAX).max(1);
+    conn.pragma_update(None, "cache_size", -kib)?;
+    Ok(())
+}
+
 fn check_limit(limit: usize) -> Result<(), StateError> {
     if limit > crate::MAX_LIST_LIMIT {
         return Err(StateError::BadInput(format!(
