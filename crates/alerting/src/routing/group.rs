@@ -149,6 +149,10 @@ pub struct Dispatcher {
     intervals: BTreeMap<String, TimeInterval>,
     resolve_timeout_ms: i64,
     groups: BTreeMap<String, Group>,
+    /// `(next_flush, key)` of every group, so finding what is due (and when the next
+    /// group is) does not visit every group: thousands of groups each waiting out its
+    /// `group_interval` would otherwise be scanned at every pass.
+    schedule: BTreeSet<(Timestamp, String)>,
 }
 
 /// A read-only view of one group (for `/api/v2/alerts/groups` and dashboards).
@@ -169,6 +173,7 @@ impl Dispatcher {
             intervals: config.time_intervals.clone(),
             resolve_timeout_ms: config.global.resolve_timeout.millis(),
             groups: BTreeMap::new(),
+            schedule: BTreeSet::new(),
         }
     }
 
@@ -193,19 +198,25 @@ impl Dispatcher {
             let labels = route.group_by.group_labels(&alert.labels);
             let key = format!("{}:{}", route.id, render_labels(&labels));
             let wait = route.group_wait.millis();
-            let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
-                route: r,
-                labels,
-                alerts: BTreeMap::new(),
-                next_flush: now.saturating_add(wait),
-                flushed: false,
-                last_sent: None,
-                last_firing: BTreeSet::new(),
-                last_resolved: BTreeSet::new(),
+            let schedule = &mut self.schedule;
+            let group = self.groups.entry(key.clone()).or_insert_with(|| {
+                let next_flush = now.saturating_add(wait);
+                schedule.insert((next_flush, key.clone()));
+                Group {
+                    route: r,
+                    labels,
+                    alerts: BTreeMap::new(),
+                    next_flush,
+                    flushed: false,
+                    last_sent: None,
+                    last_firing: BTreeSet::new(),
+                    last_resolved: BTreeSet::new(),
+                }
             });
             // An alert older than group_wait has waited enough: flush at once.
             if !group.flushed && alert.starts_at.saturating_add(wait) <= now {
-                group.next_flush = group.next_flush.min(now);
+                let at = group.next_flush.min(now);
+                reschedule(schedule, &key, group, at);
             }
             let mut a = alert.clone();
             if let Some(old) = group.alerts.get(&a.fingerprint) {
@@ -233,13 +244,23 @@ impl Dispatcher {
     ) -> Vec<Notification> {
         let mut out = Vec::new();
         let mut empty = Vec::new();
-        for (key, g) in self.groups.iter_mut() {
-            if g.next_flush > now {
+        // The due groups, in key order.
+        let later = self
+            .schedule
+            .split_off(&(now.saturating_add(1), String::new()));
+        let mut due: Vec<String> = std::mem::replace(&mut self.schedule, later)
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+        due.sort_unstable();
+        for key in due {
+            let Some(g) = self.groups.get_mut(&key) else {
                 continue;
-            }
+            };
             let route = self.tree.get(g.route);
             g.flushed = true;
             g.next_flush = now.saturating_add(route.group_interval.millis());
+            self.schedule.insert((g.next_flush, key.clone()));
             let time_muted = route.muted_at(&self.intervals, now);
             let mut firing = Vec::new();
             let mut resolved = Vec::new();
@@ -295,7 +316,9 @@ impl Dispatcher {
             }
         }
         for k in empty {
-            self.groups.remove(&k);
+            if let Some(g) = self.groups.remove(&k) {
+                self.schedule.remove(&(g.next_flush, k));
+            }
         }
         out
     }
@@ -305,14 +328,15 @@ impl Dispatcher {
     pub fn flush_now(&mut self, keys: &[String], now: Timestamp) {
         for k in keys {
             if let Some(g) = self.groups.get_mut(k) {
-                g.next_flush = g.next_flush.min(now);
+                let at = g.next_flush.min(now);
+                reschedule(&mut self.schedule, k, g, at);
             }
         }
     }
 
     /// When [`Dispatcher::due`] next has something to do, if ever.
     pub fn next_wakeup(&self) -> Option<Timestamp> {
-        self.groups.values().map(|g| g.next_flush).min()
+        self.schedule.first().map(|(t, _)| *t)
     }
 
     /// The current groups, in key order.
@@ -326,6 +350,22 @@ impl Dispatcher {
             next_flush: g.next_flush,
         })
     }
+}
+
+/// Moves group `key` to flush at `at` in `schedule`.
+fn reschedule(
+    schedule: &mut BTreeSet<(Timestamp, String)>,
+    key: &str,
+    g: &mut Group,
+    at: Timestamp,
+) {
+    if at == g.next_flush {
+        return;
+    }
+    if let Some(entry) = schedule.take(&(g.next_flush, key.to_string())) {
+        schedule.insert((at, entry.1));
+    }
+    g.next_flush = at;
 }
 
 /// `{a="b", c="d"}` including `__name__` (unlike `Labels`' Prometheus display).
@@ -397,6 +437,52 @@ mod tests {
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].firing, 3);
         assert_eq!(n[0].trigger, Trigger::New);
+    }
+
+    #[test]
+    fn schedule_follows_every_group() {
+        // Groups created, flushed early, resolved and dropped in a pseudo-random order:
+        // the next wakeup is always the earliest group's, and exactly the groups whose
+        // time has come are flushed.
+        let mut d = dispatcher("");
+        let mut x: u64 = 7;
+        let mut t = T0;
+        for step in 0..2_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let r = (x >> 33) as usize;
+            t += (r % 7) as i64 * S;
+            let name = format!("G{}", r % 40);
+            match r % 5 {
+                0 | 1 => {
+                    d.insert(
+                        alert(&name, &format!("{}", r % 3), t - (r % 60) as i64 * S),
+                        t,
+                    );
+                }
+                2 => {
+                    let key = format!("{{}}:{{alertname=\"{name}\"}}");
+                    d.flush_now(&[key], t);
+                }
+                3 => {
+                    d.insert(resolved(alert(&name, &format!("{}", r % 3), T0), t), t);
+                }
+                _ => {
+                    let due: Vec<String> = d
+                        .groups()
+                        .filter(|g| g.next_flush <= t)
+                        .map(|g| g.key.to_string())
+                        .collect();
+                    let flushed: BTreeSet<String> =
+                        d.due(t).into_iter().map(|n| n.group_key).collect();
+                    assert!(flushed.iter().all(|k| due.contains(k)), "step {step}");
+                }
+            }
+            let earliest = d.groups().map(|g| g.next_flush).min();
+            assert_eq!(d.next_wakeup(), earliest, "step {step}");
+            assert_eq!(d.schedule.len(), d.groups().count(), "step {step}");
+        }
     }
 
     #[test]
