@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strix_ingest::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+
+mod http1;
 
 #[derive(Parser)]
 #[command(
@@ -269,112 +271,10 @@ async fn accept(listener: std::net::TcpListener, rx: Arc<Receiver>) {
     }
 }
 
-/// One parsed request head: path, body framing and whether to close after answering.
-struct Head {
-    path: String,
-    len: usize,
-    chunked: bool,
-    close: bool,
-}
-
-fn parse_head(head: &[u8]) -> Head {
-    let text = String::from_utf8_lossy(head);
-    let mut lines = text.split("\r\n");
-    let first = lines.next().unwrap_or("");
-    let mut h = Head {
-        path: first.split_whitespace().nth(1).unwrap_or("").to_string(),
-        len: 0,
-        chunked: false,
-        close: first.trim_end().ends_with("HTTP/1.0"),
-    };
-    for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            let v = v.trim();
-            if k.eq_ignore_ascii_case("content-length") {
-                h.len = v.parse().unwrap_or(0);
-            } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                h.chunked = v.to_ascii_lowercase().contains("chunked");
-            } else if k.eq_ignore_ascii_case("connection") {
-                h.close = v.to_ascii_lowercase().contains("close");
-            }
-        }
-    }
-    h
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Reads until `buf` holds `n` bytes; false on end of stream or error.
-async fn fill(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>, n: usize) -> bool {
-    while buf.len() < n {
-        if !read_more(stream, buf).await {
-            return false;
-        }
-    }
-    true
-}
-
-async fn read_more(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
-    buf.reserve(16 << 10);
-    matches!(stream.read_buf(buf).await, Ok(n) if n > 0)
-}
-
-/// Decodes a chunked body at the start of `buf` (reading more as needed) and removes it
-/// from `buf`.
-async fn read_chunked(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    let mut pos = 0;
-    loop {
-        let line_end = loop {
-            if let Some(i) = find(&buf[pos..], b"\r\n") {
-                break pos + i;
-            }
-            if !read_more(stream, buf).await {
-                return None;
-            }
-        };
-        let size = std::str::from_utf8(&buf[pos..line_end]).ok()?;
-        let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).ok()?;
-        let data = line_end + 2;
-        if !fill(stream, buf, data + n + 2).await {
-            return None;
-        }
-        body.extend_from_slice(&buf[data..data + n]);
-        pos = data + n + 2;
-        if n == 0 {
-            buf.drain(..pos);
-            return Some(body);
-        }
-    }
-}
-
 async fn serve_conn(mut stream: tokio::net::TcpStream, rx: Arc<Receiver>) {
     let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
-    loop {
-        let head_end = loop {
-            if let Some(i) = find(&buf, b"\r\n\r\n") {
-                break i;
-            }
-            if !read_more(&mut stream, &mut buf).await {
-                return;
-            }
-        };
-        let head = parse_head(&buf[..head_end]);
-        buf.drain(..head_end + 4);
-        let body = if head.chunked {
-            match read_chunked(&mut stream, &mut buf).await {
-                Some(b) => b,
-                None => return,
-            }
-        } else {
-            if !fill(&mut stream, &mut buf, head.len).await {
-                return;
-            }
-            buf.drain(..head.len).collect()
-        };
-        rx.record(&head.path, &body, Instant::now());
+    while let Some((head, body)) = http1::read_message(&mut stream, &mut buf).await {
+        rx.record(head.path(), &body, Instant::now());
         let resp: &[u8] = if head.close {
             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         } else {

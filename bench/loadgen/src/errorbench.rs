@@ -6,13 +6,20 @@
 //! sender on its own keep-alive connection. It records every request's latency and status,
 //! then (with `--verify`) reads the issues API and checks that the stored event count equals
 //! the number of 200 answers. One JSON line with the results goes to stdout.
+//!
+//! The generator shares the machine with the server, so it spends little per event: each
+//! issue's whole request is built once and a send copies it and writes the event id (into
+//! the envelope header and the event) and the timestamp in place; the senders are tasks
+//! on `--threads` event loops (default one) rather than a thread each.
 
 use clap::Parser;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 
+mod http1;
 mod sentry_event;
 use sentry_event::template;
 
@@ -46,13 +53,26 @@ struct Cli {
     /// A label for the result line.
     #[arg(long, default_value = "strix")]
     system: String,
+    /// Threads the senders are spread over (each runs its share on one event loop).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
+#[derive(Default)]
 struct Outcome {
     latencies_us: Vec<u64>,
     ok: u64,
     limited: u64,
     failed: u64,
+}
+
+impl Outcome {
+    fn add(&mut self, o: Outcome) {
+        self.latencies_us.extend(o.latencies_us);
+        self.ok += o.ok;
+        self.limited += o.limited;
+        self.failed += o.failed;
+    }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -63,95 +83,194 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
+const ID_MARK: &[u8; 32] = b"@@EVENT_ID@@@@@@@@@@@@@@@@@@@@@@";
+const TS_MARK: &[u8; 14] = b"@@TIMESTAMP@@@";
+
+/// The whole HTTP request of one issue's event, built once, with where each send
+/// writes its event id (envelope header and event) and timestamp.
+struct Request {
+    bytes: Vec<u8>,
+    id_at: Vec<usize>,
+    ts_at: usize,
+}
+
+fn positions(hay: &[u8], mark: &[u8]) -> Vec<usize> {
+    hay.windows(mark.len())
+        .enumerate()
+        .filter(|(_, w)| *w == mark)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn request(cli: &Cli, host: &str, k: usize) -> Request {
+    let id = std::str::from_utf8(ID_MARK).unwrap_or_default();
+    let ts = std::str::from_utf8(TS_MARK).unwrap_or_default();
+    let event = template(k, cli.event_bytes)
+        .replacen("EVENT_ID_PLACEHOLDER", id, 1)
+        .replacen("\"TIMESTAMP_PLACEHOLDER\"", ts, 1);
+    let body = format!(
+        "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{event}\n",
+        event.len()
+    );
+    let head = format!(
+        "POST /api/{}/envelope/ HTTP/1.1\r\nHost: {host}\r\n\
+         X-Sentry-Auth: Sentry sentry_version=7, sentry_key={}, sentry_client=strix-errorbench/1\r\n\
+         Content-Type: application/x-sentry-envelope\r\nContent-Length: {}\r\n\r\n",
+        cli.project,
+        cli.key,
+        body.len()
+    );
+    let bytes = [head.into_bytes(), body.into_bytes()].concat();
+    let id_at = positions(&bytes, ID_MARK);
+    let ts_at = positions(&bytes, TS_MARK).first().copied().unwrap_or(0);
+    Request {
+        bytes,
+        id_at,
+        ts_at,
+    }
+}
+
+fn hex_into(out: &mut [u8], mut v: u128) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in out.iter_mut().rev() {
+        *b = HEX[(v & 0xf) as usize];
+        v >>= 4;
+    }
+}
+
+/// One sender: a keep-alive connection posting events until `stop`, reconnecting after
+/// an error.
+async fn sender(
+    w: usize,
+    addr: String,
+    requests: Arc<Vec<Request>>,
+    stop: Arc<AtomicBool>,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let mut buf = Vec::with_capacity(16 << 10);
+    let mut req = Vec::new();
+    let mut n: u64 = 0;
+    let mut conn: Option<tokio::net::TcpStream> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let mut stream = match conn.take() {
+            Some(s) => s,
+            None => match tokio::net::TcpStream::connect(&addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    buf.clear();
+                    s
+                }
+                Err(e) => {
+                    if out.failed < 3 {
+                        eprintln!("sender {w}: {e}");
+                    }
+                    out.failed += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let r = &requests[((w as u64 * 7919 + n) % requests.len() as u64) as usize];
+        req.clear();
+        req.extend_from_slice(&r.bytes);
+        for &at in &r.id_at {
+            hex_into(
+                &mut req[at..at + 32],
+                (u128::from(w as u32) << 96) | u128::from(n),
+            );
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        req[r.ts_at..r.ts_at + 14].copy_from_slice(format!("{now:014.3}").as_bytes());
+        n += 1;
+        let t0 = Instant::now();
+        if stream.write_all(&req).await.is_err() {
+            out.failed += 1;
+            continue;
+        }
+        let Some((head, _)) = http1::read_message(&mut stream, &mut buf).await else {
+            out.failed += 1;
+            continue;
+        };
+        let us = t0.elapsed().as_micros() as u64;
+        match head.status() {
+            200 => {
+                out.ok += 1;
+                out.latencies_us.push(us);
+            }
+            429 | 503 => out.limited += 1,
+            code => {
+                if out.failed < 3 {
+                    eprintln!("sender {w}: HTTP {code}");
+                }
+                out.failed += 1;
+            }
+        }
+        if !head.close {
+            conn = Some(stream);
+        }
+    }
+    out
+}
+
 fn main() {
     let cli = Cli::parse();
-    let templates: Arc<Vec<String>> = Arc::new(
-        (0..cli.issues)
-            .map(|k| template(k, cli.event_bytes))
-            .collect(),
-    );
-    let event_len = templates.first().map(String::len).unwrap_or(0);
-    let url = format!(
-        "{}/api/{}/envelope/",
-        cli.url.trim_end_matches('/'),
-        cli.project
-    );
-    let auth = format!(
-        "Sentry sentry_version=7, sentry_key={}, sentry_client=strix-errorbench/1",
-        cli.key
-    );
+    let base = cli.url.trim_end_matches('/').to_string();
+    let Some(host) = base
+        .strip_prefix("http://")
+        .map(|h| h.split('/').next().unwrap_or(h))
+    else {
+        eprintln!("strix-errorbench: --url must be http://host:port");
+        std::process::exit(2)
+    };
+    let host = host.to_string();
+    let requests: Arc<Vec<Request>> =
+        Arc::new((0..cli.issues).map(|k| request(&cli, &host, k)).collect());
+    let event_len = template(0, cli.event_bytes).len();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let handles: Vec<_> = (0..cli.concurrency)
-        .map(|w| {
-            let (templates, url, auth, stop) =
-                (templates.clone(), url.clone(), auth.clone(), stop.clone());
+    let threads = cli.threads.max(1);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (requests, stop, host) = (requests.clone(), stop.clone(), host.clone());
+            let senders: Vec<usize> = (0..cli.concurrency).filter(|w| w % threads == t).collect();
             std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new()
-                    .timeout(Duration::from_secs(30))
-                    .build();
-                let mut out = Outcome {
-                    latencies_us: Vec::new(),
-                    ok: 0,
-                    limited: 0,
-                    failed: 0,
-                };
-                let mut n: u64 = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let k = ((w as u64 * 7919 + n) % templates.len() as u64) as usize;
-                    let id = format!("{:08x}{:024x}", w, n);
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_secs_f64();
-                    let event = templates[k]
-                        .replacen("EVENT_ID_PLACEHOLDER", &id, 1)
-                        .replacen("\"TIMESTAMP_PLACEHOLDER\"", &format!("{now:.3}"), 1);
-                    let body = format!(
-                        "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{event}\n",
-                        event.len()
-                    );
-                    let t0 = Instant::now();
-                    let r = agent
-                        .post(&url)
-                        .set("x-sentry-auth", &auth)
-                        .set("content-type", "application/x-sentry-envelope")
-                        .send_bytes(body.as_bytes());
-                    let us = t0.elapsed().as_micros() as u64;
-                    match r {
-                        Ok(resp) => {
-                            let _ = resp.into_string();
-                            out.ok += 1;
-                            out.latencies_us.push(us);
-                        }
-                        Err(ureq::Error::Status(429, _)) | Err(ureq::Error::Status(503, _)) => {
-                            out.limited += 1
-                        }
-                        Err(e) => {
-                            if out.failed < 3 {
-                                eprintln!("sender {w}: {e}");
-                            }
-                            out.failed += 1;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| {
+                        eprintln!("strix-errorbench: runtime: {e}");
+                        std::process::exit(1)
+                    });
+                rt.block_on(async move {
+                    let tasks: Vec<_> = senders
+                        .into_iter()
+                        .map(|w| {
+                            tokio::spawn(sender(w, host.clone(), requests.clone(), stop.clone()))
+                        })
+                        .collect();
+                    let mut all = Outcome::default();
+                    for t in tasks {
+                        if let Ok(o) = t.await {
+                            all.add(o);
                         }
                     }
-                    n += 1;
-                }
-                out
+                    all
+                })
             })
         })
         .collect();
     std::thread::sleep(Duration::from_secs(cli.duration));
     stop.store(true, Ordering::Relaxed);
-    let mut lat = Vec::new();
-    let (mut ok, mut limited, mut failed) = (0, 0, 0);
+    let mut all = Outcome::default();
     for h in handles {
         if let Ok(o) = h.join() {
-            lat.extend(o.latencies_us);
-            ok += o.ok;
-            limited += o.limited;
-            failed += o.failed;
+            all.add(o);
         }
     }
+    let (mut lat, ok, limited, failed) = (all.latencies_us, all.ok, all.limited, all.failed);
     let elapsed = started.elapsed().as_secs_f64();
     lat.sort_unstable();
     let mut result = json!({
