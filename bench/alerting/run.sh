@@ -26,10 +26,10 @@
 #        RULE_INTERVAL (10, seconds), CPU_WINDOW (60, seconds), IDLE_WINDOW (20),
 #        PROFILE (0; 1 = perf-record Strix during a second flood and 6 rule intervals),
 #        UPDATE_README (1), KEEP_DATA (0), BUILD (1; 0 = use the built binaries),
-#        PORT_BASE (39120: ports PORT_BASE+1..5 and +9),
+#        PORT_BASE (31120: ports PORT_BASE+1..5 and +9),
 #        STRIX_BIN, PROMETHEUS_BIN, ALERTMANAGER_BIN.
 # Needs: cargo, curl, jq, awk; Debian packages prometheus and prometheus-alertmanager;
-#        ports PORT_BASE+1..+5 and +9 (39121-39125, 39129) on 127.0.0.1 free.
+#        ports PORT_BASE+1..+5 and +9 (31121-31125, 31129) on 127.0.0.1 free.
 set -euo pipefail
 
 PHASES=${PHASES:-"latency flood cpu"}
@@ -57,8 +57,9 @@ BENCH_BIN=$TARGET/release/strix-alertbench
 PROMETHEUS_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 ALERTMANAGER_BIN=${ALERTMANAGER_BIN:-/usr/bin/prometheus-alertmanager}
 
-# Ports: PORT_BASE + 1..5 and + 9 (default 39120).
-PORT_BASE=${PORT_BASE:-39120}
+# Ports: PORT_BASE + 1..5 and + 9 (default 31120: below the ephemeral range, so a server
+# started after thousands of client connections cannot find its port taken by one).
+PORT_BASE=${PORT_BASE:-31120}
 STRIX_PORT=$((PORT_BASE + 1))
 PROM_PORT=$((PORT_BASE + 2))
 AM_PORT=$((PORT_BASE + 3))

@@ -143,7 +143,7 @@ impl SqliteStore {
         })
     }
 
-    /// Sets the connection's page cache to about `bytes` (at least one page).
+    /// Sets the connection's page cache to `bytes`, rounded down to KiB (at least 1 KiB).
     pub fn set_cache_size(&self, bytes: u64) -> Result<(), StateError> {
         set_cache(&self.lock(), bytes)
     }
@@ -237,7 +237,6 @@ impl From<rusqlite::Error> for StateError {
     }
 }
 
-/// Rejects list limits above the maximum.
 /// `PRAGMA cache_size` in KiB (the negative form), at least 1 KiB.
 fn set_cache(conn: &Connection, bytes: u64) -> Result<(), StateError> {
     let kib = i64::try_from(bytes / 1024).unwrap_or(i64::MAX).max(1);
@@ -245,6 +244,7 @@ fn set_cache(conn: &Connection, bytes: u64) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Rejects list limits above the maximum.
 fn check_limit(limit: usize) -> Result<(), StateError> {
     if limit > crate::MAX_LIST_LIMIT {
         return Err(StateError::BadInput(format!(
