@@ -468,7 +468,12 @@ fn compare(
 
 #[test]
 fn promql_scripts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
+    // The directory cargo runs the test for (set at run time), not the one the binary was
+    // built in: a build cache shared between checkouts may hold a binary built elsewhere.
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    let dir = root.join("tests/scripts");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("scripts dir")
         .filter_map(|e| e.ok().map(|e| e.path()))

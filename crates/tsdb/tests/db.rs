@@ -684,6 +684,37 @@ fn acknowledged_write_after_flush_wins_everywhere() {
     );
 }
 
+/// Found by the model test: an import of a new value for a series' newest sample was
+/// acknowledged and dropped (the first value stayed). An import replaces the value, in
+/// the head, across a restart and after a flush; the same value again is a duplicate.
+#[test]
+fn import_replaces_the_newest_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_millis() - 16 * H;
+    let s = |v: f64| ts("model", &[("s", "0")], vec![Sample::new(t, v)]);
+    let read = |db: &Db| all(db).values().next().unwrap().clone();
+    let db = open(dir.path(), opts());
+    for v in [0.0, 13_198_397.0, 13_198_397.0] {
+        let out = db.append(&[s(v)], AppendMode::Backfill).unwrap();
+        assert!(out.first_error.is_none(), "{out:?}");
+        assert_eq!(read(&db), vec![Sample::new(t, v)]);
+    }
+    db.close().unwrap();
+    let db = open(dir.path(), opts());
+    assert_eq!(
+        read(&db),
+        vec![Sample::new(t, 13_198_397.0)],
+        "after WAL replay"
+    );
+    db.flush().unwrap();
+    db.run_maintenance().unwrap();
+    assert_eq!(
+        read(&db),
+        vec![Sample::new(t, 13_198_397.0)],
+        "after the flush"
+    );
+}
+
 mod model {
     //! Model-based test: random appends, imports, flushes and restarts against a
     //! `BTreeMap` model of what was acknowledged.

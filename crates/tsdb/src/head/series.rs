@@ -131,9 +131,15 @@ impl SeriesData {
             Placement::Conflict => match self.ooo.binary_search_by_key(&t, |s| s.t) {
                 Ok(i) => self.ooo[i].v = v,
                 // A new value for an in-order timestamp (import only): the out-of-order
-                // buffer holds it and reads prefer it over the chunk's value.
-                Err(i) if t < self.last_t => self.ooo.insert(i, Sample::new(t, v)),
-                Err(_) => {}
+                // buffer holds it and reads prefer it over the chunk's value. For the
+                // newest sample, `last_v` follows, so a repeat of the new value is a
+                // duplicate and another value a conflict with it.
+                Err(i) => {
+                    self.ooo.insert(i, Sample::new(t, v));
+                    if t == self.last_t {
+                        self.last_v = v.to_bits();
+                    }
+                }
             },
             Placement::Duplicate => {}
         }
