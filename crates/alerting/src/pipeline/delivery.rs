@@ -67,6 +67,8 @@ pub(crate) struct Job {
     pub attempts: u32,
     pub created_at: i64,
     pub due_at: i64,
+    /// When its current attempt started (ms; 0 while not in flight).
+    pub started_at: i64,
 }
 
 /// What a job sends.
@@ -90,6 +92,7 @@ impl Job {
             attempts: 0,
             created_at: now,
             due_at: item.not_before,
+            started_at: 0,
         }
     }
 
@@ -102,6 +105,7 @@ impl Job {
             attempts: e.attempts,
             created_at: e.created_at,
             due_at: e.next_attempt_at,
+            started_at: 0,
         }
     }
 }
@@ -120,7 +124,13 @@ pub(crate) struct Queue {
     /// `forgotten` so the read does not queue an entry it saw before it was finished.
     scans: usize,
     forgotten: HashSet<i64>,
+    /// Moving average of each receiver's attempt time (ms).
+    latency_ms: HashMap<String, f64>,
 }
+
+/// A receiver whose attempts take this long on average (ms) gets its full concurrency;
+/// a faster one [`PipelineOptions::fast_receiver_concurrency`](super::PipelineOptions).
+pub(crate) const SLOW_RECEIVER_MS: f64 = 25.0;
 
 impl Queue {
     /// Adds a job unless its id is already known. Returns whether it was added.
@@ -237,6 +247,13 @@ impl Queue {
     /// An attempt of `job` ended: with `retry_at`, it waits for its next attempt,
     /// otherwise it is finished; its id stays known until [`Queue::forget`].
     fn finished(&mut self, job: Job, retry_at: Option<i64>, now: i64) {
+        if job.started_at > 0 {
+            let took = (now - job.started_at).max(0) as f64;
+            self.latency_ms
+                .entry(job.receiver.clone())
+                .and_modify(|l| *l = 0.8 * *l + 0.2 * took)
+                .or_insert(took);
+        }
         if let Some(n) = self.in_flight.get_mut(&job.receiver) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -250,6 +267,15 @@ impl Queue {
             job.due_at = at;
             self.place(job, now);
         }
+    }
+
+    /// The receivers whose attempts take [`SLOW_RECEIVER_MS`] or more on average.
+    fn slow_receivers(&self) -> HashSet<String> {
+        self.latency_ms
+            .iter()
+            .filter(|(_, l)| **l >= SLOW_RECEIVER_MS)
+            .map(|(r, _)| r.clone())
+            .collect()
     }
 
     /// Jobs not finished (queued, waiting for a retry, or in flight).
@@ -503,14 +529,14 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 pub(crate) async fn run_with(inner: Arc<Inner>, read: OutboxReader) {
     let workers = inner.opts.delivery_workers.max(1);
     let default_cap = inner.opts.per_receiver_concurrency.clamp(1, workers);
-    let per_receiver_cap = |r: &str| {
-        inner
-            .config
-            .concurrency
-            .get(r)
-            .copied()
-            .unwrap_or(default_cap)
-            .max(1)
+    let fast_cap = inner.opts.fast_receiver_concurrency.clamp(1, default_cap);
+    // A configured `max_concurrency` is the receiver's limit. Otherwise a receiver that
+    // answers within SLOW_RECEIVER_MS gets `fast_cap` attempts at once (enough to keep
+    // it busy; more connections only cost CPU on both ends), a slower one `default_cap`.
+    let per_receiver_cap = |r: &str, slow: &HashSet<String>| match inner.config.concurrency.get(r) {
+        Some(&n) => n.max(1),
+        None if slow.contains(r) => default_cap,
+        None => fast_cap,
     };
     let (tx, rx) = mpsc::unbounded_channel::<DeliveryOutcome>();
     let recorder_task = tokio::spawn(recorder(inner.clone(), rx));
@@ -522,9 +548,14 @@ pub(crate) async fn run_with(inner: Arc<Inner>, read: OutboxReader) {
         let (start, next_due) = {
             let mut q = lock(&inner.queue);
             q.promote(now);
-            (q.take_startable(workers, per_receiver_cap), q.next_due())
+            let slow = q.slow_receivers();
+            (
+                q.take_startable(workers, |r| per_receiver_cap(r, &slow)),
+                q.next_due(),
+            )
         };
-        for job in start {
+        for mut job in start {
+            job.started_at = now;
             let inner2 = inner.clone();
             let tx2 = tx.clone();
             tasks.spawn(async move {
@@ -727,6 +758,7 @@ mod tests {
             attempts: 0,
             created_at: 0,
             due_at,
+            started_at: 0,
         }
     }
 
@@ -764,6 +796,33 @@ mod tests {
         }
         assert_eq!(q.len(), 6);
         assert_eq!(q.take_startable(100, |_| 4).len(), 4);
+    }
+
+    #[test]
+    fn receivers_answering_slowly_are_told_apart() {
+        let mut q = Queue::default();
+        for i in 0..4 {
+            q.push(job(i, if i < 2 { "fast" } else { "slow" }, 0), 0);
+        }
+        let mut started = q.take_startable(8, |_| 8);
+        assert_eq!(started.len(), 4);
+        assert!(q.slow_receivers().is_empty(), "not heard from: fast");
+        for j in &mut started {
+            j.started_at = 1_000;
+        }
+        for j in started {
+            let took = if j.receiver == "fast" { 3 } else { 400 };
+            q.finished(j, None, 1_000 + took);
+        }
+        assert_eq!(q.slow_receivers(), HashSet::from(["slow".to_string()]));
+        // Fast answers bring the average back under the threshold.
+        for i in 10..30 {
+            q.push(job(i, "slow", 0), 0);
+            let mut j = q.take_startable(8, |_| 8).remove(0);
+            j.started_at = 2_000;
+            q.finished(j, None, 2_001);
+        }
+        assert!(q.slow_receivers().is_empty());
     }
 
     #[test]

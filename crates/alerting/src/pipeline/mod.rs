@@ -33,7 +33,9 @@
 //!   chunk. At most `write_queue_chunks` chunks wait; a rate limit first waits for all
 //!   of them, so it counts every notification decided before. Delivery (`delivery.rs`) runs from an in-memory
 //!   queue rebuilt from the outbox at start, `delivery_workers` at once and at most
-//!   `per_receiver_concurrency` (or the receiver's `max_concurrency`) per receiver, and
+//!   `per_receiver_concurrency` (or the receiver's `max_concurrency`) per receiver —
+//!   `fast_receiver_concurrency` while a receiver without `max_concurrency` answers
+//!   within 25 ms on average — and
 //!   records outcomes in batches (`record_deliveries`, every `record_interval`):
 //!   delivered, failed (next attempt from the retry policy, persisted, so a restart
 //!   continues the schedule) or given up. Webhooks carry the key in
@@ -92,6 +94,11 @@ pub struct PipelineOptions {
     /// Concurrent delivery attempts to one receiver (default 128), so a slow receiver
     /// cannot starve the others. HTTP channels reuse keep-alive connections.
     pub per_receiver_concurrency: usize,
+    /// Concurrent attempts to a receiver without `max_concurrency` while its attempts take
+    /// under 25 ms on average (default 32): enough to keep a fast receiver busy, and
+    /// every further connection costs CPU on both ends. A receiver starts here; once its
+    /// attempts average 25 ms or more it gets `per_receiver_concurrency`.
+    pub fast_receiver_concurrency: usize,
     /// Notifications the dispatcher writes to the outbox in one transaction before it
     /// hands them to delivery (default 256): the first ones go out while later groups
     /// of a large flush are still being decided.
@@ -126,6 +133,7 @@ impl Default for PipelineOptions {
             external_url: String::new(),
             delivery_workers: 256,
             per_receiver_concurrency: 128,
+            fast_receiver_concurrency: 32,
             flush_chunk: 256,
             write_queue_chunks: 4,
             record_interval: Duration::from_millis(250),
@@ -290,6 +298,7 @@ impl AlertPipeline {
         let mut opts = opts;
         opts.delivery_workers = opts.delivery_workers.max(1);
         opts.per_receiver_concurrency = opts.per_receiver_concurrency.max(1);
+        opts.fast_receiver_concurrency = opts.fast_receiver_concurrency.max(1);
         opts.flush_chunk = opts.flush_chunk.max(1);
         opts.write_queue_chunks = opts.write_queue_chunks.max(1);
         if opts.tick.is_zero() {
