@@ -208,15 +208,24 @@ impl DispatchState {
         Ok(st)
     }
 
-    /// How long the thread may sleep.
+    /// How long the thread may sleep: until the next group flush, sweep or escalation
+    /// check, at most `tick`.
     fn wait_hint(&self, now: i64, tick: std::time::Duration) -> std::time::Duration {
-        match self.dispatcher.next_wakeup() {
-            Some(t) if t <= now => std::time::Duration::ZERO,
-            Some(t) => tick.min(std::time::Duration::from_millis(
-                u64::try_from(t - now).unwrap_or(0),
-            )),
-            None => tick,
+        let next = [
+            self.dispatcher.next_wakeup(),
+            Some(self.next_sweep),
+            Some(self.next_escalation_check),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(i64::MAX);
+        if next <= now {
+            return std::time::Duration::ZERO;
         }
+        tick.min(std::time::Duration::from_millis(
+            u64::try_from(next - now).unwrap_or(u64::MAX),
+        ))
     }
 
     fn update_gauges(&self, metrics: &Metrics) {
@@ -947,7 +956,9 @@ pub(crate) fn run(inner: &Inner) {
                 step = first;
             }
             let take = inbox.alerts.len().min(step);
-            step = (step * 2).min(full);
+            if take > 0 {
+                step = (step * 2).min(full);
+            }
             let batch: Vec<IncomingAlert> = if take == inbox.alerts.len() {
                 std::mem::take(&mut inbox.alerts)
             } else {

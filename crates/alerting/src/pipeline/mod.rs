@@ -119,7 +119,9 @@ pub struct PipelineOptions {
     /// first notifications leave while later alerts are still being processed; after an
     /// idle moment the first slice is an eighth of it and each next one twice the last.
     pub step_alerts: usize,
-    /// Dispatcher wakeup granularity (default 50 ms); ingest and enqueue wake at once.
+    /// The longest the dispatcher and the delivery loop sleep (default 1 s). They wake at
+    /// once for ingest and new outbox entries, and at the time of the next group flush,
+    /// sweep, escalation check or retry; an idle pipeline wakes about once a second.
     pub tick: Duration,
     /// How often delivery re-reads the pending outbox entries and queues those it does
     /// not know (default 1 min; minimum 10 ms). Failed reads are retried sooner, with
@@ -138,7 +140,7 @@ impl Default for PipelineOptions {
             write_queue_chunks: 4,
             record_interval: Duration::from_millis(250),
             step_alerts: 256,
-            tick: Duration::from_millis(50),
+            tick: Duration::from_secs(1),
             reconcile_interval: Duration::from_secs(60),
             events: None,
         }
@@ -302,7 +304,7 @@ impl AlertPipeline {
         opts.flush_chunk = opts.flush_chunk.max(1);
         opts.write_queue_chunks = opts.write_queue_chunks.max(1);
         if opts.tick.is_zero() {
-            opts.tick = Duration::from_millis(50);
+            opts.tick = Duration::from_secs(1);
         }
         opts.reconcile_interval = opts.reconcile_interval.max(Duration::from_millis(10));
         Ok(AlertPipeline {
