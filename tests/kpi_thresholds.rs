@@ -377,7 +377,7 @@ fn kpi_status_changes_are_published_as_live_events() {
             .events
             .into_iter()
             .filter(|e| e.kind == strix_core::events::kind::KPI)
-            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .map(|e| serde_json::from_str(e.data.as_str()).unwrap())
             .collect()
     };
     manager.evaluate_all_at(now);
@@ -406,7 +406,7 @@ fn kpi_status_changes_are_published_as_live_events() {
         .events
         .into_iter()
         .filter(|e| e.kind == strix_core::events::kind::ALERT)
-        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .map(|e| serde_json::from_str(e.data.as_str()).unwrap())
         .collect();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["state"], "pending");

@@ -8,11 +8,13 @@
 //!
 //! Publishing never blocks on subscribers and never allocates beyond the ring: it takes a
 //! short lock, pushes, and calls the registered wake hooks (the HTTP layer registers one
-//! that wakes its async streams). Publishers pass the payload already serialised as JSON
-//! so this crate needs no JSON library.
+//! that wakes its async streams). Publishers pass the payload serialised as JSON, or a
+//! function that serialises it ([`EventBus::publish_with`]), run once on the first read:
+//! a burst of thousands of alert changes with nobody watching costs no JSON at all. This
+//! crate needs no JSON library.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Event kinds. Kept as constants so publishers and the dashboard agree on the names.
 pub mod kind {
@@ -38,7 +40,73 @@ pub struct Event {
     /// When it was published, in Unix milliseconds.
     pub at: crate::Timestamp,
     /// The payload, a JSON document.
-    pub data: String,
+    pub data: EventData,
+}
+
+type Render = Box<dyn FnOnce() -> String + Send>;
+
+struct DataInner {
+    text: OnceLock<String>,
+    render: Mutex<Option<Render>>,
+}
+
+/// An event's JSON payload, serialised when first read. Clones share it.
+#[derive(Clone)]
+pub struct EventData(Arc<DataInner>);
+
+impl EventData {
+    /// A payload already serialised.
+    pub fn text(text: String) -> Self {
+        EventData(Arc::new(DataInner {
+            text: OnceLock::from(text),
+            render: Mutex::new(None),
+        }))
+    }
+
+    /// A payload `render` serialises when first read.
+    pub fn lazy(render: impl FnOnce() -> String + Send + 'static) -> Self {
+        EventData(Arc::new(DataInner {
+            text: OnceLock::new(),
+            render: Mutex::new(Some(Box::new(render))),
+        }))
+    }
+
+    /// The JSON document.
+    pub fn as_str(&self) -> &str {
+        self.0.text.get_or_init(|| {
+            let render = lock(&self.0.render).take();
+            render.map(|f| f()).unwrap_or_default()
+        })
+    }
+}
+
+impl std::ops::Deref for EventData {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for EventData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.text.get() {
+            Some(t) => f.debug_tuple("EventData").field(t).finish(),
+            None => f.write_str("EventData(<not yet serialised>)"),
+        }
+    }
+}
+
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<&str> for EventData {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// What a reader gets for "everything after id N".
@@ -117,6 +185,20 @@ impl EventBus {
 
     /// Publishes an event with a JSON payload; returns its id.
     pub fn publish(&self, kind: &'static str, data: String) -> u64 {
+        self.publish_data(kind, EventData::text(data))
+    }
+
+    /// Publishes an event whose JSON payload `render` makes when the event is first read
+    /// (never, if nobody reads it before it leaves the ring); returns its id.
+    pub fn publish_with(
+        &self,
+        kind: &'static str,
+        render: impl FnOnce() -> String + Send + 'static,
+    ) -> u64 {
+        self.publish_data(kind, EventData::lazy(render))
+    }
+
+    fn publish_data(&self, kind: &'static str, data: EventData) -> u64 {
         let id = {
             let mut ring = lock(&self.ring);
             let id = ring.next_id;
@@ -192,6 +274,7 @@ mod tests {
         assert!(!s.gap);
         assert_eq!(s.last_id, 5);
         assert_eq!(s.events[0].data, "{\"n\":2}");
+        assert_eq!(s.events[0].data.as_str(), "{\"n\":2}");
         assert_eq!(bus.since(5, 100).events.len(), 0);
         assert_eq!(bus.since(0, 2).events.len(), 2);
     }
@@ -234,6 +317,29 @@ mod tests {
         assert!(after.since(old, 10).gap);
         // One that reconnects with an id of this process is not.
         assert!(!after.since(new, 10).gap);
+    }
+
+    #[test]
+    fn a_lazy_payload_is_made_once_on_first_read() {
+        let bus = EventBus::starting_at(2, 1);
+        let made = Arc::new(AtomicUsize::new(0));
+        for i in 0..3 {
+            let m = made.clone();
+            bus.publish_with(kind::ALERT, move || {
+                m.fetch_add(1, Ordering::SeqCst);
+                format!("{{\"n\":{i}}}")
+            });
+        }
+        // The first event left the ring unread: never serialised.
+        assert_eq!(made.load(Ordering::SeqCst), 0);
+        let s = bus.since(0, 10);
+        assert_eq!(made.load(Ordering::SeqCst), 0);
+        let again = bus.since(0, 10);
+        assert_eq!(s.events[0].data.as_str(), "{\"n\":1}");
+        assert_eq!(again.events[0].data.as_str(), "{\"n\":1}");
+        assert_eq!(s.events[1].data, "{\"n\":2}");
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+        assert!(format!("{:?}", s.events[0]).contains("{\\\"n\\\":1}"));
     }
 
     #[test]

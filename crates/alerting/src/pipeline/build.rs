@@ -195,22 +195,35 @@ impl Prepared {
 }
 
 /// Outbox entries for `n`: one per channel of the receiver (optionally only channels of
-/// `only` kind), keyed `{key}:{index}`.
+/// `only` kind), keyed `{key}:{index}`. The last entry takes `n` itself; earlier ones
+/// (a receiver with several channels) get copies.
 pub(crate) fn outbox_items(
     chans: &[Box<dyn channels::Channel>],
-    n: &channels::Notification,
+    n: channels::Notification,
     key: &str,
     only: Option<ChannelKind>,
     now: i64,
 ) -> Prepared {
     let mut out = Prepared::default();
-    for (i, ch) in chans.iter().enumerate() {
-        if only.is_some_and(|k| k != ch.kind()) {
-            continue;
-        }
+    let wanted: Vec<(usize, ChannelKind)> = chans
+        .iter()
+        .enumerate()
+        .map(|(i, ch)| (i, ch.kind()))
+        .filter(|(_, kind)| only.is_none_or(|k| k == *kind))
+        .collect();
+    let mut n = Some(n);
+    for (pos, &(i, kind)) in wanted.iter().enumerate() {
+        let notification = if pos + 1 == wanted.len() {
+            n.take()
+        } else {
+            n.clone()
+        };
+        let Some(notification) = notification else {
+            break;
+        };
         let payload = Payload {
             channel_index: i,
-            notification: n.clone(),
+            notification,
         };
         let text = match serde_json::to_string(&payload) {
             Ok(v) => v,
@@ -221,8 +234,8 @@ pub(crate) fn outbox_items(
         };
         out.items.push(OutboxItem {
             idempotency_key: format!("{key}:{i}"),
-            receiver: n.receiver.clone(),
-            channel: ch.kind().as_str().to_string(),
+            receiver: payload.notification.receiver.clone(),
+            channel: kind.as_str().to_string(),
             payload: text,
             not_before: now,
         });

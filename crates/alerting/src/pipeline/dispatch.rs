@@ -455,13 +455,16 @@ impl DispatchState {
             };
         let bus = inner.opts.events.as_deref();
         let mut escalations = Vec::new();
-        for (after, res) in afters.into_iter().zip(results) {
-            match &res {
+        for (after, mut res) in afters.into_iter().zip(results) {
+            let changed = match &mut res {
                 Some(Ok(AlertWritten::Upserted(out))) if out.transition.is_some() => {
-                    events::publish_alert(bus, &out.record)
+                    Some(&mut out.record)
                 }
-                Some(Ok(AlertWritten::Transitioned(rec))) => events::publish_alert(bus, rec),
-                _ => {}
+                Some(Ok(AlertWritten::Transitioned(rec))) => Some(rec),
+                _ => None,
+            };
+            if let (Some(bus), Some(rec)) = (bus, changed) {
+                events::publish_alert(Some(bus), take_for_event(rec));
             }
             match after {
                 After::Log => match res {
@@ -582,7 +585,7 @@ impl DispatchState {
                     "not re-sent before its end time",
                     now,
                 ) {
-                    Ok(rec) => events::publish_alert(inner.opts.events.as_deref(), &rec),
+                    Ok(rec) => events::publish_alert(inner.opts.events.as_deref(), rec),
                     Err(StateError::Conflict(_)) | Err(StateError::NotFound { .. }) => {}
                     Err(e) => tracing::warn!(alert = %a.id, error = %e, "Cannot resolve an alert."),
                 }
@@ -742,7 +745,7 @@ impl DispatchState {
                     n.escalation_level = step.step;
                     n.idempotency_key = format!("esc:{}:{}:{}", act.id, step.step, r);
                     let key = n.idempotency_key.clone();
-                    items.append(build::outbox_items(chans, &n, &key, None, now));
+                    items.append(build::outbox_items(chans, n, &key, None, now));
                 }
                 if plan.skipped > 0 {
                     tracing::info!(alert = %act.id, skipped = plan.skipped, "Overdue escalation levels merged into one page.");
@@ -817,7 +820,7 @@ impl DispatchState {
             let key = n.idempotency_key.clone();
             items.append(build::outbox_items(
                 chans,
-                &n,
+                n,
                 &key,
                 Some(ChannelKind::PagerDuty),
                 now,
@@ -889,6 +892,30 @@ fn rate_ok(inner: &Inner, receiver: &str, channels: usize, now: i64) -> bool {
             tracing::warn!(receiver, error = %e, "Cannot check a rate limit; allowing.");
             true
         }
+    }
+}
+
+/// The record for a live event, leaving in `rec` what [`DispatchState::apply`] still
+/// reads after publishing (the id and the state).
+fn take_for_event(rec: &mut AlertRecord) -> AlertRecord {
+    AlertRecord {
+        id: rec.id.clone(),
+        fingerprint: std::mem::take(&mut rec.fingerprint),
+        rule: std::mem::take(&mut rec.rule),
+        generator: std::mem::take(&mut rec.generator),
+        labels: std::mem::take(&mut rec.labels),
+        annotations: std::mem::take(&mut rec.annotations),
+        state: rec.state,
+        severity: std::mem::take(&mut rec.severity),
+        value: rec.value,
+        starts_at: rec.starts_at,
+        updated_at: rec.updated_at,
+        ended_at: rec.ended_at,
+        acknowledged_by: rec.acknowledged_by.take(),
+        acknowledged_at: rec.acknowledged_at,
+        resolved_by: rec.resolved_by.take(),
+        resolved_at: rec.resolved_at,
+        notes: std::mem::take(&mut rec.notes),
     }
 }
 

@@ -12,9 +12,10 @@ pub fn num(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
-/// Publishes `a` as a [`kind::ALERT`] event, if there is a bus.
-pub fn publish_alert(bus: Option<&EventBus>, a: &AlertRecord) {
+/// Publishes `a` as a [`kind::ALERT`] event, if there is a bus. The JSON is made when
+/// the event is first read.
+pub fn publish_alert(bus: Option<&EventBus>, a: AlertRecord) {
     if let Some(bus) = bus {
-        bus.publish(kind::ALERT, alert_json(a).to_string());
+        bus.publish_with(kind::ALERT, move || alert_json(&a).to_string());
     }
 }

@@ -449,7 +449,7 @@ impl AlertPipeline {
             notes,
             now,
         )?;
-        events::publish_alert(self.inner.opts.events.as_deref(), &rec);
+        events::publish_alert(self.inner.opts.events.as_deref(), rec.clone());
         let created = lock(&self.inner.dispatch).acknowledged(&self.inner, &rec, now);
         if created > 0 {
             self.inner.delivery_wake.notify_one();
@@ -471,7 +471,7 @@ impl AlertPipeline {
             self.inner
                 .store
                 .transition(alert_id, AlertState::Resolved, operator, notes, now)?;
-        events::publish_alert(self.inner.opts.events.as_deref(), &rec);
+        events::publish_alert(self.inner.opts.events.as_deref(), rec.clone());
         lock(&self.inner.dispatch).resolved_by_operator(&rec, now);
         self.inner.inbox_cv.notify_one();
         Ok(rec)

@@ -276,7 +276,7 @@ fn alert_events(bus: &strix_core::events::EventBus) -> Vec<serde_json::Value> {
         .events
         .into_iter()
         .filter(|e| e.kind == strix_core::events::kind::ALERT)
-        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .map(|e| serde_json::from_str(e.data.as_str()).unwrap())
         .collect()
 }
 

@@ -112,19 +112,15 @@ fn gauge(n: usize) -> i64 {
 /// and hands the new ones to delivery. Returns how many were new.
 fn write_now(inner: &Inner, chunk: Chunk) -> usize {
     let mut items = build::Prepared::default();
-    for (receiver, n) in &chunk.notifications {
-        let Some(chans) = inner.channels().get(receiver) else {
+    let now = chunk.now;
+    for (receiver, n) in chunk.notifications {
+        let Some(chans) = inner.channels().get(&receiver) else {
             continue;
         };
-        items.append(build::outbox_items(
-            chans,
-            n,
-            &n.idempotency_key,
-            None,
-            chunk.now,
-        ));
+        let key = n.idempotency_key.clone();
+        items.append(build::outbox_items(chans, n, &key, None, now));
     }
-    enqueue_all(inner, items, chunk.now)
+    enqueue_all(inner, items, now)
 }
 
 /// The writer thread's loop: until stopped with an empty queue.

@@ -80,7 +80,7 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 }
 
 fn payload(e: &Event) -> Value {
-    serde_json::from_str(&e.data).unwrap_or(Value::Null)
+    serde_json::from_str(e.data.as_str()).unwrap_or(Value::Null)
 }
 
 async fn events(

@@ -6,9 +6,14 @@
 //! and wait up to [`BUSY_TIMEOUT`] for the lock before failing with
 //! [`StateError::Unavailable`]).
 //!
-//! Durability: `journal_mode=WAL` with `synchronous=FULL`, so the WAL is fsynced at every
-//! commit and a call that returned `Ok` survives `kill -9` and power loss. WAL checkpoints
-//! run on a thread of their own (`checkpoint.rs`), not inside the commits.
+//! Durability: `journal_mode=WAL`, and a write returns only after the WAL holding its
+//! commit was fsynced, so a call that returned `Ok` survives `kill -9` and power loss. The
+//! fsync is ours, not SQLite's (`synchronous=NORMAL`, [`WalSync`]): it runs after the
+//! connection is released, so other threads use the connection while the disk flushes,
+//! and one fsync covers every commit made before it started (group commit: threads
+//! committing at the same time share a flush instead of queueing one each behind the
+//! lock). WAL checkpoints run on a thread of their own (`checkpoint.rs`), not inside the
+//! commits.
 
 mod alerts;
 mod checkpoint;
@@ -23,6 +28,7 @@ mod schema;
 mod silences;
 mod tickets;
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -57,11 +63,78 @@ pub struct SqliteStore {
     commits: Arc<AtomicU64>,
     /// Background WAL checkpoints (`None` for a read-only store).
     _checkpointer: Option<checkpoint::Checkpointer>,
+    /// Makes commits durable (`None` for a read-only store).
+    wal_sync: Option<WalSync>,
+}
+
+/// Group commit: fsyncs the WAL after commits, outside the connection lock.
+///
+/// Commits are numbered under the connection lock; [`sync`](Self::sync) of commit `n`
+/// returns at once if a flush that started after `n` committed has finished, and otherwise
+/// flushes the WAL, which covers every commit numbered so far. The WAL file stays open for
+/// the store's life (SQLite deletes it only when the last connection closes), so the
+/// flush reaches the file SQLite appends to; keeping it open also means no `close()` of
+/// ours ever releases SQLite's POSIX locks on a file of the database.
+#[derive(Debug)]
+struct WalSync {
+    path: PathBuf,
+    /// Commits made so far.
+    committed: AtomicU64,
+    /// The WAL file and the number of commits known to be on disk; held while flushing.
+    synced: Mutex<(Option<File>, u64)>,
+    /// Flushes done (for tests).
+    flushes: AtomicU64,
+}
+
+impl WalSync {
+    fn new(db: &Path) -> Self {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        WalSync {
+            path: PathBuf::from(wal),
+            committed: AtomicU64::new(0),
+            synced: Mutex::new((None, 0)),
+            flushes: AtomicU64::new(0),
+        }
+    }
+
+    /// Numbers a commit; call under the connection lock, right after it.
+    fn committed(&self) -> u64 {
+        self.committed.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Returns once commit `n` is on disk.
+    fn sync(&self, n: u64) -> Result<(), StateError> {
+        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        if synced.1 >= n {
+            return Ok(());
+        }
+        let upto = self.committed.load(Ordering::Acquire);
+        let unavailable = |e: std::io::Error| StateError::Unavailable {
+            message: format!("flushing {}", self.path.display()),
+            source: Box::new(e),
+        };
+        if synced.0.is_none() {
+            synced.0 = Some(
+                File::options()
+                    .read(true)
+                    .write(true)
+                    .open(&self.path)
+                    .map_err(unavailable)?,
+            );
+        }
+        if let Some(f) = &synced.0 {
+            f.sync_data().map_err(unavailable)?;
+        }
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        synced.1 = upto;
+        Ok(())
+    }
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, sets WAL mode, `synchronous=FULL`,
-    /// foreign keys and the busy timeout, and applies pending schema migrations in one
+    /// Opens (creating if needed) the database at `path`, sets WAL mode (commits made
+    /// durable by [`WalSync`]), foreign keys and the busy timeout, and applies pending schema migrations in one
     /// transaction. Opening a current database writes nothing.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StateError> {
         Self::open_with(path.as_ref(), checkpoint::CHECKPOINT_INTERVAL)
@@ -91,6 +164,7 @@ impl SqliteStore {
                 source: "journal_mode".into(),
             });
         }
+        // Migrations below commit with SQLite's own fsync; later writes with ours.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         set_cache(&conn, DEFAULT_CACHE_BYTES)?;
@@ -103,11 +177,13 @@ impl SqliteStore {
             "wal_autocheckpoint",
             checkpoint::FALLBACK_AUTOCHECKPOINT_PAGES,
         )?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         let commits = Arc::new(AtomicU64::new(1));
         let checkpointer =
             checkpoint::Checkpointer::start(&path, checkpoint_interval, commits.clone())?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            wal_sync: Some(WalSync::new(&path)),
             path,
             commits,
             _checkpointer: Some(checkpointer),
@@ -140,6 +216,7 @@ impl SqliteStore {
             path,
             commits: Arc::new(AtomicU64::new(0)),
             _checkpointer: None,
+            wal_sync: None,
         })
     }
 
@@ -180,15 +257,23 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits if it returns `Ok`.
+    /// Returns after the commit is on disk ([`WalSync`]).
     fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        self.commits.fetch_add(1, Ordering::Release);
+        let (out, commit) = {
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            self.commits.fetch_add(1, Ordering::Release);
+            (out, self.wal_sync.as_ref().map(|w| (w, w.committed())))
+        };
+        // A read-only store has no WAL of its own (and its writes fail before this).
+        if let Some((w, n)) = commit {
+            w.sync(n)?;
+        }
         Ok(out)
     }
 
@@ -651,5 +736,56 @@ impl StateStore for SqliteStore {
 
     fn prune(&self, before: i64) -> Result<PruneStats, StateError> {
         self.write(|tx| prune::prune(tx, before))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod wal_sync_tests {
+    use super::SqliteStore;
+    use crate::{OutboxItem, StateStore};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    fn item(key: String) -> OutboxItem {
+        OutboxItem {
+            idempotency_key: key,
+            receiver: "r".into(),
+            channel: "webhook".into(),
+            payload: "{}".into(),
+            not_before: 0,
+        }
+    }
+
+    #[test]
+    fn writes_return_after_a_flush_of_their_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path().join("state.db")).unwrap());
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let w = store.wal_sync.as_ref().unwrap();
+                    for i in 0..40 {
+                        let before = w.committed.load(Ordering::Acquire);
+                        store.enqueue(&item(format!("{t}-{i}")), 1).unwrap();
+                        // This write's commit is numbered after `before`, and it returned
+                        // only once a flush covered it.
+                        let synced = w.synced.lock().unwrap().1;
+                        assert!(synced > before, "synced {synced} after commit {before}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let w = store.wal_sync.as_ref().unwrap();
+        let commits = w.committed.load(Ordering::Acquire);
+        let flushes = w.flushes.load(Ordering::Acquire);
+        assert_eq!(commits, 240);
+        assert!(flushes >= 1 && flushes <= commits, "{flushes} flushes");
+        // The WAL really was written through the connection: it is still there.
+        assert!(dir.path().join("state.db-wal").exists());
     }
 }

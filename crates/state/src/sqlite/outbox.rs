@@ -146,24 +146,34 @@ fn log(
 }
 
 /// Applies `set` (an `UPDATE outbox SET ...` assignment list; `?1` is the id) to the
-/// pending entry `id` and returns what logging the outcome needs, in one statement. An
-/// entry that is missing or no longer pending is the error [`pending`] names.
+/// pending entry `id` and returns what logging the outcome needs. An entry that is missing
+/// or no longer pending is the error [`pending`] names.
+///
+/// Two statements rather than one `UPDATE … RETURNING`: SQLite runs `RETURNING` like a
+/// trigger, which gives the statement a journal of its own (allocated and freed for every
+/// delivery, which is most of the cost of recording one).
 fn update_pending(
     conn: &Connection,
     id: i64,
     set: &str,
     args: &[&dyn rusqlite::ToSql],
 ) -> Result<Marked, StateError> {
-    let sql = format!(
-        "UPDATE outbox SET {set} WHERE id = ?1 AND status = 'pending'
-         RETURNING idempotency_key, receiver, channel, attempts"
-    );
+    let sql = format!("UPDATE outbox SET {set} WHERE id = ?1 AND status = 'pending'");
     let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(args.len() + 1);
     params.push(&id);
     params.extend_from_slice(args);
-    let row = conn
-        .prepare_cached(&sql)?
-        .query_row(params.as_slice(), |r| {
+    if conn.prepare_cached(&sql)?.execute(params.as_slice())? == 0 {
+        // Not updated: say why (missing or finished).
+        pending(conn, id)?;
+        return Err(StateError::Conflict(format!(
+            "outbox entry {id} is not pending"
+        )));
+    }
+    Ok(conn
+        .prepare_cached(
+            "SELECT idempotency_key, receiver, channel, attempts FROM outbox WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
             Ok(Marked {
                 id,
                 idempotency_key: r.get(0)?,
@@ -171,18 +181,7 @@ fn update_pending(
                 channel: r.get(2)?,
                 attempts: r.get(3)?,
             })
-        })
-        .optional()?;
-    match row {
-        Some(m) => Ok(m),
-        None => {
-            // Not updated: say why (missing or finished).
-            pending(conn, id)?;
-            Err(StateError::Conflict(format!(
-                "outbox entry {id} is not pending"
-            )))
-        }
-    }
+        })?)
 }
 
 pub(super) fn mark_delivered(
