@@ -40,9 +40,10 @@
 //!
 //! # Durability
 //!
-//! Every write method is one transaction. SQLite runs in WAL mode with `synchronous=FULL`:
-//! when a write returns `Ok`, it has committed and survives `kill -9`, and the WAL has been
-//! fsynced so it also survives power loss. `tests/durability.rs` re-runs the test binary as
+//! Every write method is one transaction. SQLite runs in WAL mode, and a write returns
+//! `Ok` only after it committed and the WAL holding the commit was fsynced, so it survives
+//! `kill -9` and power loss. The fsync runs after the connection is released and covers
+//! every commit made before it (group commit). `tests/durability.rs` re-runs the test binary as
 //! a child that writes and then aborts (or is SIGKILLed mid-stream by the parent), reopens
 //! the database and checks every acknowledged write and its history. The schema is
 //! versioned and migrated on open; it is described in `docs/format/state.md`.
