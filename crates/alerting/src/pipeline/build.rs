@@ -123,6 +123,11 @@ pub(crate) fn channel_notification(
 /// The notification's stable key: channels' content key (receiver, group, status,
 /// escalation level, each alert's fingerprint and status) plus each alert's start, so a
 /// new firing episode of the same labels gets a new key, and `extra`.
+///
+/// 64 hex digits: the time of the newest change the notification reports (the latest
+/// start, or end of a resolved alert) in milliseconds as 12 digits, then 52 digits of the
+/// SHA-256 of the rest. Keys of new notifications therefore sort after older ones, and the
+/// outbox's unique index on them grows at its end instead of on random pages.
 pub(crate) fn notification_key(
     n: &channels::Notification,
     inputs: &[AlertInput],
@@ -133,6 +138,14 @@ pub(crate) fn notification_key(
         .map(|a| (a.fingerprint, a.starts_at))
         .collect();
     starts.sort_unstable();
+    let latest = inputs
+        .iter()
+        .map(|a| match a.status {
+            group::AlertStatus::Resolved => a.ends_at.unwrap_or(a.starts_at).max(a.starts_at),
+            group::AlertStatus::Firing => a.starts_at,
+        })
+        .max()
+        .unwrap_or(0);
     let mut h = Sha256::new();
     h.update(n.compute_idempotency_key().as_bytes());
     for (fp, s) in starts {
@@ -141,7 +154,9 @@ pub(crate) fn notification_key(
     }
     h.update(extra.as_bytes());
     h.update([u8::from(n.acknowledged)]);
-    hex::encode(h.finalize())
+    let digest = hex::encode(h.finalize());
+    let ms = u64::try_from(latest).unwrap_or(0) & 0xffff_ffff_ffff;
+    format!("{ms:012x}{}", &digest[..52])
 }
 
 /// A one-alert notification (escalation pages, PagerDuty acknowledgements).
@@ -275,4 +290,57 @@ pub(crate) fn test_notification(
         BTreeMap::from([("alertname".to_string(), "StrixTestNotification".to_string())]);
     n.idempotency_key = notification_key(&n, &[input], &format!("test@{now}"));
     n
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn input(name: &str, starts_at: i64, ends_at: Option<i64>) -> AlertInput {
+        let labels = Labels::from_pairs([("alertname", name)]);
+        AlertInput {
+            fingerprint: group::fingerprint(&labels),
+            labels,
+            annotations: BTreeMap::new(),
+            starts_at,
+            ends_at,
+            generator_url: String::new(),
+            status: if ends_at.is_some() {
+                group::AlertStatus::Resolved
+            } else {
+                group::AlertStatus::Firing
+            },
+        }
+    }
+
+    fn key(inputs: &[AlertInput]) -> String {
+        let mut n = single_alert_notification("r", "{}:{}", &inputs[0], "id", "");
+        n.alerts = inputs.iter().map(channel_alert).collect();
+        notification_key(&n, inputs, "")
+    }
+
+    #[test]
+    fn keys_are_stable_and_sort_by_the_newest_change() {
+        let a = input("A", 1_700_000_000_000, None);
+        let b = input("B", 1_700_000_000_500, None);
+        let k = key(&[a.clone()]);
+        assert_eq!(k.len(), 64);
+        assert!(k.bytes().all(|c| c.is_ascii_hexdigit()), "{k}");
+        assert_eq!(k, key(&[a.clone()]), "same notification, same key");
+        assert!(k.starts_with(&format!("{:012x}", 1_700_000_000_000_i64)));
+        // A later alert sorts after, whatever its hash.
+        assert!(key(&[b.clone()]) > k);
+        assert!(
+            key(&[a.clone(), b.clone()]).starts_with(&format!("{:012x}", 1_700_000_000_500_i64))
+        );
+        // Its resolution is a newer change than its start, and another key.
+        let resolved = input("A", 1_700_000_000_000, Some(1_700_000_060_000));
+        let kr = key(&[resolved]);
+        assert!(
+            kr.starts_with(&format!("{:012x}", 1_700_000_060_000_i64)),
+            "{kr}"
+        );
+        assert_ne!(kr[12..], k[12..]);
+    }
 }
