@@ -324,13 +324,17 @@ mod tests {
     fn keys_are_stable_and_sort_by_the_newest_change() {
         let a = input("A", 1_700_000_000_000, None);
         let b = input("B", 1_700_000_000_500, None);
-        let k = key(&[a.clone()]);
+        let k = key(std::slice::from_ref(&a));
         assert_eq!(k.len(), 64);
         assert!(k.bytes().all(|c| c.is_ascii_hexdigit()), "{k}");
-        assert_eq!(k, key(&[a.clone()]), "same notification, same key");
+        assert_eq!(
+            k,
+            key(std::slice::from_ref(&a)),
+            "same notification, same key"
+        );
         assert!(k.starts_with(&format!("{:012x}", 1_700_000_000_000_i64)));
         // A later alert sorts after, whatever its hash.
-        assert!(key(&[b.clone()]) > k);
+        assert!(key(std::slice::from_ref(&b)) > k);
         assert!(
             key(&[a.clone(), b.clone()]).starts_with(&format!("{:012x}", 1_700_000_000_500_i64))
         );
