@@ -6,6 +6,8 @@
 //! cargo test --release -p strix-state --test error_write_bench -- --ignored --nocapture
 //! ```
 //!
+//! `EVENTS` sets the events per run (16,384), `CACHE_MIB` the page cache.
+//!
 //! Prints one JSON line per batch size: events/s, and the writing thread's user and
 //! system CPU per event (from `/proc/thread-self/stat`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -135,6 +137,10 @@ fn thread_cpu() -> (f64, f64) {
 fn run(batch: usize, total: usize, retention: EventRetention, label: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("state.db")).unwrap();
+    // CACHE_MIB: the page cache (default: the store's).
+    if let Some(mib) = std::env::var("CACHE_MIB").ok().and_then(|v| v.parse::<u64>().ok()) {
+        store.set_cache_size(mib << 20).unwrap();
+    }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let now = strix_core::now_millis();
     // Build every batch first: only the store's work is measured.
