@@ -138,7 +138,10 @@ fn run(batch: usize, total: usize, retention: EventRetention, label: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("state.db")).unwrap();
     // CACHE_MIB: the page cache (default: the store's).
-    if let Some(mib) = std::env::var("CACHE_MIB").ok().and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(mib) = std::env::var("CACHE_MIB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         store.set_cache_size(mib << 20).unwrap();
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
