@@ -675,19 +675,22 @@ fn acknowledged_write_after_flush_wins_everywhere() {
     assert!(out.first_error.is_none(), "{out:?}");
     assert_eq!(read(&db), vec![Sample::new(t, 25_745_575.0)]);
     db.close().unwrap();
-    let db = open(dir.path(), opts());
-    assert_eq!(
-        read(&db),
-        vec![Sample::new(t, 25_745_575.0)],
-        "after WAL replay"
+    reopen_and_flush(
+        dir.path(),
+        read,
+        &[Sample::new(t, 25_745_575.0)],
+        "after merging blocks",
     );
+}
+
+/// Reopens the database in `dir` (replaying its WAL), then flushes and compacts it;
+/// `read` gives `want` after each (`flushed` names the second check).
+fn reopen_and_flush(dir: &Path, read: impl Fn(&Db) -> Vec<Sample>, want: &[Sample], flushed: &str) {
+    let db = open(dir, opts());
+    assert_eq!(read(&db), want, "after WAL replay");
     db.flush().unwrap();
     db.run_maintenance().unwrap();
-    assert_eq!(
-        read(&db),
-        vec![Sample::new(t, 25_745_575.0)],
-        "after merging blocks"
-    );
+    assert_eq!(read(&db), want, "{flushed}");
 }
 
 /// Found by the model test: an import of a new value for a series' newest sample was
@@ -706,18 +709,11 @@ fn import_replaces_the_newest_sample() {
         assert_eq!(read(&db), vec![Sample::new(t, v)]);
     }
     db.close().unwrap();
-    let db = open(dir.path(), opts());
-    assert_eq!(
-        read(&db),
-        vec![Sample::new(t, 13_198_397.0)],
-        "after WAL replay"
-    );
-    db.flush().unwrap();
-    db.run_maintenance().unwrap();
-    assert_eq!(
-        read(&db),
-        vec![Sample::new(t, 13_198_397.0)],
-        "after the flush"
+    reopen_and_flush(
+        dir.path(),
+        read,
+        &[Sample::new(t, 13_198_397.0)],
+        "after the flush",
     );
 }
 
