@@ -270,6 +270,63 @@ fn migrations_are_idempotent_on_reopen() {
     assert_eq!(err.class(), ErrorClass::Internal);
 }
 
+/// The enumeration columns' CHECK constraints still refuse unknown values, but are written
+/// as `=` comparisons: SQLite builds a temporary B-tree for every evaluation of an `IN`
+/// list of more than two constants, on every insert and status update.
+#[test]
+fn enumeration_checks_hold_without_temporary_btrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let s = SqliteStore::open(&db).unwrap();
+    s.enqueue(&item("k", "ops"), 1).unwrap();
+    drop(s);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let tables = [
+        ("alerts", "state"),
+        ("outbox", "status"),
+        ("delivery_log", "status"),
+        ("error_issues", "status"),
+        ("error_tickets", "status"),
+        ("check_changes", "from_status"),
+        ("check_changes", "to_status"),
+    ];
+    for (table, column) in tables {
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains(" IN ("), "{table}: {sql}");
+        assert!(sql.contains(&format!("{column} = '")), "{table}: {sql}");
+        // Setting the column to an unknown value is refused by its CHECK constraint; the
+        // statement plan has no temporary B-tree.
+        let update = format!("UPDATE {table} SET {column} = ?1");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN {update}"))
+            .unwrap()
+            .query_map(["x"], |r| r.get(1))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !plan.iter().any(|op| op == "OpenEphemeral"),
+            "{table}: {plan:?}"
+        );
+    }
+    let err = conn
+        .execute("UPDATE outbox SET status = 'sent'", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+    conn.execute("UPDATE outbox SET status = 'abandoned'", [])
+        .unwrap();
+    let status: String = conn
+        .query_row("SELECT status FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "abandoned");
+}
+
 #[test]
 fn concurrent_writers_from_threads_and_connections() {
     let dir = tempfile::tempdir().unwrap();

@@ -608,7 +608,10 @@ fn a_version_6_database_is_migrated_keeping_its_data() {
         .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 7);
+    assert_eq!(
+        s.schema_version().unwrap(),
+        strix_state::sqlite::SCHEMA_VERSION
+    );
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         let left: i64 = conn

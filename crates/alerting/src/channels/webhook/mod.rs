@@ -67,8 +67,12 @@ impl WebhookChannel {
 
     /// The exact body that would be sent for `n`.
     pub fn render(&self, n: &Notification) -> Result<Vec<u8>, DeliveryError> {
-        serde_json::to_vec(&WebhookMessage::new(n, self.config.max_alerts))
-            .map_err(|e| DeliveryError::permanent(KIND, format!("cannot encode payload: {e}")))
+        // Sized for the usual body up front: growing the buffer step by step while encoding
+        // cost more than the encoding itself.
+        let mut body = Vec::with_capacity(768 * n.alerts.len().clamp(1, 64));
+        serde_json::to_writer(&mut body, &WebhookMessage::new(n, self.config.max_alerts))
+            .map_err(|e| DeliveryError::permanent(KIND, format!("cannot encode payload: {e}")))?;
+        Ok(body)
     }
 }
 
