@@ -351,7 +351,9 @@ mod tests {
         // fractions (trailing zeros trimmed, none when whole).
         let mut ns: i64 = 1;
         for i in 0..2000i64 {
-            ns = ns.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ns = ns
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let secs = ns.rem_euclid(253_402_300_799); // up to 9999-12-31T23:59:59
             let nanos = match i % 4 {
                 0 => 0,
