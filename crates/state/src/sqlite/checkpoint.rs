@@ -3,8 +3,13 @@
 //! SQLite's automatic checkpoint runs inside the commit that crosses the threshold: that
 //! commit copies the WAL into the database file and fsyncs it before it returns, so one
 //! write in every few thousand waits many times longer than the others. Instead a thread
-//! with its own connection runs a `PASSIVE` checkpoint every [`CHECKPOINT_INTERVAL`] (1 s) when
-//! something was committed since the last one (an idle server does not touch the file). A passive checkpoint never blocks writers or
+//! with its own connection runs `PASSIVE` checkpoints (an idle server does not touch the
+//! file). It checkpoints once the writes pause (no commit for one [`CHECKPOINT_TICK`])
+//! and at least [`CHECKPOINT_INTERVAL`] (1 s) after the previous checkpoint, or, while
+//! writes go on without a pause, once the oldest commit not yet checkpointed is one
+//! interval old. A burst of writes (a flood of alerts) therefore runs without a
+//! checkpoint copying pages beside it, and the copy follows the burst; steady writing is
+//! checkpointed every interval as before. A passive checkpoint never blocks writers or
 //! readers; writers keep appending to the WAL while it copies, and the next write after a
 //! complete checkpoint starts the WAL over. The writing connection keeps an automatic
 //! checkpoint at [`FALLBACK_AUTOCHECKPOINT_PAGES`] so the WAL stays bounded even if this
@@ -14,14 +19,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
 use crate::StateError;
 
-/// How often the background thread checkpoints.
+/// The least time between two checkpoints, and the longest a commit waits for one while
+/// writes go on.
 pub(super) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the background thread looks at the commit counter: writes that paused for
+/// this long count as finished.
+pub(super) const CHECKPOINT_TICK: Duration = Duration::from_millis(100);
 
 /// The writing connection's own automatic checkpoint threshold, in pages (SQLite's
 /// default is 1,000): reached only when the background checkpoints fall behind.
@@ -71,26 +81,49 @@ pub(super) fn checkpoint(conn: &Connection) -> Result<(i64, i64), StateError> {
 
 fn run(conn: &Connection, stop: &(Mutex<bool>, Condvar), interval: Duration, commits: &AtomicU64) {
     let (lock, cv) = stop;
+    let tick = CHECKPOINT_TICK
+        .min(interval / 10)
+        .max(Duration::from_millis(1));
     let mut failing = false;
-    let mut done = 0;
+    // Commit count at the last checkpoint and at the last tick.
+    let (mut done, mut seen) = (commits.load(Ordering::Acquire), 0);
+    let mut last_attempt = Instant::now();
+    // When the first commit after the last checkpoint was seen.
+    let mut dirty_since: Option<Instant> = None;
     loop {
         {
             let stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
             let (stopped, _) = cv
-                .wait_timeout_while(stopped, interval, |s| !*s)
+                .wait_timeout_while(stopped, tick, |s| !*s)
                 .unwrap_or_else(PoisonError::into_inner);
             if *stopped {
                 return;
             }
         }
         let now = commits.load(Ordering::Acquire);
+        let paused = now == seen;
+        seen = now;
         if now == done && !failing {
             continue;
         }
+        let since = *dirty_since.get_or_insert_with(Instant::now);
+        if !due(
+            Pending {
+                paused,
+                failing,
+                oldest: since.elapsed(),
+                last_attempt: last_attempt.elapsed(),
+            },
+            interval,
+        ) {
+            continue;
+        }
+        last_attempt = Instant::now();
         match checkpoint(conn) {
             Ok(_) => {
                 failing = false;
                 done = now;
+                dirty_since = None;
             }
             Err(e) => {
                 // Logged once per failure streak; the writer's fallback threshold bounds
@@ -102,6 +135,29 @@ fn run(conn: &Connection, stop: &(Mutex<bool>, Condvar), interval: Duration, com
             }
         }
     }
+}
+
+/// What the checkpoint thread knows at a tick when commits are waiting for a checkpoint.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// No commit since the previous tick.
+    paused: bool,
+    /// The last checkpoint failed.
+    failing: bool,
+    /// Age of the first commit since the last checkpoint.
+    oldest: Duration,
+    /// Time since the last checkpoint (or failed attempt).
+    last_attempt: Duration,
+}
+
+/// Whether to checkpoint now: after a failure, one interval after it; else once the
+/// oldest waiting commit is one interval old, or once writes paused and the last
+/// checkpoint is one interval old.
+fn due(p: Pending, interval: Duration) -> bool {
+    if p.failing {
+        return p.last_attempt >= interval;
+    }
+    p.oldest >= interval || (p.paused && p.last_attempt >= interval)
 }
 
 impl Drop for Checkpointer {
@@ -139,6 +195,29 @@ mod tests {
 
     fn db_bytes(s: &SqliteStore) -> u64 {
         std::fs::metadata(s.path()).unwrap().len()
+    }
+
+    #[test]
+    fn bursts_are_checkpointed_after_they_pause_and_steady_writes_every_interval() {
+        use super::{due, Pending};
+        let ms = Duration::from_millis;
+        let second = Duration::from_secs(1);
+        let p = |paused, failing, oldest, last_attempt| Pending {
+            paused,
+            failing,
+            oldest: ms(oldest),
+            last_attempt: ms(last_attempt),
+        };
+        // A burst under way: no checkpoint, however long ago the last one was.
+        assert!(!due(p(false, false, 300, 60_000), second));
+        // The burst paused: checkpoint, unless the last one was less than an interval ago.
+        assert!(due(p(true, false, 300, 60_000), second));
+        assert!(!due(p(true, false, 300, 500), second));
+        // Writes that never pause are checkpointed once the oldest is an interval old.
+        assert!(due(p(false, false, 1_000, 1_000), second));
+        // After a failure: retried every interval, paused or not.
+        assert!(!due(p(true, true, 5_000, 200), second));
+        assert!(due(p(false, true, 5_000, 1_000), second));
     }
 
     #[test]
