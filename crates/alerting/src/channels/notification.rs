@@ -258,21 +258,17 @@ pub fn format_rfc3339(t: Option<&DateTime<Utc>>) -> String {
     }
     // Every notification carries two of these per alert: digits straight into a buffer.
     let mut s = String::with_capacity(30);
-    let mut digits = |v: u32, width: u32, sep: Option<char>| {
-        for p in (0..width).rev() {
-            let d = (v / 10u32.pow(p)) % 10;
-            s.push(char::from(b'0' + d as u8));
-        }
-        if let Some(c) = sep {
-            s.push(c);
-        }
-    };
-    digits(year, 4, Some('-'));
-    digits(date.month(), 2, Some('-'));
-    digits(date.day(), 2, Some('T'));
-    digits(time.hour(), 2, Some(':'));
-    digits(time.minute(), 2, Some(':'));
-    digits(time.second(), 2, None);
+    for (v, width, sep) in [
+        (year, 4, '-'),
+        (date.month(), 2, '-'),
+        (date.day(), 2, 'T'),
+        (time.hour(), 2, ':'),
+        (time.minute(), 2, ':'),
+    ] {
+        push_digits(&mut s, v, width);
+        s.push(sep);
+    }
+    push_digits(&mut s, time.second(), 2);
     // Leap seconds are folded into nanosecond() >= 1e9; clamp like Go would print them.
     let mut nanos = time.nanosecond().min(999_999_999);
     if nanos > 0 {
@@ -282,13 +278,18 @@ pub fn format_rfc3339(t: Option<&DateTime<Utc>>) -> String {
             width -= 1;
         }
         s.push('.');
-        for p in (0..width).rev() {
-            let d = (nanos / 10u32.pow(p)) % 10;
-            s.push(char::from(b'0' + d as u8));
-        }
+        push_digits(&mut s, nanos, width);
     }
     s.push('Z');
     s
+}
+
+/// Appends `v` as `width` decimal digits, zero-padded (higher digits dropped).
+fn push_digits(s: &mut String, v: u32, width: u32) {
+    for p in (0..width).rev() {
+        let d = (v / 10u32.pow(p)) % 10;
+        s.push(char::from(b'0' + d as u8));
+    }
 }
 
 /// [`format_rfc3339`] for years outside 0–9999.
