@@ -354,6 +354,68 @@ fn events_beyond_the_cap_keep_first_latest_and_power_of_two_samples() {
 }
 
 #[test]
+fn one_per_issue_index_serves_event_order_and_thinning() {
+    let (d, s) = store();
+    // Out-of-order timestamps: the list is by event time, not arrival.
+    for (i, ts) in [(1, 50), (2, 10), (3, 40), (4, 30), (5, 20)] {
+        s.record_error_event(1, &event(&format!("e{i}"), "h", ts, None), i)
+            .unwrap();
+    }
+    let id = s.list_error_issues(&ErrorIssueQuery::default()).unwrap().0[0].id;
+    let page = |offset, limit| -> Vec<i64> {
+        let (evs, total) = s.list_error_events(id, offset, limit).unwrap();
+        assert_eq!(total, 5);
+        evs.iter().map(|e| e.timestamp).collect()
+    };
+    assert_eq!(page(0, 10), vec![50, 40, 30, 20, 10]);
+    assert_eq!(page(1, 2), vec![40, 30]);
+    assert_eq!(s.error_event_times(id, 3).unwrap(), vec![50, 40, 30]);
+
+    let conn = rusqlite::Connection::open(d.path().join("state.db")).unwrap();
+    let mut indexes: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'error_events' \
+             AND sql IS NOT NULL ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        [
+            "error_events_issue_seq_time",
+            "error_events_project_event",
+            "error_events_received"
+        ],
+        "one per-issue index for every stored event"
+    );
+    let plan = |sql: &str| -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([id], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    };
+    for sql in [
+        "SELECT id FROM error_events WHERE issue_id = ?1 ORDER BY timestamp DESC, id DESC LIMIT 10",
+        "SELECT id FROM error_events WHERE issue_id = ?1 AND seq > 3 AND (seq & (seq - 1)) <> 0 \
+         ORDER BY seq LIMIT 10",
+        "SELECT COUNT(*) FROM error_events WHERE issue_id = ?1",
+    ] {
+        let p = plan(sql);
+        assert!(
+            p.contains("COVERING INDEX error_events_issue_seq_time"),
+            "{sql}: {p}"
+        );
+    }
+}
+
+#[test]
 fn ignore_until_count_unresolve_and_assign() {
     let (_d, s) = store();
     let id = s

@@ -568,9 +568,13 @@ pub(super) fn events(
     let total: i64 = tx
         .prepare_cached("SELECT COUNT(*) FROM error_events WHERE issue_id = ?1")?
         .query_row([issue_id], |r| r.get(0))?;
+    // The page is chosen from the `(issue_id, seq, timestamp)` index alone; only its rows
+    // are read from the table.
     let sql = format!(
-        "SELECT {EVENT_COLS} FROM error_events WHERE issue_id = ?1 \
-         ORDER BY timestamp DESC, id DESC LIMIT ?2 OFFSET ?3"
+        "SELECT {EVENT_COLS} FROM error_events WHERE id IN \
+         (SELECT id FROM error_events WHERE issue_id = ?1 \
+          ORDER BY timestamp DESC, id DESC LIMIT ?2 OFFSET ?3) \
+         ORDER BY timestamp DESC, id DESC"
     );
     let rows = tx
         .prepare_cached(&sql)?
