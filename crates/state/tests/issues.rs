@@ -372,7 +372,7 @@ fn one_per_issue_index_serves_event_order_and_thinning() {
     assert_eq!(s.error_event_times(id, 3).unwrap(), vec![50, 40, 30]);
 
     let conn = rusqlite::Connection::open(d.path().join("state.db")).unwrap();
-    let mut indexes: Vec<String> = conn
+    let indexes: Vec<String> = conn
         .prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'error_events' \
              AND sql IS NOT NULL ORDER BY name",
@@ -382,7 +382,6 @@ fn one_per_issue_index_serves_event_order_and_thinning() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    indexes.sort();
     assert_eq!(
         indexes,
         [

@@ -314,8 +314,8 @@ PRAGMA writable_schema = OFF;
 // Every stored event had an entry in two per-issue indexes, `(issue_id, timestamp, id)`
 // for the newest-first event list and `(issue_id, seq)` for thinning. Events of a couple of
 // hundred busy issues arrive interleaved, so each of the two put about one dirty page per
-// event into a commit of the ingest writer (dropping one of them alone took a fifth off
-// the CPU per event). One index `(issue_id, seq, timestamp)` serves both: thinning reads it
+// event into a commit of the ingest writer (about a tenth of the writer's CPU per event).
+// One index `(issue_id, seq, timestamp)` serves both: thinning reads it
 // in `seq` order as before, and an issue's newest-first list sorts the issue's entries of
 // it (at most the per-issue cap plus its samples with the default retention) without
 // touching the table.
