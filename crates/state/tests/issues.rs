@@ -415,6 +415,55 @@ fn one_per_issue_index_serves_event_order_and_thinning() {
 }
 
 #[test]
+fn users_and_tags_stay_right_across_batches_and_a_pruned_issue() {
+    let (_d, s) = store();
+    let retention = EventRetention::default();
+    let record = |id: &str, user: &str, release: &str, at: i64| {
+        let mut e = event(id, "h", at, Some(user));
+        e.release = Some(release.into());
+        s.record_error_batch(&[batch(1, at, vec![e])], &retention)
+            .unwrap()
+            .pop()
+            .unwrap()
+            .unwrap()[0]
+            .issue_id
+    };
+    let first = record("e1", "u1", "web@1", 1_000);
+    assert_eq!(record("e2", "u1", "web@1", 2_000), first);
+    record("e3", "u2", "web@2", 3_000);
+    let i = s.get_error_issue(first).unwrap().unwrap();
+    assert_eq!(
+        (i.count, i.user_count),
+        (3, 2),
+        "a known user is counted once"
+    );
+    assert_eq!(
+        s.error_issue_tags(first).unwrap(),
+        vec![
+            ("environment".to_string(), "production".to_string()),
+            ("release".to_string(), "web@1".to_string()),
+            ("release".to_string(), "web@2".to_string())
+        ]
+    );
+
+    // Retention deletes the issue with its users and tags; the same fingerprint then makes
+    // a new issue, whose user and tag rows are written again.
+    s.prune_error_events(120_000).unwrap();
+    assert!(s.get_error_issue(first).unwrap().is_none());
+    let again = record("e4", "u1", "web@1", 200_000);
+    assert_ne!(again, first);
+    let i = s.get_error_issue(again).unwrap().unwrap();
+    assert_eq!((i.count, i.user_count), (1, 1));
+    assert_eq!(
+        s.error_issue_tags(again).unwrap(),
+        vec![
+            ("environment".to_string(), "production".to_string()),
+            ("release".to_string(), "web@1".to_string())
+        ]
+    );
+}
+
+#[test]
 fn ignore_until_count_unresolve_and_assign() {
     let (_d, s) = store();
     let id = s

@@ -18,6 +18,52 @@ const ISSUE_COLS: &str = "id, project_id, hash, title, culprit, level, status, c
 
 const EVENT_COLS: &str = "id, issue_id, event_id, received, timestamp, payload, user_key";
 
+/// An issue's user (`"user"`) or tag (`"environment"`, `"release"`) row known to be stored.
+pub(super) type KnownRow = (i64, &'static str, String);
+
+/// Users and tags of issues known to be stored, so that a batch skips the
+/// `INSERT OR IGNORE` of a row that is already there (an event's user and tags are nearly
+/// always known ones: that was three statements and B-tree searches per event).
+///
+/// Only rows of committed transactions are added ([`learn`](Self::learn) after the commit),
+/// and an entry cannot turn false while the store is open: the rows go only with their
+/// issue, and issue ids are never reused (`AUTOINCREMENT`). A row missing here is looked
+/// up as before. Bounded: emptied when it would pass [`KnownRows::MAX`] entries.
+#[derive(Debug, Default)]
+pub(super) struct KnownRows {
+    rows: HashMap<(i64, &'static str), HashSet<Box<str>>>,
+    len: usize,
+}
+
+impl KnownRows {
+    /// Most entries kept (a few MiB).
+    pub(super) const MAX: usize = 1 << 16;
+
+    fn contains(&self, issue_id: i64, kind: &'static str, value: &str) -> bool {
+        self.rows
+            .get(&(issue_id, kind))
+            .is_some_and(|s| s.contains(value))
+    }
+
+    /// Records rows a committed transaction wrote or found.
+    pub(super) fn learn(&mut self, rows: Vec<KnownRow>) {
+        if self.len + rows.len() > Self::MAX {
+            self.rows.clear();
+            self.len = 0;
+        }
+        for (issue_id, kind, value) in rows.into_iter().take(Self::MAX) {
+            if self
+                .rows
+                .entry((issue_id, kind))
+                .or_default()
+                .insert(value.into_boxed_str())
+            {
+                self.len += 1;
+            }
+        }
+    }
+}
+
 /// A stored non-negative integer as `u64` (negative values, impossible by construction,
 /// read as 0).
 fn get_u64(r: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
@@ -159,8 +205,10 @@ pub(super) fn record_batch(
     tx: &Transaction<'_>,
     batch: &[ErrorEventBatch],
     retention: &EventRetention,
-) -> Result<Vec<crate::BatchOutcome>, StateError> {
+    known: &KnownRows,
+) -> Result<(Vec<crate::BatchOutcome>, Vec<KnownRow>), StateError> {
     let mut out = Vec::with_capacity(batch.len());
+    let mut learned: Vec<KnownRow> = Vec::new();
     let mut touched: Vec<Touched<'_>> = Vec::new();
     let mut by_hash: HashMap<(i64, &str), usize> = HashMap::new();
     let mut by_id: HashMap<i64, usize> = HashMap::new();
@@ -251,26 +299,30 @@ pub(super) fn record_batch(
             let issue_id = t.id;
 
             if let Some(key) = ev.user_key.as_deref() {
-                if users.insert((issue_id, key))
-                    && tx
+                if users.insert((issue_id, key)) && !known.contains(issue_id, "user", key) {
+                    if tx
                         .prepare_cached(
                             "INSERT OR IGNORE INTO error_issue_users (issue_id, user_key) \
                              VALUES (?1, ?2)",
                         )?
                         .execute(params![issue_id, key])?
                         == 1
-                {
-                    t.new_users += 1;
+                    {
+                        t.new_users += 1;
+                    }
+                    learned.push((issue_id, "user", key.to_owned()));
                 }
             }
             for (key, value) in [("environment", &ev.environment), ("release", &ev.release)] {
                 if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-                    if tags.insert((issue_id, key, value)) {
+                    if tags.insert((issue_id, key, value)) && !known.contains(issue_id, key, value)
+                    {
                         tx.prepare_cached(
                             "INSERT OR IGNORE INTO error_issue_tags (issue_id, key, value) \
                              VALUES (?1, ?2, ?3)",
                         )?
                         .execute(params![issue_id, key, value])?;
+                        learned.push((issue_id, key, value.to_owned()));
                     }
                 }
             }
@@ -348,7 +400,7 @@ pub(super) fn record_batch(
             t.stored + t.added - removed,
         ])?;
     }
-    Ok(out)
+    Ok((out, learned))
 }
 
 /// The issue of `(project_id, ev.hash)` as it stands, or a new one made from `ev`.
@@ -825,4 +877,34 @@ pub(super) fn prune(tx: &Transaction<'_>, before: i64) -> Result<ErrorPruneStats
         events: events as u64,
         issues: issues as u64,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::KnownRows;
+
+    #[test]
+    fn known_rows_are_bounded_and_answer_only_what_was_learned() {
+        let mut k = KnownRows::default();
+        k.learn(vec![
+            (1, "user", "u1".into()),
+            (1, "release", "web@1".into()),
+        ]);
+        assert!(k.contains(1, "user", "u1"));
+        assert!(!k.contains(1, "user", "web@1"), "kinds are apart");
+        assert!(!k.contains(2, "user", "u1"), "issues are apart");
+        k.learn(vec![(1, "user", "u1".into())]);
+        assert_eq!(k.len, 2, "a row learned twice is one entry");
+        let many: Vec<_> = (0..KnownRows::MAX as i64)
+            .map(|i| (i, "user", "u".to_string()))
+            .collect();
+        k.learn(many);
+        assert!(k.len <= KnownRows::MAX);
+        assert!(
+            !k.contains(1, "release", "web@1"),
+            "emptied before it would overflow"
+        );
+        assert!(k.contains(7, "user", "u"));
+    }
 }

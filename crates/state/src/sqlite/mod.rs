@@ -65,6 +65,8 @@ pub struct SqliteStore {
     _checkpointer: Option<checkpoint::Checkpointer>,
     /// Makes commits durable (`None` for a read-only store).
     wal_sync: Option<WalSync>,
+    /// Error-issue users and tags known to be stored (taken after `conn`).
+    known_rows: Mutex<issues::KnownRows>,
 }
 
 /// Group commit: fsyncs the WAL after commits, outside the connection lock.
@@ -187,6 +189,7 @@ impl SqliteStore {
             path,
             commits,
             _checkpointer: Some(checkpointer),
+            known_rows: Mutex::default(),
         })
     }
 
@@ -217,6 +220,7 @@ impl SqliteStore {
             commits: Arc::new(AtomicU64::new(0)),
             _checkpointer: None,
             wal_sync: None,
+            known_rows: Mutex::default(),
         })
     }
 
@@ -559,7 +563,18 @@ impl StateStore for SqliteStore {
         batch: &[crate::ErrorEventBatch],
         retention: &crate::EventRetention,
     ) -> Result<Vec<crate::BatchOutcome>, StateError> {
-        self.write(|tx| issues::record_batch(tx, batch, retention))
+        let (outcomes, learned) = self.write(|tx| {
+            let known = self
+                .known_rows
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            issues::record_batch(tx, batch, retention, &known)
+        })?;
+        self.known_rows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .learn(learned);
+        Ok(outcomes)
     }
 
     fn change_error_issue(
