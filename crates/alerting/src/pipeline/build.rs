@@ -207,6 +207,35 @@ impl Prepared {
     pub fn len(&self) -> usize {
         self.items.len()
     }
+
+    /// Adds the outbox entry of `notification` for channel `i` of kind `kind`.
+    fn push(
+        &mut self,
+        (i, kind): (usize, ChannelKind),
+        notification: channels::Notification,
+        key: &str,
+        now: i64,
+    ) {
+        let payload = Payload {
+            channel_index: i,
+            notification,
+        };
+        let text = match serde_json::to_string(&payload) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot encode a notification for the outbox.");
+                return;
+            }
+        };
+        self.items.push(OutboxItem {
+            idempotency_key: format!("{key}:{i}"),
+            receiver: payload.notification.receiver.clone(),
+            channel: kind.as_str().to_string(),
+            payload: text,
+            not_before: now,
+        });
+        self.payloads.push(Arc::new(payload));
+    }
 }
 
 /// Outbox entries for `n`: one per channel of the receiver (optionally only channels of
@@ -226,36 +255,13 @@ pub(crate) fn outbox_items(
         .map(|(i, ch)| (i, ch.kind()))
         .filter(|(_, kind)| only.is_none_or(|k| k == *kind))
         .collect();
-    let mut n = Some(n);
-    for (pos, &(i, kind)) in wanted.iter().enumerate() {
-        let notification = if pos + 1 == wanted.len() {
-            n.take()
-        } else {
-            n.clone()
-        };
-        let Some(notification) = notification else {
-            break;
-        };
-        let payload = Payload {
-            channel_index: i,
-            notification,
-        };
-        let text = match serde_json::to_string(&payload) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(error = %e, "Cannot encode a notification for the outbox.");
-                continue;
-            }
-        };
-        out.items.push(OutboxItem {
-            idempotency_key: format!("{key}:{i}"),
-            receiver: payload.notification.receiver.clone(),
-            channel: kind.as_str().to_string(),
-            payload: text,
-            not_before: now,
-        });
-        out.payloads.push(Arc::new(payload));
+    let Some((&last, rest)) = wanted.split_last() else {
+        return out;
+    };
+    for &channel in rest {
+        out.push(channel, n.clone(), key, now);
     }
+    out.push(last, n, key, now);
     out
 }
 
