@@ -8,8 +8,10 @@
 //!
 //! `EVENTS` sets the events per run (16,384), `CACHE_MIB` the page cache.
 //!
-//! Prints one JSON line per batch size: events/s, and the writing thread's user and
-//! system CPU per event (from `/proc/thread-self/stat`).
+//! Prints one JSON line per batch size: events/s, the writing thread's user and system
+//! CPU per event (from `/proc/thread-self/stat`), and its write system calls and bytes
+//! per event (from `/proc/thread-self/io`; WAL frames, and checkpoints when the
+//! background checkpointer falls behind).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
@@ -134,7 +136,22 @@ fn thread_cpu() -> (f64, f64) {
     (tick(11), tick(12))
 }
 
-fn run(batch: usize, total: usize, retention: EventRetention, label: &str) {
+/// Write system calls and bytes written by the calling thread (`/proc/thread-self/io`).
+fn thread_writes() -> (f64, f64) {
+    let io = std::fs::read_to_string("/proc/thread-self/io").unwrap_or_default();
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (field("syscw:"), field("wchar:"))
+}
+
+/// Runs `total` events in batches of `batch` after `history_minutes` minutes of earlier
+/// traffic (one event per issue and minute, not measured), as on a server that has been
+/// up for a while.
+fn run(batch: usize, total: usize, history_minutes: i64, retention: EventRetention, label: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("state.db")).unwrap();
     // CACHE_MIB: the page cache (default: the store's).
@@ -146,8 +163,22 @@ fn run(batch: usize, total: usize, retention: EventRetention, label: &str) {
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let now = strix_core::now_millis();
-    // Build every batch first: only the store's work is measured.
     let mut n = 0u64;
+    for m in (1..=history_minutes).rev() {
+        let earlier: Vec<ErrorEventBatch> = (0..ISSUES)
+            .map(|k| {
+                n += 1;
+                ErrorEventBatch {
+                    project_id: 1,
+                    received: now - m * 60_000,
+                    events: vec![event(k, n, &mut rng, now - m * 60_000)],
+                }
+            })
+            .collect();
+        store.record_error_batch(&earlier, &retention).unwrap();
+    }
+    let before = n;
+    // Build every batch first: only the store's work is measured.
     let batches: Vec<Vec<ErrorEventBatch>> = (0..total / batch)
         .map(|_| {
             (0..batch)
@@ -170,6 +201,7 @@ fn run(batch: usize, total: usize, retention: EventRetention, label: &str) {
         .map(|e| e.payload.as_bytes().len())
         .sum();
     let (u0, s0) = thread_cpu();
+    let (w0, b0) = thread_writes();
     let t0 = Instant::now();
     for b in &batches {
         for outcome in store.record_error_batch(b, &retention).unwrap() {
@@ -178,6 +210,7 @@ fn run(batch: usize, total: usize, retention: EventRetention, label: &str) {
     }
     let secs = t0.elapsed().as_secs_f64();
     let (u1, s1) = thread_cpu();
+    let (w1, b1) = thread_writes();
     let events = (total / batch * batch) as f64;
     let (issues, _) = store
         .list_error_issues(&ErrorIssueQuery {
@@ -186,7 +219,10 @@ fn run(batch: usize, total: usize, retention: EventRetention, label: &str) {
         })
         .unwrap();
     assert_eq!(issues.len(), ISSUES);
-    assert_eq!(issues.iter().map(|i| i.count).sum::<u64>(), events as u64);
+    assert_eq!(
+        issues.iter().map(|i| i.count).sum::<u64>(),
+        events as u64 + before
+    );
     println!(
         "{}",
         json!({
@@ -198,6 +234,8 @@ fn run(batch: usize, total: usize, retention: EventRetention, label: &str) {
             "userUsPerEvent": ((u1 - u0) * 1e6 / events).round(),
             "sysUsPerEvent": ((s1 - s0) * 1e6 / events).round(),
             "commitsPerSecond": ((events / batch as f64) / secs).round(),
+            "writesPerEvent": ((w1 - w0) / events * 100.0).round() / 100.0,
+            "writtenBytesPerEvent": ((b1 - b0) / events).round(),
         })
     );
 }
@@ -210,12 +248,21 @@ fn error_write_throughput() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(16_384);
     for batch in [8, 32, 128] {
-        run(batch, total, EventRetention::default(), "default retention");
+        run(
+            batch,
+            total,
+            0,
+            EventRetention::default(),
+            "default retention",
+        );
     }
     // Issues at their cap: every event also thins an older one.
+    // Two hours of per-minute counts behind every issue.
+    run(32, total, 120, EventRetention::default(), "after two hours");
     run(
         32,
         total,
+        0,
         EventRetention {
             keep_first: 10,
             max_per_issue: 40,

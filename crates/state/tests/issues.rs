@@ -415,6 +415,82 @@ fn one_per_issue_index_serves_event_order_and_thinning() {
 }
 
 #[test]
+fn per_minute_counts_are_keyed_by_minute_and_survive_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (a, b) = {
+        let s = SqliteStore::open(&path).unwrap();
+        let a = s
+            .record_error_event(1, &event("a1", "ha", 1_000, None), 60_000)
+            .unwrap()
+            .issue_id;
+        s.record_error_event(1, &event("a2", "ha", 2_000, None), 61_000)
+            .unwrap();
+        let b = s
+            .record_error_event(1, &event("b1", "hb", 3_000, None), 125_000)
+            .unwrap()
+            .issue_id;
+        (a, b)
+    };
+    // Back to version 9: counts keyed (issue_id, minute), indexed by minute.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE old_counts (issue_id INTEGER NOT NULL REFERENCES error_issues (id) \
+                 ON DELETE CASCADE, minute INTEGER NOT NULL, n INTEGER NOT NULL, \
+                 PRIMARY KEY (issue_id, minute)) WITHOUT ROWID; \
+             INSERT INTO old_counts SELECT issue_id, minute, n FROM error_counts; \
+             DROP TABLE error_counts; \
+             ALTER TABLE old_counts RENAME TO error_counts; \
+             CREATE INDEX error_counts_minute ON error_counts (minute); \
+             DELETE FROM schema_version WHERE version > 9;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        s.schema_version().unwrap(),
+        strix_state::sqlite::SCHEMA_VERSION
+    );
+    let minutes = |issue| s.error_counts(0, 60_000, 3, None, issue).unwrap();
+    assert_eq!(minutes(None), vec![0, 2, 1], "counts kept");
+    assert_eq!(minutes(Some(a)), vec![0, 2, 0]);
+    assert_eq!(minutes(Some(b)), vec![0, 0, 1]);
+    // Writing goes on into the new table: an existing minute row and a new one.
+    s.record_error_event(1, &event("a3", "ha", 4_000, None), 62_000)
+        .unwrap();
+    s.record_error_event(1, &event("b2", "hb", 5_000, None), 150_000)
+        .unwrap();
+    assert_eq!(minutes(Some(a)), vec![0, 3, 0]);
+    assert_eq!(minutes(Some(b)), vec![0, 0, 2]);
+    assert_eq!(minutes(None), vec![0, 3, 2]);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    };
+    let p = plan("SELECT minute, n FROM error_counts WHERE minute >= 1 AND minute < 3");
+    assert!(
+        p.contains("USING PRIMARY KEY (minute>? AND minute<?)"),
+        "{p}"
+    );
+    let p = plan("SELECT minute, n FROM error_counts WHERE issue_id = 1 AND minute >= 1");
+    assert!(
+        p.contains("error_counts_issue (issue_id=? AND minute>?)"),
+        "{p}"
+    );
+    // Pruning an issue checks its recent counts through the same index.
+    let p = plan("SELECT 1 FROM error_counts WHERE issue_id = 1 AND minute >= 2");
+    assert!(p.contains("error_counts_issue"), "{p}");
+}
+
+#[test]
 fn users_and_tags_stay_right_across_batches_and_a_pruned_issue() {
     let (_d, s) = store();
     let retention = EventRetention::default();

@@ -359,7 +359,7 @@ pub(super) fn record_batch(
     for ((issue_id, minute), n) in minutes {
         tx.prepare_cached(
             "INSERT INTO error_counts (issue_id, minute, n) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (issue_id, minute) DO UPDATE SET n = n + excluded.n",
+             ON CONFLICT (minute, issue_id) DO UPDATE SET n = n + excluded.n",
         )?
         .execute(params![issue_id, minute, n])?;
     }
@@ -757,11 +757,17 @@ pub(super) fn counts(
     }
     let end = start.saturating_add(step.saturating_mul(i64::try_from(buckets).unwrap_or(0)));
     let project = project_id.map(project_int).transpose()?;
-    let mut stmt = conn.prepare_cached(
+    // One issue's counts come from its `(issue_id, minute)` index; all issues' from the
+    // minute range of the table.
+    let mut stmt = conn.prepare_cached(if issue_id.is_some() {
+        "SELECT c.minute, SUM(c.n) FROM error_counts c JOIN error_issues i ON i.id = c.issue_id \
+         WHERE c.issue_id = ?4 AND c.minute >= ?1 AND c.minute < ?2 \
+         AND (?3 IS NULL OR i.project_id = ?3) GROUP BY c.minute"
+    } else {
         "SELECT c.minute, SUM(c.n) FROM error_counts c JOIN error_issues i ON i.id = c.issue_id \
          WHERE c.minute >= ?1 AND c.minute < ?2 AND (?3 IS NULL OR i.project_id = ?3) \
-         AND (?4 IS NULL OR c.issue_id = ?4) GROUP BY c.minute",
-    )?;
+         AND ?4 IS NULL GROUP BY c.minute"
+    })?;
     let rows = stmt.query_map(
         params![
             start.div_euclid(60_000),
