@@ -226,10 +226,6 @@ pub struct NormalizedEvent {
     pub stacktrace: Vec<Frame>,
     pub user: Option<User>,
     pub tags: BTreeMap<String, String>,
-    /// Raw `contexts` (os, runtime, browser, trace, …).
-    pub contexts: Value,
-    /// Raw breadcrumbs, the most recent ones, oldest first.
-    pub breadcrumbs: Vec<Value>,
     pub request: Option<Request>,
     pub fingerprint: Option<Vec<String>>,
     pub sdk: Option<Sdk>,
@@ -255,6 +251,16 @@ impl NormalizedEvent {
             Some(e) if !e.frames.is_empty() => &e.frames,
             _ => &self.stacktrace,
         }
+    }
+
+    /// Raw `contexts` (os, runtime, browser, trace, …), `null` when absent.
+    pub fn contexts(&self) -> &Value {
+        self.raw.get("contexts").unwrap_or(&Value::Null)
+    }
+
+    /// Raw breadcrumbs, the most recent ones, oldest first.
+    pub fn breadcrumbs(&self) -> &[Value] {
+        breadcrumb_list(&self.raw)
     }
 
     /// A string member of `raw` by dotted path (`extra.component`, `tags.x`).
@@ -345,8 +351,6 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
         stacktrace,
         user: user(raw.get("user"), opts.client_ip.as_deref()),
         tags: tags(raw.get("tags"), lim),
-        contexts: Value::Null,
-        breadcrumbs: Vec::new(),
         request: request(raw.get("request")),
         fingerprint: fingerprint(raw.get("fingerprint")),
         sdk: raw.get("sdk").filter(|s| s.is_object()).map(|s| Sdk {
@@ -357,8 +361,6 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
     };
     // Extracted text was cut to its own limit above; the raw copy gets the raw limit.
     truncate_strings(&mut raw, lim.max_raw_string_bytes);
-    e.contexts = raw.get("contexts").cloned().unwrap_or(Value::Null);
-    e.breadcrumbs = breadcrumb_list(&raw).to_vec();
     e.raw = raw;
     e
 }

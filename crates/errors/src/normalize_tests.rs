@@ -76,8 +76,8 @@ fn python_style_event() {
     assert_eq!(u.ip_address.as_deref(), Some("203.0.113.9"));
     assert_eq!(u.key(), Some("42"));
     assert_eq!(e.tags["retries"], "3");
-    assert_eq!(e.contexts["runtime"]["name"], "CPython");
-    assert_eq!(e.breadcrumbs.len(), 2);
+    assert_eq!(e.contexts()["runtime"]["name"], "CPython");
+    assert_eq!(e.breadcrumbs().len(), 2);
     let r = e.request.as_ref().unwrap();
     assert_eq!(r.method.as_deref(), Some("POST"));
     assert_eq!(r.headers["Accept"], "*/*");
@@ -111,7 +111,7 @@ fn javascript_style_event() {
     assert_eq!(e.exception[0].ty.as_deref(), Some("TypeError"));
     assert_eq!(e.tags.len(), 2);
     assert_eq!(e.tags["browser"], "Chrome");
-    assert_eq!(e.breadcrumbs.len(), 1);
+    assert_eq!(e.breadcrumbs().len(), 1);
     let r = e.request.unwrap();
     assert_eq!(r.headers["User-Agent"], "x");
     assert_eq!(r.query.as_deref(), Some("q=a+b"));
@@ -223,7 +223,7 @@ fn truncation_and_caps() {
         e.raw["extra"]["blob"],
         format!("{}…[truncated 80 bytes]", "x".repeat(20))
     );
-    assert_eq!(e.breadcrumbs, vec![json!({"n": 2}), json!({"n": 3})]);
+    assert_eq!(e.breadcrumbs(), vec![json!({"n": 2}), json!({"n": 3})]);
     assert_eq!(e.raw["breadcrumbs"].as_array().unwrap().len(), 2);
     assert_eq!(e.exception.len(), 1);
     let names: Vec<_> = e.exception[0]

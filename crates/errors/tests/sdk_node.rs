@@ -213,7 +213,7 @@ fn check(events: &[Processed]) {
         Some("checkout")
     );
     let crumb = e
-        .breadcrumbs
+        .breadcrumbs()
         .iter()
         .find(|c| c["message"] == "user logged in")
         .expect("breadcrumb");

@@ -167,14 +167,14 @@ fn check(d: &common::Decoded) {
         Some("checkout")
     );
     let crumb = e
-        .breadcrumbs
+        .breadcrumbs()
         .iter()
         .find(|c| c["message"] == "user logged in")
         .expect("breadcrumb");
     assert_eq!(crumb["category"], "auth");
     let sdk = e.sdk.as_ref().unwrap().name.as_deref().unwrap();
     assert!(sdk.starts_with("sentry.python"), "{sdk}");
-    assert!(e.contexts.get("runtime").is_some(), "{:#}", e.contexts);
+    assert!(e.contexts().get("runtime").is_some(), "{:#}", e.contexts());
 
     // Scrubbing: nothing secret survives anywhere in what would be stored.
     for p in &d.events {
