@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use strix_errors::limits::parse_json;
+use strix_errors::limits::{parse_event_json, parse_json};
 use strix_errors::{
     group, normalize, process, CategorizeConfig, Categorizer, NormalizeOptions, ScrubConfig,
     Scrubber,
@@ -58,6 +58,16 @@ fn stages(c: &mut Criterion) {
     let mut scrubbed = parsed.clone();
     scrubber.scrub_event(&mut scrubbed);
     let processed = process(parsed.clone(), &scrubber, &categorizer, &opts);
+    let kept = process(
+        parse_event_json(body.as_bytes(), "bench", 100).unwrap(),
+        &scrubber,
+        &categorizer,
+        &opts,
+    );
+    assert!(
+        kept.event.raw_text.is_some(),
+        "the benchmark event is stored as sent"
+    );
 
     // Stages after parsing run on a fresh copy of their input, timed one at a time, so
     // the tree is in cache as it is after the previous stage in the server.
@@ -66,6 +76,9 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("parse", |b| {
         b.iter(|| parse_json(black_box(body.as_bytes()), "bench", 100).unwrap())
+    });
+    g.bench_function("parse_keeping_text", |b| {
+        b.iter(|| parse_event_json(black_box(body.as_bytes()), "bench", 100).unwrap())
     });
     g.bench_function("drop", |b| {
         b.iter_batched(|| parsed.clone(), drop, BatchSize::PerIteration)
@@ -95,7 +108,23 @@ fn stages(c: &mut Criterion) {
     g.bench_function("serialise_compress", |b| {
         b.iter(|| ErrorPayload::from_value(black_box(&processed.event.raw)))
     });
+    g.bench_function("compress_text", |b| {
+        b.iter(|| ErrorPayload::encode_bytes(black_box(body.as_bytes())))
+    });
+    // As the server runs it: the text kept beside the tree, stored as sent when nothing
+    // was scrubbed or normalised (true of this event).
     g.bench_function("whole", |b| {
+        b.iter(|| {
+            let raw = parse_event_json(black_box(body.as_bytes()), "bench", 100).unwrap();
+            let p = process(raw, &scrubber, &categorizer, &opts);
+            let payload = match &p.event.raw_text {
+                Some(text) => ErrorPayload::encode_bytes(text),
+                None => ErrorPayload::from_value(&p.event.raw),
+            };
+            (p.grouping.hash, payload)
+        })
+    });
+    g.bench_function("whole_reserialised", |b| {
         b.iter(|| {
             let raw = parse_json(black_box(body.as_bytes()), "bench", 100).unwrap();
             let p = process(raw, &scrubber, &categorizer, &opts);

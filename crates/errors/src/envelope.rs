@@ -18,7 +18,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::limits::{parse_json, PayloadLimits};
+use crate::limits::{parse_event_json, parse_json, PayloadLimits, RawEvent};
 use crate::Error;
 
 /// What an envelope item carries, from its header's `type`.
@@ -143,6 +143,18 @@ impl Item<'_> {
     /// Parses the payload as JSON, enforcing the depth limit and, for events and
     /// transactions, `max_event_bytes`.
     pub fn json(&self, limits: &PayloadLimits) -> Result<Value, Error> {
+        self.check_event_size(limits)?;
+        parse_json(self.payload, &self.describe(), limits.depth())
+    }
+
+    /// [`Item::json`] for an event item, keeping the payload's text beside its tree (see
+    /// [`RawEvent::text`]).
+    pub fn event(&self, limits: &PayloadLimits) -> Result<RawEvent, Error> {
+        self.check_event_size(limits)?;
+        parse_event_json(self.payload, &self.describe(), limits.depth())
+    }
+
+    fn check_event_size(&self, limits: &PayloadLimits) -> Result<(), Error> {
         if matches!(self.item_type, ItemType::Event | ItemType::Transaction)
             && self.payload.len() > limits.max_event_bytes
         {
@@ -151,7 +163,7 @@ impl Item<'_> {
                 limit: limits.max_event_bytes,
             });
         }
-        parse_json(self.payload, &self.describe(), limits.depth())
+        Ok(())
     }
 }
 

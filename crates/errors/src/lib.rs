@@ -14,7 +14,9 @@
 //! 3. [`scrub::Scrubber::scrub_event`] removes secrets from the raw JSON — before anything
 //!    else looks at it, so nothing unscrubbed is ever stored.
 //! 4. [`normalize::normalize`] extracts what Strix uses ([`NormalizedEvent`]) and keeps
-//!    the scrubbed raw event, huge strings truncated with a marker.
+//!    the scrubbed raw event, huge strings truncated with a marker. When neither step
+//!    changed anything, the event's text as sent is kept too
+//!    ([`NormalizedEvent::raw_text`]), so storing it needs no second serialisation.
 //! 5. [`fingerprint::group`] computes the issue hash, title and culprit.
 //! 6. [`categorize::Categorizer`] assigns severity, category, priority and team.
 //!
@@ -45,8 +47,8 @@ pub use envelope::{Envelope, Item, ItemType};
 pub use error::Error;
 pub use fingerprint::{group, Grouping};
 pub use json_api::parse_json_api;
-pub use limits::PayloadLimits;
-pub use normalize::{normalize, Level, NormalizeOptions, NormalizedEvent};
+pub use limits::{PayloadLimits, RawEvent};
+pub use normalize::{normalize, normalize_raw, Level, NormalizeOptions, NormalizedEvent};
 pub use scrub::{ScrubConfig, ScrubStats, Scrubber};
 pub use store::parse_store;
 
@@ -60,15 +62,18 @@ pub struct Processed {
 }
 
 /// Runs steps 3–6 of the pipeline on one raw event (already parsed from an envelope item,
-/// a store body or the JSON API).
+/// a store body or the JSON API). The event's text, when it has one, is kept as
+/// [`NormalizedEvent::raw_text`] if scrubbing and normalising leave the tree as parsed.
 pub fn process(
-    mut raw: serde_json::Value,
+    raw: impl Into<RawEvent>,
     scrubber: &Scrubber,
     categorizer: &Categorizer,
     options: &NormalizeOptions,
 ) -> Processed {
-    let scrubbed = scrubber.scrub_event(&mut raw);
-    let event = normalize(raw, options);
+    let RawEvent { mut value, text } = raw.into();
+    let scrubbed = scrubber.scrub_event(&mut value);
+    let text = text.filter(|_| scrubbed == ScrubStats::default());
+    let event = normalize_raw(RawEvent { value, text }, options);
     let grouping = group(&event);
     let categorization = categorizer.categorize(&event);
     Processed {

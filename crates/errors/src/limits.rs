@@ -3,8 +3,12 @@
 //! Decompression caps live in strix-ingest ([`strix_ingest::DecodeLimits`]); these apply
 //! to the decompressed envelope: item count, item size, event size and JSON depth.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Number, Value};
 
 use crate::Error;
 
@@ -58,6 +62,119 @@ pub fn parse_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<Value, E
         what: what.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// A raw event: its JSON tree and, when the tree holds everything the text says, the
+/// text itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEvent {
+    pub value: Value,
+    /// The JSON text as received. Absent when an object in it repeats a key: the tree keeps
+    /// only the last value of a repeated key, so what scrubbing sees of the tree would not
+    /// cover the text.
+    pub text: Option<Vec<u8>>,
+}
+
+impl From<Value> for RawEvent {
+    fn from(value: Value) -> RawEvent {
+        RawEvent { value, text: None }
+    }
+}
+
+/// [`parse_json`] for an event, keeping its text (see [`RawEvent::text`]).
+pub fn parse_event_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<RawEvent, Error> {
+    let limit = max_depth.min(MAX_JSON_DEPTH);
+    if json_depth(bytes) > limit {
+        return Err(Error::TooDeep {
+            what: what.to_owned(),
+            limit,
+        });
+    }
+    let repeated = Cell::new(false);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Tree {
+        repeated: &repeated,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(|e| Error::Json {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(RawEvent {
+        value,
+        text: (!repeated.get()).then(|| bytes.to_vec()),
+    })
+}
+
+/// Builds a [`Value`] as serde_json's own `Deserialize` does, noting in `repeated` when an
+/// object repeats a key.
+#[derive(Clone, Copy)]
+struct Tree<'a> {
+    repeated: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for Tree<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Tree<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(self)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(self)?;
+            if members.insert(k, v).is_some() {
+                self.repeated.set(true);
+            }
+        }
+        Ok(Value::Object(members))
+    }
 }
 
 /// The deepest nesting of `{`/`[` outside strings. Linear, no allocation; on malformed
@@ -130,6 +247,55 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_event_parses_to_the_same_tree_and_keeps_its_text() {
+        let docs: &[&str] = &[
+            r#"{"a":1,"b":-2,"c":1.5,"d":1e300,"e":18446744073709551616,"f":"x\u00e9\n","g":[true,false,null,{}],"h":{"i":[[]]}}"#,
+            "  [1, 2.50, \"\\ud83d\\ude00\"]\r\n",
+            "\"just a string\"",
+            "-0",
+        ];
+        for doc in docs {
+            let e = parse_event_json(doc.as_bytes(), "x", 10).unwrap();
+            let want: Value = serde_json::from_str(doc).unwrap();
+            assert_eq!(e.value, want, "{doc}");
+            assert_eq!(e.text.as_deref(), Some(doc.as_bytes()), "{doc}");
+        }
+    }
+
+    #[test]
+    fn an_event_repeating_a_key_keeps_no_text() {
+        // The tree keeps the last "note"; the text still holds the first.
+        let doc = br#"{"extra":{"note":"4111 1111 1111 1111","note":"ok"},"z":1}"#;
+        let e = parse_event_json(doc, "x", 10).unwrap();
+        assert_eq!(e.value["extra"]["note"], "ok");
+        assert_eq!(e.text, None);
+        let nested = br#"[{"a":{"b":1,"b":2}}]"#;
+        assert_eq!(parse_event_json(nested, "x", 10).unwrap().text, None);
+        // The same key in different objects is no repetition.
+        let fine = br#"{"a":{"k":1},"b":{"k":2}}"#;
+        assert!(parse_event_json(fine, "x", 10).unwrap().text.is_some());
+    }
+
+    #[test]
+    fn an_event_is_held_to_the_same_limits_and_syntax() {
+        let deep = format!("{}{}", "[".repeat(30), "]".repeat(30));
+        assert!(parse_event_json(deep.as_bytes(), "x", 30).is_ok());
+        assert!(matches!(
+            parse_event_json(deep.as_bytes(), "x", 29),
+            Err(Error::TooDeep { limit: 29, .. })
+        ));
+        for bad in [&b"{\"a\":"[..], b"{} {}", b"[1,]", b"\"\\ud800\"", b"\xff"] {
+            let e = parse_event_json(bad, "envelope item 0 (event)", 10).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("envelope item 0 (event): invalid JSON: "),
+                "{e}"
+            );
+            assert!(parse_json(bad, "x", 10).is_err());
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::limits::RawEvent;
+
 /// Event severity as SDKs report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -231,6 +233,11 @@ pub struct NormalizedEvent {
     pub sdk: Option<Sdk>,
     /// The whole event as received, after scrubbing and truncation.
     pub raw: Value,
+    /// The event's JSON text exactly as received, when scrubbing and normalising changed
+    /// nothing (see [`normalize_raw`]): what is stored then, instead of `raw` serialised
+    /// again.
+    #[serde(skip)]
+    pub raw_text: Option<Vec<u8>>,
 }
 
 impl NormalizedEvent {
@@ -279,26 +286,42 @@ pub fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
 }
 
 /// Normalises one raw event (scrub it first: the raw event is kept as it is given).
-pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
+pub fn normalize(raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
+    normalize_raw(RawEvent::from(raw), opts)
+}
+
+/// [`normalize`], keeping the event's text as [`NormalizedEvent::raw_text`] when
+/// normalising changes nothing in the tree. Scrub first, and pass the text only when
+/// scrubbing changed nothing either: the text is then exactly the event Strix keeps.
+pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent {
+    let RawEvent {
+        value: mut raw,
+        text: sent_text,
+    } = raw;
     let lim = &opts.limits;
+    let mut changed = false;
     if !raw.is_object() {
         raw = Value::Object(Map::new());
+        changed = true;
     }
-    cap_breadcrumbs(&mut raw, lim.max_breadcrumbs);
+    changed |= cap_breadcrumbs(&mut raw, lim.max_breadcrumbs);
 
-    let event_id = raw
-        .get("event_id")
-        .and_then(Value::as_str)
+    let sent_id = raw.get("event_id").and_then(Value::as_str);
+    let event_id = sent_id
         .and_then(normalize_event_id)
         .unwrap_or_else(new_event_id);
-    if let Some(m) = raw.as_object_mut() {
-        m.insert("event_id".into(), Value::String(event_id.clone()));
+    if sent_id != Some(event_id.as_str()) {
+        if let Some(m) = raw.as_object_mut() {
+            m.insert("event_id".into(), Value::String(event_id.clone()));
+            changed = true;
+        }
     }
     let received = opts.received_ms;
     let sdk_timestamp = raw.get("timestamp").and_then(parse_timestamp_ms);
     let timestamp = clamp_timestamp(sdk_timestamp, received, lim.max_event_age);
     if let (Some(sdk), Some(m)) = (sdk_timestamp, raw.as_object_mut()) {
         if sdk != timestamp {
+            changed = true;
             // Keep what the SDK said beside the value we use, as Sentry notes clock drift.
             let original = m.get("timestamp").cloned().unwrap_or(Value::Null);
             let note = json!({
@@ -358,10 +381,12 @@ pub fn normalize(mut raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
             version: s.get("version").and_then(str_of),
         }),
         raw: Value::Null,
+        raw_text: None,
     };
     // Extracted text was cut to its own limit above; the raw copy gets the raw limit.
-    truncate_strings(&mut raw, lim.max_raw_string_bytes);
+    changed |= truncate_strings(&mut raw, lim.max_raw_string_bytes);
     e.raw = raw;
+    e.raw_text = if changed { None } else { sent_text };
     e
 }
 
@@ -397,12 +422,20 @@ fn truncate_owned(s: String, max: usize) -> String {
     }
 }
 
-fn truncate_strings(v: &mut Value, max: usize) {
+/// Cuts every string longer than `max`; whether any was.
+fn truncate_strings(v: &mut Value, max: usize) -> bool {
     match v {
-        Value::String(s) if s.len() > max => *s = truncate(s, max),
-        Value::Array(a) => a.iter_mut().for_each(|x| truncate_strings(x, max)),
-        Value::Object(m) => m.values_mut().for_each(|x| truncate_strings(x, max)),
-        _ => {}
+        Value::String(s) if s.len() > max => {
+            *s = truncate(s, max);
+            true
+        }
+        Value::Array(a) => a
+            .iter_mut()
+            .fold(false, |cut, x| truncate_strings(x, max) | cut),
+        Value::Object(m) => m
+            .values_mut()
+            .fold(false, |cut, x| truncate_strings(x, max) | cut),
+        _ => false,
     }
 }
 
@@ -417,19 +450,22 @@ fn breadcrumb_list(raw: &Value) -> &[Value] {
     }
 }
 
-fn cap_breadcrumbs(raw: &mut Value, max: usize) {
+/// Keeps the last `max` breadcrumbs; whether there were more.
+fn cap_breadcrumbs(raw: &mut Value, max: usize) -> bool {
     let list = match raw.get_mut("breadcrumbs") {
         Some(Value::Array(a)) => a,
         Some(Value::Object(o)) => match o.get_mut("values") {
             Some(Value::Array(a)) => a,
-            _ => return,
+            _ => return false,
         },
-        _ => return,
+        _ => return false,
     };
-    if list.len() > max {
-        let cut = list.len() - max;
-        list.drain(..cut);
+    if list.len() <= max {
+        return false;
     }
+    let cut = list.len() - max;
+    list.drain(..cut);
+    true
 }
 
 /// Accepts 32 hex digits or a dashed UUID; returns 32 lowercase hex digits.

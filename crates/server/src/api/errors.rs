@@ -940,9 +940,12 @@ async fn json_api(
     }
     let received = strix_core::now_millis();
     let tp = t.clone();
-    let processed = tokio::task::spawn_blocking(move || tp.process(vec![event], received, None))
-        .await
-        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("event task failed: {e}"), ENV))?;
+    let processed =
+        tokio::task::spawn_blocking(move || tp.process(vec![event.into()], received, None))
+            .await
+            .map_err(|e| {
+                ApiError::new(ErrorClass::Internal, format!("event task failed: {e}"), ENV)
+            })?;
     let p = processed
         .first()
         .ok_or_else(|| ApiError::new(ErrorClass::Internal, "event not stored", ENV))?;

@@ -36,10 +36,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 use strix_core::ErrorClass;
-use strix_errors::{Envelope as SentryEnvelope, SentryAuth};
+use strix_errors::{Envelope as SentryEnvelope, RawEvent, SentryAuth};
 use strix_ingest::ContentEncoding;
 
 pub fn routes() -> Router<AppState> {
@@ -217,7 +217,7 @@ pub(crate) fn rate_limited(r: RateLimited, project: &Project) -> Response {
 async fn commit(
     state: AppState,
     project: Arc<Project>,
-    raws: Vec<Value>,
+    raws: Vec<RawEvent>,
     size_bytes: usize,
     items: Vec<&'static str>,
     envelope_event_id: Option<String>,
@@ -312,7 +312,7 @@ async fn envelope(
         let mut items = Vec::new();
         for item in &env.items {
             if item.item_type.is_error_event() {
-                match item.json(&t.payload_limits) {
+                match item.event(&t.payload_limits) {
                     Ok(v) => raws.push(v),
                     Err(e) => return rejected(t, &e),
                 }
@@ -353,5 +353,14 @@ async fn store(
             Err(e) => return rejected(t, &e),
         }
     };
-    commit(state, project, vec![raw], size, Vec::new(), None, &headers).await
+    commit(
+        state,
+        project,
+        vec![raw.into()],
+        size,
+        Vec::new(),
+        None,
+        &headers,
+    )
+    .await
 }

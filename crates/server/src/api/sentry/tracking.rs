@@ -38,13 +38,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use serde_json::{json, Value};
+use serde_json::json;
 use strix_core::events::{kind, EventBus};
 use strix_core::storage::{AppendMode, Appendable, TimeSeries};
 use strix_core::{Labels, Sample};
 use strix_errors::{
     Categorizer, Detection, Detector, NormalizeOptions, PayloadLimits, Processed, RateLimits,
-    Retention, Scrubber, Severity, Spike, SpikeInfo,
+    RawEvent, Retention, Scrubber, Severity, Spike, SpikeInfo,
 };
 use strix_state::{
     BatchOutcome, ErrorEventBatch, EventRetention, NewErrorEvent, RecordedEvent, StateError,
@@ -445,7 +445,7 @@ impl ErrorTracking {
     /// blocking thread).
     pub fn process(
         &self,
-        raws: Vec<Value>,
+        raws: Vec<RawEvent>,
         received: i64,
         client_ip: Option<String>,
     ) -> Vec<Processed> {
@@ -466,7 +466,7 @@ impl ErrorTracking {
     /// compression.
     pub async fn process_sized(
         self: &Arc<Self>,
-        raws: Vec<Value>,
+        raws: Vec<RawEvent>,
         size_bytes: usize,
         received: i64,
         client_ip: Option<String>,
@@ -1046,7 +1046,11 @@ pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
         severity: c.severity.as_str().to_string(),
         priority: c.priority.as_str().to_string(),
         assignee: c.team.clone(),
-        payload: strix_state::ErrorPayload::from_value(&e.raw),
+        // The text as the SDK sent it when scrubbing and normalising left it as it was.
+        payload: match &e.raw_text {
+            Some(text) => strix_state::ErrorPayload::encode_bytes(text),
+            None => strix_state::ErrorPayload::from_value(&e.raw),
+        },
         user_key: e.user.as_ref().and_then(|u| u.key()).map(str::to_string),
         component: c.component.clone().unwrap_or_default(),
         environment: e.environment.clone(),

@@ -54,7 +54,7 @@ fn tracking(
     (Arc::new(t), bus)
 }
 
-fn event(n: u32, component: &str) -> Value {
+fn event(n: u32, component: &str) -> serde_json::Value {
     json!({
         "event_id": format!("{n:032x}"),
         "message": format!("failure number {n} in {component}"),
@@ -69,7 +69,7 @@ async fn post_commit_work_survives_a_dropped_request() {
     let (t, bus) = tracking(dir.path(), TrackingOptions::default());
     let project = t.project(1).unwrap();
     let sink = Arc::new(Recorder::default());
-    let processed = t.process(vec![event(1, "api")], strix_core::now_millis(), None);
+    let processed = t.process(vec![event(1, "api").into()], strix_core::now_millis(), None);
     let before = bus.last_id();
     let mut fut = Box::pin(t.store(
         project,
@@ -123,6 +123,28 @@ async fn post_commit_work_survives_a_dropped_request() {
     assert_eq!(issues.len(), 1);
 }
 
+#[test]
+fn the_stored_payload_is_the_sent_text_unless_something_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _bus) = tracking(dir.path(), TrackingOptions::default());
+    let stored = |text: &str| {
+        let raw = strix_errors::limits::parse_event_json(text.as_bytes(), "event", 100).unwrap();
+        let p = t.process(vec![raw], strix_core::now_millis(), None);
+        let bytes = new_event(&p[0]).payload.as_bytes().to_vec();
+        zstd::bulk::decompress(&bytes, 1 << 20).unwrap()
+    };
+    // Members in the SDK's order (serialising the tree would sort them).
+    let clean = r#"{"message": "it broke", "event_id": "0000000000000000000000000000000a"}"#;
+    assert_eq!(stored(clean), clean.as_bytes());
+    let secret = r#"{"message": "it broke", "event_id": "0000000000000000000000000000000b", "extra": {"password": "hunter2"}}"#;
+    let got = String::from_utf8(stored(secret)).unwrap();
+    assert!(!got.contains("hunter2"), "{got}");
+    assert!(
+        got.starts_with(r#"{"event_id":"#),
+        "the scrubbed tree, serialised: {got}"
+    );
+}
+
 #[tokio::test]
 async fn component_label_is_capped_per_project() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,7 +157,7 @@ async fn component_label_is_capped_per_project() {
     let raws = ["a", "b", "c", "d", "a", "e"]
         .iter()
         .enumerate()
-        .map(|(i, c)| event(i as u32 + 1, c))
+        .map(|(i, c)| event(i as u32 + 1, c).into())
         .collect();
     let events: Vec<_> = t.process(raws, now, None).iter().map(new_event).collect();
     t.shared.count(&sink, &project, &events, &[]);
@@ -170,7 +192,7 @@ async fn big_events_are_processed_off_the_async_workers() {
     };
     let now = strix_core::now_millis();
     let small = t
-        .process_sized(vec![event(1, "api")], 300, now, None)
+        .process_sized(vec![event(1, "api").into()], 300, now, None)
         .await
         .unwrap();
     assert_eq!(small.len(), 1);
@@ -179,13 +201,21 @@ async fn big_events_are_processed_off_the_async_workers() {
     let mut big = event(2, "api");
     big["extra"] = json!({"blob": "x".repeat(40 << 10)});
     let size = big.to_string().len();
-    let p = t.process_sized(vec![big], size, now, None).await.unwrap();
+    let p = t
+        .process_sized(vec![big.into()], size, now, None)
+        .await
+        .unwrap();
     assert_eq!(p.len(), 1);
     assert_eq!((on("inline"), on("blocking")), (1, 1));
     // Several events, however small: the blocking pool.
-    t.process_sized(vec![event(3, "a"), event(4, "b")], 600, now, None)
-        .await
-        .unwrap();
+    t.process_sized(
+        vec![event(3, "a").into(), event(4, "b").into()],
+        600,
+        now,
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!((on("inline"), on("blocking")), (1, 3));
 }
 
@@ -206,7 +236,7 @@ async fn concurrent_requests_are_counted_exactly_once_committed() {
         async move {
             let mut raw = event(n, "api");
             raw["fingerprint"] = json!([format!("f{}", n % 8)]);
-            let processed = t.process(vec![raw], now, None);
+            let processed = t.process(vec![raw.into()], now, None);
             t.store(project, processed, vec!["session"], now, Some(sink))
                 .await
                 .unwrap()
@@ -324,7 +354,7 @@ fn store_path_throughput() {
                 "release": "shop@4.2.0",
                 "extra": {"note": filler},
             });
-            t.process(vec![raw], now, None)
+            t.process(vec![raw.into()], now, None)
         })
         .collect();
     let senders = 32;
