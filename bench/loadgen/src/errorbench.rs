@@ -130,6 +130,18 @@ fn request(cli: &Cli, host: &str, k: usize) -> Request {
     }
 }
 
+/// Sender `w`'s `n`th event id: unique (the low half is `w` and `n`) and spread over the
+/// whole id space as SDKs' random (version 4) UUIDs are (the high half is a hash of the
+/// low one), so the server's event-id index sees inserts all over, not in a few runs.
+fn event_id(w: usize, n: u64) -> u128 {
+    let low = (w as u64) << 40 ^ n;
+    let mut h = low.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (u128::from(h) << 64) | u128::from(low)
+}
+
 fn hex_into(out: &mut [u8], mut v: u128) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in out.iter_mut().rev() {
@@ -174,10 +186,7 @@ async fn sender(
         req.clear();
         req.extend_from_slice(&r.bytes);
         for &at in &r.id_at {
-            hex_into(
-                &mut req[at..at + 32],
-                (u128::from(w as u32) << 96) | u128::from(n),
-            );
+            hex_into(&mut req[at..at + 32], event_id(w, n));
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -30,8 +30,8 @@ fn class<T: std::fmt::Debug>(r: Result<T, StateError>) -> ErrorClass {
 fn page_cache_is_32_mib_unless_set() {
     let (_d, s) = store();
     assert_eq!(s.cache_size().unwrap(), DEFAULT_CACHE_BYTES);
-    s.set_cache_size(8 << 20).unwrap();
-    assert_eq!(s.cache_size().unwrap(), 8 << 20);
+    s.set_cache_size(16 << 20).unwrap();
+    assert_eq!(s.cache_size().unwrap(), 16 << 20);
     // Below one KiB is one KiB, not SQLite's "0 = default".
     s.set_cache_size(10).unwrap();
     assert_eq!(s.cache_size().unwrap(), 1024);

@@ -49,10 +49,13 @@ use crate::{
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Page cache of the store's connection unless set with
-/// [`SqliteStore::set_cache_size`]: 32 MiB. SQLite's own default (2 MiB) is smaller than
+/// [`SqliteStore::set_cache_size`]: 8 MiB. SQLite's own default (2 MiB) is smaller than
 /// the pages a burst of alerts and notifications touches, and every page it drops is
-/// read back from the file at the next statement that needs it.
-pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+/// read back from the file at the next statement that needs it. A larger cache costs
+/// writes: while the file is under 1 GiB, a commit after a B-tree split that renumbered
+/// pages (through the lock-byte page number) scans every cached page, and random index
+/// inserts (event ids) make such commits common.
+pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
 
 /// The SQLite-backed store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
