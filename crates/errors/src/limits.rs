@@ -51,6 +51,13 @@ impl PayloadLimits {
 /// Parses `bytes` as JSON after checking its nesting depth. `what` names the document in
 /// errors ("envelope item 0 (event)").
 pub fn parse_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<Value, Error> {
+    check_depth(bytes, what, max_depth)?;
+    serde_json::from_slice(bytes).map_err(|e| json_error(what, &e))
+}
+
+/// [`Error::TooDeep`] when `bytes` nest deeper than `max_depth` (at most
+/// [`MAX_JSON_DEPTH`]).
+fn check_depth(bytes: &[u8], what: &str, max_depth: usize) -> Result<(), Error> {
     let limit = max_depth.min(MAX_JSON_DEPTH);
     if json_depth(bytes) > limit {
         return Err(Error::TooDeep {
@@ -58,10 +65,14 @@ pub fn parse_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<Value, E
             limit,
         });
     }
-    serde_json::from_slice(bytes).map_err(|e| Error::Json {
+    Ok(())
+}
+
+fn json_error(what: &str, e: &serde_json::Error) -> Error {
+    Error::Json {
         what: what.to_owned(),
         message: e.to_string(),
-    })
+    }
 }
 
 /// A raw event: its JSON tree and, when the tree holds everything the text says, the
@@ -83,13 +94,7 @@ impl From<Value> for RawEvent {
 
 /// [`parse_json`] for an event, keeping its text (see [`RawEvent::text`]).
 pub fn parse_event_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<RawEvent, Error> {
-    let limit = max_depth.min(MAX_JSON_DEPTH);
-    if json_depth(bytes) > limit {
-        return Err(Error::TooDeep {
-            what: what.to_owned(),
-            limit,
-        });
-    }
+    check_depth(bytes, what, max_depth)?;
     let repeated = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = Tree {
@@ -97,10 +102,7 @@ pub fn parse_event_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<Ra
     }
     .deserialize(&mut de)
     .and_then(|v| de.end().map(|()| v))
-    .map_err(|e| Error::Json {
-        what: what.to_owned(),
-        message: e.to_string(),
-    })?;
+    .map_err(|e| json_error(what, &e))?;
     Ok(RawEvent {
         value,
         text: (!repeated.get()).then(|| bytes.to_vec()),
