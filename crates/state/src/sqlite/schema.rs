@@ -332,7 +332,8 @@ CREATE INDEX IF NOT EXISTS error_events_issue_seq_time ON error_events (issue_id
 // hundred issues are busy. Keyed `(minute, issue_id)`, the current minute's rows of all
 // issues sit together on a page or two; the `(issue_id, minute)` index (for one issue's
 // counts and the issue pruning check) changes only when an issue gets its first event of
-// a minute, as `n` is not in it.
+// a minute, as `n` is not in it. Rows are copied in the new key order (appends, not
+// inserts all over the new tree): 2 million rows take about 6 s.
 const V10: &str = r#"
 CREATE TABLE error_counts_by_minute (
     minute   INTEGER NOT NULL,
@@ -341,7 +342,7 @@ CREATE TABLE error_counts_by_minute (
     PRIMARY KEY (minute, issue_id)
 ) WITHOUT ROWID;
 INSERT INTO error_counts_by_minute (minute, issue_id, n)
-    SELECT minute, issue_id, n FROM error_counts;
+    SELECT minute, issue_id, n FROM error_counts ORDER BY minute, issue_id;
 DROP TABLE error_counts;
 ALTER TABLE error_counts_by_minute RENAME TO error_counts;
 CREATE INDEX error_counts_issue ON error_counts (issue_id, minute);
