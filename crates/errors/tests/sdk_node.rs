@@ -224,7 +224,7 @@ fn check(events: &[Processed]) {
     );
 
     for p in events {
-        let stored = serde_json::to_string(&p.event).unwrap();
+        let stored = common::stored_text(p);
         for secret in [
             "hunter2",
             "4111 1111",

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use strix_errors::{
     process, CategorizeConfig, Categorizer, Envelope, ItemType, NormalizeOptions, PayloadLimits,
     Processed, ScrubConfig, Scrubber, SentryAuth,
@@ -272,7 +271,8 @@ pub fn decode_all(reqs: &[Captured]) -> Decoded {
                 item.json(&limits).unwrap_or_else(|e| panic!("{e}"));
             }
             if item.item_type == ItemType::Event {
-                let raw: Value = item.json(&limits).unwrap();
+                // As the server parses it: the text kept beside the tree.
+                let raw = item.event(&limits).unwrap();
                 let opts = NormalizeOptions {
                     received_ms: now_ms(),
                     client_ip: Some("127.0.0.1".into()),
@@ -284,6 +284,19 @@ pub fn decode_all(reqs: &[Captured]) -> Decoded {
         }
     }
     out
+}
+
+/// Everything of a processed event that reaches the store or the API, as text: the
+/// normalised fields and the payload (the SDK's text when it was kept, else the tree).
+pub fn stored_text(p: &strix_errors::Processed) -> String {
+    let payload = match &p.event.raw_text {
+        Some(text) => String::from_utf8_lossy(text).into_owned(),
+        None => serde_json::to_string(&p.event.raw).unwrap_or_default(),
+    };
+    format!(
+        "{}\n{payload}",
+        serde_json::to_string(&p.event).unwrap_or_default()
+    )
 }
 
 /// Whether tests against real peers must run (CI) instead of skipping.
