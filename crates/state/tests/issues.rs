@@ -5,6 +5,32 @@ use serde_json::json;
 use strix_core::ErrorClass;
 use strix_state::*;
 
+/// SQLite's plan for `sql` with `params`, its steps joined by "; ".
+fn query_plan(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Params) -> String {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map(params, |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+        .join("; ")
+}
+
+/// Runs `downgrade` (SQL that turns the file back into an older schema) on the database
+/// at `path`, then opens it as the server does: migrated to the current schema.
+fn reopened_after(path: &std::path::Path, downgrade: &str) -> SqliteStore {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(downgrade)
+        .unwrap();
+    let s = SqliteStore::open(path).unwrap();
+    assert_eq!(
+        s.schema_version().unwrap(),
+        strix_state::sqlite::SCHEMA_VERSION
+    );
+    s
+}
+
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(dir.path().join("state.db")).unwrap();
@@ -258,22 +284,14 @@ fn a_version_1_database_is_migrated_keeping_its_data() {
         .unwrap();
     }
     // Turn it back into a version-1 database.
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP TABLE error_ticket_steps; DROP TABLE error_tickets; DROP TABLE error_counts; \
-             DROP TABLE error_issue_tags; DROP TABLE error_issue_users; \
-             DROP TABLE error_events; DROP TABLE error_issues; \
-             DROP TABLE IF EXISTS check_changes; DROP TABLE IF EXISTS projects; \
-             DROP TABLE IF EXISTS check_definitions; \
-             DELETE FROM schema_version WHERE version > 1;",
-        )
-        .unwrap();
-    }
-    let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(
-        s.schema_version().unwrap(),
-        strix_state::sqlite::SCHEMA_VERSION
+    let s = reopened_after(
+        &path,
+        "DROP TABLE error_ticket_steps; DROP TABLE error_tickets; DROP TABLE error_counts; \
+         DROP TABLE error_issue_tags; DROP TABLE error_issue_users; \
+         DROP TABLE error_events; DROP TABLE error_issues; \
+         DROP TABLE IF EXISTS check_changes; DROP TABLE IF EXISTS projects; \
+         DROP TABLE IF EXISTS check_definitions; \
+         DELETE FROM schema_version WHERE version > 1;",
     );
     assert!(s.get_outbox_entry(1).unwrap().is_some(), "v1 data kept");
     s.record_error_event(1, &event("e1", "h", 0, None), 0)
@@ -391,15 +409,7 @@ fn one_per_issue_index_serves_event_order_and_thinning() {
         ],
         "one per-issue index for every stored event"
     );
-    let plan = |sql: &str| -> String {
-        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .query_map([id], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap()
-            .join("; ")
-    };
+    let plan = |sql: &str| query_plan(&conn, sql, [id]);
     for sql in [
         "SELECT id FROM error_events WHERE issue_id = ?1 ORDER BY timestamp DESC, id DESC LIMIT 10",
         "SELECT id FROM error_events WHERE issue_id = ?1 AND seq > 3 AND (seq & (seq - 1)) <> 0 \
@@ -433,24 +443,16 @@ fn per_minute_counts_are_keyed_by_minute_and_survive_the_migration() {
         (a, b)
     };
     // Back to version 9: counts keyed (issue_id, minute), indexed by minute.
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE old_counts (issue_id INTEGER NOT NULL REFERENCES error_issues (id) \
-                 ON DELETE CASCADE, minute INTEGER NOT NULL, n INTEGER NOT NULL, \
-                 PRIMARY KEY (issue_id, minute)) WITHOUT ROWID; \
-             INSERT INTO old_counts SELECT issue_id, minute, n FROM error_counts; \
-             DROP TABLE error_counts; \
-             ALTER TABLE old_counts RENAME TO error_counts; \
-             CREATE INDEX error_counts_minute ON error_counts (minute); \
-             DELETE FROM schema_version WHERE version > 9;",
-        )
-        .unwrap();
-    }
-    let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(
-        s.schema_version().unwrap(),
-        strix_state::sqlite::SCHEMA_VERSION
+    let s = reopened_after(
+        &path,
+        "CREATE TABLE old_counts (issue_id INTEGER NOT NULL REFERENCES error_issues (id) \
+             ON DELETE CASCADE, minute INTEGER NOT NULL, n INTEGER NOT NULL, \
+             PRIMARY KEY (issue_id, minute)) WITHOUT ROWID; \
+         INSERT INTO old_counts SELECT issue_id, minute, n FROM error_counts; \
+         DROP TABLE error_counts; \
+         ALTER TABLE old_counts RENAME TO error_counts; \
+         CREATE INDEX error_counts_minute ON error_counts (minute); \
+         DELETE FROM schema_version WHERE version > 9;",
     );
     let minutes = |issue| s.error_counts(0, 60_000, 3, None, issue).unwrap();
     assert_eq!(minutes(None), vec![0, 2, 1], "counts kept");
@@ -466,15 +468,7 @@ fn per_minute_counts_are_keyed_by_minute_and_survive_the_migration() {
     assert_eq!(minutes(None), vec![0, 3, 2]);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let plan = |sql: &str| -> String {
-        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .query_map([], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap()
-            .join("; ")
-    };
+    let plan = |sql: &str| query_plan(&conn, sql, []);
     let p = plan("SELECT minute, n FROM error_counts WHERE minute >= 1 AND minute < 3");
     assert!(
         p.contains("USING PRIMARY KEY (minute>? AND minute<?)"),
@@ -784,19 +778,11 @@ fn a_version_6_database_is_migrated_keeping_its_data() {
             .issue_id
     };
     // Back to version 6: its index on (issue_id, user_key) and no version 7 row.
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE INDEX error_events_issue_user ON error_events (issue_id, user_key) \
-                 WHERE user_key IS NOT NULL; \
-             DELETE FROM schema_version WHERE version > 6;",
-        )
-        .unwrap();
-    }
-    let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(
-        s.schema_version().unwrap(),
-        strix_state::sqlite::SCHEMA_VERSION
+    let s = reopened_after(
+        &path,
+        "CREATE INDEX error_events_issue_user ON error_events (issue_id, user_key) \
+             WHERE user_key IS NOT NULL; \
+         DELETE FROM schema_version WHERE version > 6;",
     );
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
