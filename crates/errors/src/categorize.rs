@@ -19,7 +19,8 @@ use regex::{Regex, RegexSet, SetMatches};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::normalize::{lookup, Level, NormalizedEvent};
+use crate::json::{self, Json, Node};
+use crate::normalize::{Level, NormalizedEvent};
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -373,24 +374,24 @@ fn parse_condition(rule: &str, s: &str) -> Result<Condition, Error> {
 }
 
 impl Condition {
-    fn holds(&self, raw: &Value) -> bool {
-        let v = lookup(raw, &self.path).or_else(|| {
+    fn holds<'a, J: Json<'a>>(&self, raw: J) -> bool {
+        let v = json::lookup(raw, &self.path).or_else(|| {
             // `metadata.x` is what the JSON API calls `extra.x`.
             self.path
                 .strip_prefix("metadata.")
-                .and_then(|p| lookup(raw, &format!("extra.{p}")))
+                .and_then(|p| json::lookup(raw, &format!("extra.{p}")))
         });
         let Some(v) = v.filter(|v| !v.is_null()) else {
             return self.op == Op::Ne;
         };
-        let as_num = match v {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
+        let as_num = match v.node() {
+            Node::Number => v.as_f64(),
+            Node::Str(s) => s.trim().parse::<f64>().ok(),
             _ => None,
         };
-        let as_text = match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+        let as_text = match v.node() {
+            Node::Str(s) => s.to_owned(),
+            _ => v.to_value().to_string(),
         };
         let cmp = |f: fn(f64, f64) -> bool| matches!((as_num, self.number), (Some(a), Some(b)) if f(a, b));
         match self.op {
@@ -495,7 +496,22 @@ impl Categorizer {
 
     /// Categorises one event.
     pub fn categorize(&self, e: &NormalizedEvent) -> Categorization {
-        let facts = Facts::of(e, self.needs_stack);
+        match (&e.raw, &e.raw_text) {
+            (Some(raw), _) => self.categorize_in(e, raw),
+            (None, Some(text)) => json::with_tape(text, |t| self.categorize_in(e, t))
+                .unwrap_or_else(|| self.categorize_in(e, &Value::Null)),
+            (None, None) => self.categorize_in(e, &Value::Null),
+        }
+    }
+
+    /// [`categorize`](Self::categorize) with the raw event read from `raw` (conditions
+    /// on its members, the `extra.component` fallback).
+    pub(crate) fn categorize_in<'a, J: Json<'a>>(
+        &self,
+        e: &NormalizedEvent,
+        raw: J,
+    ) -> Categorization {
+        let facts = Facts::of(e, raw, self.needs_stack);
         let text_hits = self
             .text_set
             .as_ref()
@@ -503,7 +519,7 @@ impl Categorizer {
         let matched = self
             .rules
             .iter()
-            .find(|c| c.matches(&facts, e, text_hits.as_ref()));
+            .find(|c| c.matches(&facts, raw, text_hits.as_ref()));
         let (severity, category, priority, team, rule) = match matched {
             Some(c) => {
                 let sev = c.rule.severity.unwrap_or(Severity::from_level(e.level));
@@ -554,7 +570,7 @@ struct Facts {
 }
 
 impl Facts {
-    fn of(e: &NormalizedEvent, with_stack: bool) -> Facts {
+    fn of<'a, J: Json<'a>>(e: &NormalizedEvent, raw: J, with_stack: bool) -> Facts {
         let exception = e
             .exception
             .iter()
@@ -577,10 +593,10 @@ impl Facts {
             message.push_str(x.value.as_deref().unwrap_or_default());
         }
         let stack = with_stack.then(|| render_stack(e));
-        let component = e.tags.get("component").cloned().or_else(|| {
-            e.raw_path("extra.component")
-                .and_then(crate::normalize::str_of)
-        });
+        let component =
+            e.tags.get("component").cloned().or_else(|| {
+                json::lookup(raw, "extra.component").and_then(crate::normalize::str_of)
+            });
         Facts {
             message,
             exception,
@@ -616,10 +632,10 @@ fn render_stack(e: &NormalizedEvent) -> String {
 
 impl Compiled {
     /// `text_hits`: which `text` patterns the message and the exceptions match.
-    fn matches(
+    fn matches<'a, J: Json<'a>>(
         &self,
         f: &Facts,
-        e: &NormalizedEvent,
+        raw: J,
         text_hits: Option<&(SetMatches, SetMatches)>,
     ) -> bool {
         let ok = |re: &Option<Regex>, s: &str| re.as_ref().is_none_or(|r| r.is_match(s));
@@ -643,7 +659,7 @@ impl Compiled {
                     }
                     _ => r.is_match(&f.message) || r.is_match(&f.exception),
                 })
-            && self.when.iter().all(|c| c.holds(&e.raw))
+            && self.when.iter().all(|c| c.holds(raw))
     }
 }
 

@@ -216,8 +216,8 @@ mod tests {
         assert_eq!(e.tags["error_type"], "api");
         assert_eq!(e.tags["status"], "502");
         assert_eq!(e.tags["component"], "checkout");
-        assert_eq!(e.raw["extra"]["password"], "[Filtered]");
-        assert_eq!(e.raw["extra"]["status"], 502);
+        assert_eq!(e.raw()["extra"]["password"], "[Filtered]");
+        assert_eq!(e.raw()["extra"]["status"], 502);
         assert_eq!(
             e.user.as_ref().unwrap().email.as_deref(),
             Some("b***@example.com")

@@ -32,6 +32,7 @@ pub mod detect;
 pub mod envelope;
 pub mod error;
 pub mod fingerprint;
+pub mod json;
 pub mod json_api;
 pub mod limits;
 pub mod normalize;
@@ -70,10 +71,36 @@ pub fn process(
     categorizer: &Categorizer,
     options: &NormalizeOptions,
 ) -> Processed {
-    let RawEvent { mut value, text } = raw.into();
+    let (mut value, text) = match raw.into() {
+        RawEvent::Tree { value, text } => (value, text),
+        RawEvent::Text(text) => {
+            // Most events need no change: they are read where they are parsed.
+            let read = json::with_tape(&text, |t| {
+                if scrubber.scrub_event_stats(t) != ScrubStats::default() {
+                    return None;
+                }
+                let (id, timestamp) = normalize::unchanged(t, options)?;
+                let event = normalize::fields(t, id, timestamp, options);
+                let categorization = categorizer.categorize_in(&event, t);
+                Some((event, categorization))
+            });
+            match read.flatten() {
+                Some((mut event, categorization)) => {
+                    event.raw_text = Some(text);
+                    return Processed {
+                        grouping: group(&event),
+                        event,
+                        categorization,
+                        scrubbed: ScrubStats::default(),
+                    };
+                }
+                None => limits::reparse(text),
+            }
+        }
+    };
     let scrubbed = scrubber.scrub_event(&mut value);
     let text = text.filter(|_| scrubbed == ScrubStats::default());
-    let event = normalize_raw(RawEvent { value, text }, options);
+    let event = normalize_raw(RawEvent::Tree { value, text }, options);
     let grouping = group(&event);
     let categorization = categorizer.categorize(&event);
     Processed {

@@ -75,38 +75,84 @@ fn json_error(what: &str, e: &serde_json::Error) -> Error {
     }
 }
 
-/// A raw event: its JSON tree and, when the tree holds everything the text says, the
-/// text itself.
+/// A raw event, as parsed from its text or built by Strix.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RawEvent {
-    pub value: Value,
-    /// The JSON text as received. Absent when an object in it repeats a key: the tree keeps
-    /// only the last value of a repeated key, so what scrubbing sees of the tree would not
-    /// cover the text.
-    pub text: Option<Vec<u8>>,
+pub enum RawEvent {
+    /// A tree to scrub and normalise in place, and the text it was parsed from if that
+    /// text says exactly what the tree holds (absent when an object in it repeats a key:
+    /// the tree keeps only the last value of a repeated key, so what scrubbing sees of
+    /// the tree would not cover the text).
+    Tree { value: Value, text: Option<Vec<u8>> },
+    /// An event's JSON text as received, checked to be JSON. Processing reads it where it
+    /// is parsed ([`crate::json::with_tape`]) and keeps the text when scrubbing and
+    /// normalising would change nothing; otherwise the text is parsed again into a tree
+    /// to edit ([`reparse`]).
+    Text(Vec<u8>),
 }
 
 impl From<Value> for RawEvent {
     fn from(value: Value) -> RawEvent {
-        RawEvent { value, text: None }
+        RawEvent::Tree { value, text: None }
     }
 }
 
-/// [`parse_json`] for an event, keeping its text (see [`RawEvent::text`]).
+impl RawEvent {
+    /// The event as a [`Value`] (a repeated key keeps its last value).
+    pub fn to_value(&self) -> Value {
+        match self {
+            RawEvent::Tree { value, .. } => value.clone(),
+            RawEvent::Text(text) => reparse(text.clone()).0,
+        }
+    }
+
+    /// The text kept with the event, if any.
+    pub fn text(&self) -> Option<&[u8]> {
+        match self {
+            RawEvent::Tree { text, .. } => text.as_deref(),
+            RawEvent::Text(text) => Some(text),
+        }
+    }
+}
+
+/// [`parse_json`] for an event, keeping its text (see [`RawEvent`]). The text is checked
+/// with the parser that reads it later; what that parser refuses is parsed by serde_json,
+/// whose verdict and error text are the ones a sender sees.
 pub fn parse_event_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<RawEvent, Error> {
     check_depth(bytes, what, max_depth)?;
+    if crate::json::with_tape(bytes, |_| ()).is_some() {
+        return Ok(RawEvent::Text(bytes.to_vec()));
+    }
+    let (value, repeated) = parse_tree(bytes).map_err(|e| json_error(what, &e))?;
+    Ok(RawEvent::Tree {
+        value,
+        text: (!repeated).then(|| bytes.to_vec()),
+    })
+}
+
+/// The text of a [`RawEvent::Text`] as a tree to edit, with the text kept unless a key
+/// repeats. Should serde_json refuse what simd-json read, the tree simd-json reads is
+/// converted instead and the text dropped.
+pub(crate) fn reparse(text: Vec<u8>) -> (Value, Option<Vec<u8>>) {
+    match parse_tree(&text) {
+        Ok((value, repeated)) => (value, (!repeated).then_some(text)),
+        Err(_) => (
+            crate::json::with_tape(&text, |t| crate::json::Json::to_value(t))
+                .unwrap_or(Value::Null),
+            None,
+        ),
+    }
+}
+
+/// `bytes` as a [`Value`], and whether an object in it repeats a key.
+fn parse_tree(bytes: &[u8]) -> Result<(Value, bool), serde_json::Error> {
     let repeated = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = Tree {
         repeated: &repeated,
     }
     .deserialize(&mut de)
-    .and_then(|v| de.end().map(|()| v))
-    .map_err(|e| json_error(what, &e))?;
-    Ok(RawEvent {
-        value,
-        text: (!repeated.get()).then(|| bytes.to_vec()),
-    })
+    .and_then(|v| de.end().map(|()| v))?;
+    Ok((value, repeated.get()))
 }
 
 /// Builds a [`Value`] as serde_json's own `Deserialize` does, noting in `repeated` when an
@@ -262,23 +308,32 @@ mod tests {
         for doc in docs {
             let e = parse_event_json(doc.as_bytes(), "x", 10).unwrap();
             let want: Value = serde_json::from_str(doc).unwrap();
-            assert_eq!(e.value, want, "{doc}");
-            assert_eq!(e.text.as_deref(), Some(doc.as_bytes()), "{doc}");
+            // An escaped surrogate pair is read by serde_json (see `json::with_tape`).
+            assert_eq!(
+                matches!(e, RawEvent::Text(_)),
+                !doc.contains("\\ud83d"),
+                "{doc}"
+            );
+            assert_eq!(e.to_value(), want, "{doc}");
+            assert_eq!(e.text(), Some(doc.as_bytes()), "{doc}");
         }
     }
 
     #[test]
-    fn an_event_repeating_a_key_keeps_no_text() {
-        // The tree keeps the last "note"; the text still holds the first.
+    fn an_event_repeating_a_key_keeps_no_text_once_parsed_to_edit() {
+        // The edited tree keeps the last "note"; the text still holds the first.
+        let reparsed = |doc: &[u8]| match parse_event_json(doc, "x", 10).unwrap() {
+            RawEvent::Text(text) => reparse(text),
+            RawEvent::Tree { .. } => panic!("not kept as text"),
+        };
         let doc = br#"{"extra":{"note":"4111 1111 1111 1111","note":"ok"},"z":1}"#;
-        let e = parse_event_json(doc, "x", 10).unwrap();
-        assert_eq!(e.value["extra"]["note"], "ok");
-        assert_eq!(e.text, None);
-        let nested = br#"[{"a":{"b":1,"b":2}}]"#;
-        assert_eq!(parse_event_json(nested, "x", 10).unwrap().text, None);
+        let (value, text) = reparsed(doc);
+        assert_eq!(value["extra"]["note"], "ok");
+        assert_eq!(text, None);
+        assert_eq!(reparsed(br#"[{"a":{"b":1,"b":2}}]"#).1, None);
         // The same key in different objects is no repetition.
         let fine = br#"{"a":{"k":1},"b":{"k":2}}"#;
-        assert!(parse_event_json(fine, "x", 10).unwrap().text.is_some());
+        assert_eq!(reparsed(fine).1.as_deref(), Some(&fine[..]));
     }
 
     #[test]
@@ -289,7 +344,31 @@ mod tests {
             parse_event_json(deep.as_bytes(), "x", 29),
             Err(Error::TooDeep { limit: 29, .. })
         ));
-        for bad in [&b"{\"a\":"[..], b"{} {}", b"[1,]", b"\"\\ud800\"", b"\xff"] {
+        let bad: [&[u8]; 22] = [
+            b"{\"a\":",
+            b"{} {}",
+            b"[1,]",
+            b"\"\\ud800\"",
+            b"\xff",
+            b"\"\xc3\"",
+            b"01",
+            b"1.",
+            b".5",
+            b"+1",
+            b"[1 2]",
+            b"{\"a\" 1}",
+            b"tru",
+            b"\"\x01\"",
+            b"\"\\u12\"",
+            b"\"\\x\"",
+            b"NaN",
+            b"[1]]",
+            b"{\"a\":1,}",
+            b"'a'",
+            b"",
+            b"{\"a\":1e}",
+        ];
+        for bad in bad {
             let e = parse_event_json(bad, "envelope item 0 (event)", 10).unwrap_err();
             assert!(
                 e.to_string()

@@ -11,12 +11,14 @@
 //! Order follows Sentry: exceptions oldest (cause) first, the one raised last at the end;
 //! frames outermost first, the frame that raised at the end.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::json::{self, Json, Node};
 use crate::limits::RawEvent;
 
 /// Event severity as SDKs report it.
@@ -231,8 +233,10 @@ pub struct NormalizedEvent {
     pub request: Option<Request>,
     pub fingerprint: Option<Vec<String>>,
     pub sdk: Option<Sdk>,
-    /// The whole event as received, after scrubbing and truncation.
-    pub raw: Value,
+    /// The whole event as received, after scrubbing and truncation; `None` when the event
+    /// is kept as the text it was sent as ([`raw_text`](Self::raw_text)), which then says
+    /// exactly this (see [`NormalizedEvent::raw`]).
+    pub raw: Option<Value>,
     /// The event's JSON text exactly as received, when scrubbing and normalising changed
     /// nothing (see [`normalize_raw`]): what is stored then, instead of `raw` serialised
     /// again.
@@ -260,29 +264,35 @@ impl NormalizedEvent {
         }
     }
 
+    /// The whole raw event as a tree: [`raw`](Self::raw), or the kept text parsed.
+    pub fn raw(&self) -> Cow<'_, Value> {
+        match (&self.raw, &self.raw_text) {
+            (Some(v), _) => Cow::Borrowed(v),
+            (None, Some(text)) => Cow::Owned(serde_json::from_slice(text).unwrap_or(Value::Null)),
+            (None, None) => Cow::Owned(Value::Null),
+        }
+    }
+
     /// Raw `contexts` (os, runtime, browser, trace, …), `null` when absent.
-    pub fn contexts(&self) -> &Value {
-        self.raw.get("contexts").unwrap_or(&Value::Null)
+    pub fn contexts(&self) -> Value {
+        self.raw().get("contexts").cloned().unwrap_or(Value::Null)
     }
 
     /// Raw breadcrumbs, the most recent ones, oldest first.
-    pub fn breadcrumbs(&self) -> &[Value] {
-        breadcrumb_list(&self.raw)
+    pub fn breadcrumbs(&self) -> Vec<Value> {
+        let raw = self.raw();
+        breadcrumb_list(raw.as_ref()).map_or_else(Vec::new, |b| b.items().cloned().collect())
     }
 
-    /// A string member of `raw` by dotted path (`extra.component`, `tags.x`).
-    pub fn raw_path(&self, path: &str) -> Option<&Value> {
-        lookup(&self.raw, path)
+    /// A member of the raw event by dotted path (`extra.component`, `tags.x`).
+    pub fn raw_path(&self, path: &str) -> Option<Value> {
+        lookup(self.raw().as_ref(), path).cloned()
     }
 }
 
 /// Follows a dotted path through objects (and numeric indexes through arrays).
 pub fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(v, |cur, seg| match cur {
-        Value::Object(m) => m.get(seg),
-        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
-        _ => None,
-    })
+    json::lookup(v, path)
 }
 
 /// Normalises one raw event (scrub it first: the raw event is kept as it is given).
@@ -294,10 +304,57 @@ pub fn normalize(raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
 /// normalising changes nothing in the tree. Scrub first, and pass the text only when
 /// scrubbing changed nothing either: the text is then exactly the event Strix keeps.
 pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent {
-    let RawEvent {
-        value: mut raw,
-        text: sent_text,
-    } = raw;
+    match raw {
+        RawEvent::Tree { value, text } => normalize_tree(value, text, opts),
+        RawEvent::Text(text) => {
+            let read = json::with_tape(&text, |t| {
+                unchanged(t, opts).map(|(id, timestamp)| fields(t, id, timestamp, opts))
+            });
+            match read.flatten() {
+                Some(mut e) => {
+                    e.raw_text = Some(text);
+                    e
+                }
+                None => {
+                    let (value, text) = crate::limits::reparse(text);
+                    normalize_tree(value, text, opts)
+                }
+            }
+        }
+    }
+}
+
+/// The event id and timestamp of an event that normalising would leave as it is, `None`
+/// when it would change it: not an object, too many breadcrumbs, an event id that is
+/// missing or not written as Strix keeps it, a timestamp out of range, a string over the
+/// raw limit, or a repeated key (a read-only tree keeps each copy; the edited tree keeps
+/// the last one only).
+pub(crate) fn unchanged<'a, J: Json<'a>>(raw: J, opts: &NormalizeOptions) -> Option<(String, i64)> {
+    let lim = &opts.limits;
+    if !raw.is_object() || breadcrumb_list(raw).map_or(0, Json::array_len) > lim.max_breadcrumbs {
+        return None;
+    }
+    let sent_id = raw.get("event_id").and_then(Json::as_str)?;
+    if normalize_event_id(sent_id).as_deref() != Some(sent_id) {
+        return None;
+    }
+    let sdk_timestamp = raw.get("timestamp").and_then(parse_timestamp_ms);
+    let timestamp = clamp_timestamp(sdk_timestamp, opts.received_ms, lim.max_event_age);
+    if sdk_timestamp.is_some_and(|t| t != timestamp)
+        || json::has_long_string_or_repeated_key(raw, lim.max_raw_string_bytes)
+    {
+        return None;
+    }
+    Some((sent_id.to_owned(), timestamp))
+}
+
+/// Normalising an editable tree: the event id, timestamp, breadcrumb cap and string
+/// truncation are applied to it.
+fn normalize_tree(
+    mut raw: Value,
+    sent_text: Option<Vec<u8>>,
+    opts: &NormalizeOptions,
+) -> NormalizedEvent {
     let lim = &opts.limits;
     let mut changed = false;
     if !raw.is_object() {
@@ -340,28 +397,43 @@ pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent 
         }
     }
 
+    let mut e = fields(&raw, event_id, timestamp, opts);
+    // Extracted text was cut to its own limit above; the raw copy gets the raw limit.
+    changed |= truncate_strings(&mut raw, lim.max_raw_string_bytes);
+    e.raw = Some(raw);
+    e.raw_text = if changed { None } else { sent_text };
+    e
+}
+
+/// What Strix reads from an event, once its id and timestamp are settled (`raw` and
+/// `raw_text` are left to the caller).
+pub(crate) fn fields<'a, J: Json<'a>>(
+    raw: J,
+    event_id: String,
+    timestamp: i64,
+    opts: &NormalizeOptions,
+) -> NormalizedEvent {
+    let lim = &opts.limits;
     let text = |k: &str| {
         raw.get(k)
             .and_then(str_of)
             .filter(|s| !s.is_empty())
             .map(|s| truncate_owned(s, lim.max_text_bytes))
     };
-    let exception = exceptions(&raw, lim);
     let level = raw
         .get("level")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .and_then(Level::parse)
         .unwrap_or(Level::Error);
     let stacktrace = raw
         .get("stacktrace")
         .map(|s| frames(s, lim))
         .filter(|f| !f.is_empty())
-        .unwrap_or_else(|| thread_frames(&raw, lim));
-
-    let mut e = NormalizedEvent {
+        .unwrap_or_else(|| thread_frames(raw, lim));
+    NormalizedEvent {
         event_id,
         timestamp,
-        received,
+        received: opts.received_ms,
         level,
         platform: text("platform").unwrap_or_else(|| "other".into()),
         logger: text("logger"),
@@ -369,8 +441,8 @@ pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent 
         release: text("release"),
         server_name: text("server_name"),
         transaction: text("transaction"),
-        message: message(&raw).map(|m| truncate_owned(m, lim.max_text_bytes)),
-        exception,
+        message: message(raw).map(|m| truncate_owned(m, lim.max_text_bytes)),
+        exception: exceptions(raw, lim),
         stacktrace,
         user: user(raw.get("user"), opts.client_ip.as_deref()),
         tags: tags(raw.get("tags"), lim),
@@ -380,22 +452,17 @@ pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent 
             name: s.get("name").and_then(str_of),
             version: s.get("version").and_then(str_of),
         }),
-        raw: Value::Null,
+        raw: None,
         raw_text: None,
-    };
-    // Extracted text was cut to its own limit above; the raw copy gets the raw limit.
-    changed |= truncate_strings(&mut raw, lim.max_raw_string_bytes);
-    e.raw = raw;
-    e.raw_text = if changed { None } else { sent_text };
-    e
+    }
 }
 
 /// Text of a scalar: strings as they are, numbers and booleans printed.
-pub(crate) fn str_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+pub(crate) fn str_of<'a, J: Json<'a>>(v: J) -> Option<String> {
+    match v.node() {
+        Node::Str(s) => Some(s.to_owned()),
+        Node::Number => v.number_text(),
+        Node::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
@@ -439,14 +506,13 @@ fn truncate_strings(v: &mut Value, max: usize) -> bool {
     }
 }
 
-fn breadcrumb_list(raw: &Value) -> &[Value] {
-    match raw.get("breadcrumbs") {
-        Some(Value::Array(a)) => a,
-        Some(Value::Object(o)) => match o.get("values") {
-            Some(Value::Array(a)) => a,
-            _ => &[],
-        },
-        _ => &[],
+/// The list of `breadcrumbs`, given as a list or as `{values: [...]}`.
+fn breadcrumb_list<'a, J: Json<'a>>(raw: J) -> Option<J> {
+    let b = raw.get("breadcrumbs")?;
+    if b.is_array() {
+        Some(b)
+    } else {
+        b.get("values").filter(|v| v.is_array())
     }
 }
 
@@ -499,16 +565,16 @@ pub fn clamp_timestamp(sdk: Option<i64>, received: i64, max_age: Duration) -> i6
 
 /// Float (or integer) seconds since the epoch, or an RFC 3339 string (a missing offset
 /// means UTC, as older Python SDKs send).
-pub fn parse_timestamp_ms(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => {
-            let secs = n.as_f64()?;
-            (secs.is_finite() && secs > 0.0 && secs < 1e11).then(|| (secs * 1000.0).round() as i64)
-        }
-        Value::String(s) => {
+pub fn parse_timestamp_ms<'a, J: Json<'a>>(v: J) -> Option<i64> {
+    let from_secs = |secs: f64| {
+        (secs.is_finite() && secs > 0.0 && secs < 1e11).then(|| (secs * 1000.0).round() as i64)
+    };
+    match v.node() {
+        Node::Number => from_secs(v.as_f64()?),
+        Node::Str(s) => {
             let s = s.trim();
             if let Ok(secs) = s.parse::<f64>() {
-                return parse_timestamp_ms(&Value::from(secs));
+                return from_secs(secs);
             }
             if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
                 return Some(t.timestamp_millis());
@@ -522,15 +588,18 @@ pub fn parse_timestamp_ms(v: &Value) -> Option<i64> {
     }
 }
 
-fn exceptions(raw: &Value, lim: &NormalizeLimits) -> Vec<Exception> {
-    let list: Vec<&Value> = match raw.get("exception") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(Value::Object(o)) => match o.get("values") {
-            Some(Value::Array(a)) => a.iter().collect(),
-            _ if o.contains_key("type") || o.contains_key("value") => vec![&raw["exception"]],
+fn exceptions<'a, J: Json<'a>>(raw: J, lim: &NormalizeLimits) -> Vec<Exception> {
+    let list: Vec<J> = match raw.get("exception") {
+        Some(x) => match x.node() {
+            Node::Array => x.items().collect(),
+            Node::Object => match x.get("values").filter(|v| v.is_array()) {
+                Some(a) => a.items().collect(),
+                None if x.get("type").is_some() || x.get("value").is_some() => vec![x],
+                None => Vec::new(),
+            },
             _ => Vec::new(),
         },
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     let skip = list.len().saturating_sub(lim.max_exceptions);
     list.into_iter()
@@ -544,11 +613,16 @@ fn exceptions(raw: &Value, lim: &NormalizeLimits) -> Vec<Exception> {
                 .map(|s| truncate_owned(s, 256)),
             value: e
                 .get("value")
-                .and_then(|v| str_of(v).or_else(|| (!v.is_null()).then(|| v.to_string())))
+                .and_then(|v| {
+                    str_of(v).or_else(|| (!v.is_null()).then(|| v.to_value().to_string()))
+                })
                 .filter(|s| !s.is_empty())
                 .map(|s| truncate_owned(s, lim.max_text_bytes)),
             module: e.get("module").and_then(str_of),
-            mechanism: e.get("mechanism").filter(|m| !m.is_null()).cloned(),
+            mechanism: e
+                .get("mechanism")
+                .filter(|m| !m.is_null())
+                .map(Json::to_value),
             frames: e
                 .get("stacktrace")
                 .map(|s| frames(s, lim))
@@ -558,36 +632,31 @@ fn exceptions(raw: &Value, lim: &NormalizeLimits) -> Vec<Exception> {
         .collect()
 }
 
-fn frames(stacktrace: &Value, lim: &NormalizeLimits) -> Vec<Frame> {
-    let list: &[Value] = match stacktrace.get("frames") {
-        Some(Value::Array(a)) => a,
-        _ => match stacktrace {
-            Value::Array(a) => a,
-            _ => &[],
-        },
+fn frames<'a, J: Json<'a>>(stacktrace: J, lim: &NormalizeLimits) -> Vec<Frame> {
+    let list = match stacktrace.get("frames").filter(|f| f.is_array()) {
+        Some(f) => f,
+        None => stacktrace,
     };
+    let len = list.array_len();
     let keep = |i: usize| {
-        list.len() <= lim.max_frames
+        len <= lim.max_frames
             || i < lim.max_frames / 2
-            || i >= list.len() - (lim.max_frames - lim.max_frames / 2)
+            || i >= len - (lim.max_frames - lim.max_frames / 2)
     };
-    list.iter()
+    list.items()
         .enumerate()
         .filter(|(i, f)| keep(*i) && f.is_object())
         .map(|(_, f)| {
             // One pass over the frame's members rather than a lookup per field.
             let mut frame = Frame::default();
-            let Value::Object(members) = f else {
-                return frame;
-            };
-            let s = |v: &Value| str_of(v).filter(|s| !s.is_empty());
-            let n = |v: &Value| {
+            let s = |v: J| str_of(v).filter(|s| !s.is_empty());
+            let n = |v: J| {
                 v.as_u64()
                     .or_else(|| v.as_str()?.parse().ok())
                     .and_then(|n| u32::try_from(n).ok())
             };
-            for (k, v) in members {
-                match k.as_str() {
+            for (k, v) in f.members() {
+                match k {
                     "function" => frame.function = s(v),
                     "module" => frame.module = s(v),
                     "filename" => frame.filename = s(v),
@@ -605,13 +674,19 @@ fn frames(stacktrace: &Value, lim: &NormalizeLimits) -> Vec<Frame> {
 }
 
 /// The stack of the crashed thread, else the current one, else the only one.
-fn thread_frames(raw: &Value, lim: &NormalizeLimits) -> Vec<Frame> {
-    let threads: &[Value] = match raw.get("threads") {
-        Some(Value::Object(o)) => o.get("values").and_then(Value::as_array).map_or(&[], |a| a),
-        Some(Value::Array(a)) => a,
+fn thread_frames<'a, J: Json<'a>>(raw: J, lim: &NormalizeLimits) -> Vec<Frame> {
+    let Some(threads) = raw.get("threads") else {
+        return Vec::new();
+    };
+    let threads: Vec<J> = match threads.node() {
+        Node::Object => threads
+            .get("values")
+            .map(|v| v.items().collect())
+            .unwrap_or_default(),
+        Node::Array => threads.items().collect(),
         _ => return Vec::new(),
     };
-    let flag = |t: &&Value, k: &str| t.get(k).and_then(Value::as_bool) == Some(true);
+    let flag = |t: &J, k: &str| t.get(k).and_then(Json::as_bool) == Some(true);
     threads
         .iter()
         .find(|t| flag(t, "crashed"))
@@ -624,31 +699,31 @@ fn thread_frames(raw: &Value, lim: &NormalizeLimits) -> Vec<Frame> {
 
 /// `logentry.formatted`, else `message` (string, or object like `logentry`), else
 /// `logentry.message` with its params applied.
-fn message(raw: &Value) -> Option<String> {
-    fn from_entry(e: &Value) -> Option<String> {
+fn message<'a, J: Json<'a>>(raw: J) -> Option<String> {
+    fn from_entry<'a, J: Json<'a>>(e: J) -> Option<String> {
         if let Some(f) = e
             .get("formatted")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .filter(|s| !s.is_empty())
         {
             return Some(f.to_owned());
         }
-        let m = e.get("message").and_then(Value::as_str)?;
+        let m = e.get("message").and_then(Json::as_str)?;
         Some(match e.get("params") {
             Some(p) => apply_params(m, p),
             None => m.to_owned(),
         })
     }
     let entry = raw.get("logentry").and_then(from_entry);
-    let message = match raw.get("message") {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(m @ Value::Object(_)) => from_entry(m),
+    let message = raw.get("message").and_then(|m| match m.node() {
+        Node::Str(s) if !s.is_empty() => Some(s.to_owned()),
+        Node::Object => from_entry(m),
         _ => None,
-    };
+    });
     let formatted = raw
         .get("logentry")
         .and_then(|e| e.get("formatted"))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .filter(|s| !s.is_empty());
     match formatted {
         Some(f) => Some(f.to_owned()),
@@ -659,10 +734,10 @@ fn message(raw: &Value) -> Option<String> {
 
 /// Substitutes `%s`-style placeholders (`%s %d %i %f %r`) with `params` in order, or
 /// `%(name)s` from an object; `%%` is a literal percent.
-pub fn apply_params(template: &str, params: &Value) -> String {
-    let text = |v: &Value| str_of(v).unwrap_or_else(|| v.to_string());
+pub fn apply_params<'a, J: Json<'a>>(template: &str, params: J) -> String {
+    let text = |v: J| str_of(v).unwrap_or_else(|| v.to_value().to_string());
     let mut out = String::with_capacity(template.len());
-    let mut positional = params.as_array().map(|a| a.iter());
+    let mut positional = params.is_array().then(|| params.items());
     let mut rest = template;
     while let Some(p) = rest.find('%') {
         out.push_str(&rest[..p]);
@@ -709,7 +784,7 @@ pub fn apply_params(template: &str, params: &Value) -> String {
     out
 }
 
-fn user(u: Option<&Value>, client_ip: Option<&str>) -> Option<User> {
+fn user<'a, J: Json<'a>>(u: Option<J>, client_ip: Option<&str>) -> Option<User> {
     let u = u.filter(|u| u.is_object())?;
     let s = |k: &str| u.get(k).and_then(str_of).filter(|s| !s.is_empty());
     let ip = match s("ip_address") {
@@ -725,24 +800,33 @@ fn user(u: Option<&Value>, client_ip: Option<&str>) -> Option<User> {
     (user != User::default()).then_some(user)
 }
 
-fn pairs(v: Option<&Value>) -> Vec<(String, String)> {
-    match v {
-        Some(Value::Object(m)) => m
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), str_of(v)?)))
-            .collect(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|p| match p.as_array()?.as_slice() {
-                [k, v] => Some((str_of(k)?, str_of(v)?)),
-                _ => None,
+/// Key-value pairs of an object (in key order, whichever tree it is read from) or of a
+/// list of `[key, value]` lists (in list order).
+fn pairs<'a, J: Json<'a>>(v: Option<J>) -> Vec<(String, String)> {
+    let Some(v) = v else { return Vec::new() };
+    match v.node() {
+        Node::Object => {
+            let mut p: Vec<(String, String)> = v
+                .members()
+                .filter_map(|(k, v)| Some((k.to_owned(), str_of(v)?)))
+                .collect();
+            p.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            p
+        }
+        Node::Array => v
+            .items()
+            .filter_map(|p| {
+                if !p.is_array() || p.array_len() != 2 {
+                    return None;
+                }
+                Some((str_of(p.item(0)?)?, str_of(p.item(1)?)?))
             })
             .collect(),
         _ => Vec::new(),
     }
 }
 
-fn tags(v: Option<&Value>, lim: &NormalizeLimits) -> BTreeMap<String, String> {
+fn tags<'a, J: Json<'a>>(v: Option<J>, lim: &NormalizeLimits) -> BTreeMap<String, String> {
     pairs(v)
         .into_iter()
         .filter(|(k, _)| !k.is_empty())
@@ -756,12 +840,12 @@ fn tags(v: Option<&Value>, lim: &NormalizeLimits) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn request(r: Option<&Value>) -> Option<Request> {
+fn request<'a, J: Json<'a>>(r: Option<J>) -> Option<Request> {
     let r = r.filter(|r| r.is_object())?;
-    let query = match r.get("query_string") {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.trim_start_matches('?').to_owned()),
-        q @ Some(Value::Object(_) | Value::Array(_)) => {
-            let p = pairs(q);
+    let query = r.get("query_string").and_then(|q| match q.node() {
+        Node::Str(s) if !s.is_empty() => Some(s.trim_start_matches('?').to_owned()),
+        Node::Object | Node::Array => {
+            let p = pairs(Some(q));
             (!p.is_empty()).then(|| {
                 form_urlencoded::Serializer::new(String::new())
                     .extend_pairs(p)
@@ -769,7 +853,7 @@ fn request(r: Option<&Value>) -> Option<Request> {
             })
         }
         _ => None,
-    };
+    });
     Some(Request {
         url: r.get("url").and_then(str_of),
         method: r.get("method").and_then(str_of),
@@ -778,8 +862,9 @@ fn request(r: Option<&Value>) -> Option<Request> {
     })
 }
 
-fn fingerprint(v: Option<&Value>) -> Option<Vec<String>> {
-    let list: Vec<String> = v?.as_array()?.iter().filter_map(str_of).collect();
+fn fingerprint<'a, J: Json<'a>>(v: Option<J>) -> Option<Vec<String>> {
+    let v = v.filter(|v| v.is_array())?;
+    let list: Vec<String> = v.items().filter_map(str_of).collect();
     (!list.is_empty()).then_some(list)
 }
 

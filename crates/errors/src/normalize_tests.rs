@@ -42,7 +42,7 @@ fn python_style_event() {
     });
     let e = normalize(raw, &opts());
     assert_eq!(e.event_id, "9ec79c33ec9942ab8353589fcb2e04dc");
-    assert_eq!(e.raw["event_id"], "9ec79c33ec9942ab8353589fcb2e04dc");
+    assert_eq!(e.raw()["event_id"], "9ec79c33ec9942ab8353589fcb2e04dc");
     assert_eq!(e.timestamp, 1_700_000_000_123);
     assert_eq!(e.received, 1_700_000_100_000);
     assert_eq!(e.level, Level::Error);
@@ -87,8 +87,8 @@ fn python_style_event() {
         Some(vec!["{{ default }}".into(), "7".into()])
     );
     assert_eq!(e.sdk.as_ref().unwrap().version.as_deref(), Some("2.19.0"));
-    assert_eq!(e.raw["debug_meta"]["images"][0]["type"], "sourcemap");
-    assert_eq!(e.raw["unknown_future_field"]["anything"][1], 2);
+    assert_eq!(e.raw()["debug_meta"]["images"][0]["type"], "sourcemap");
+    assert_eq!(e.raw()["unknown_future_field"]["anything"][1], 2);
 }
 
 #[test]
@@ -170,15 +170,15 @@ fn old_timestamps_are_filed_under_the_arrival_time() {
     let old = (received - 40 * day) as f64 / 1000.0;
     let e = normalize(json!({"timestamp": old, "strix": {"x": 1}}), &opts());
     assert_eq!(e.timestamp, received);
-    assert_eq!(e.raw["strix"]["timestamp"]["original"], json!(old));
-    assert_eq!(e.raw["strix"]["timestamp"]["reason"], "past_timestamp");
-    assert_eq!(e.raw["strix"]["x"], 1, "other notes are kept");
-    assert_eq!(e.raw["timestamp"], json!(received as f64 / 1000.0));
+    assert_eq!(e.raw()["strix"]["timestamp"]["original"], json!(old));
+    assert_eq!(e.raw()["strix"]["timestamp"]["reason"], "past_timestamp");
+    assert_eq!(e.raw()["strix"]["x"], 1, "other notes are kept");
+    assert_eq!(e.raw()["timestamp"], json!(received as f64 / 1000.0));
     // 10 days old is within the default 30 days: kept as sent, no note.
     let recent = (received - 10 * day) as f64 / 1000.0;
     let e = normalize(json!({"timestamp": recent}), &opts());
     assert_eq!(e.timestamp, received - 10 * day);
-    assert!(e.raw.get("strix").is_none());
+    assert!(e.raw().get("strix").is_none());
     // The age is configurable; zero turns clamping of old timestamps off.
     let mut o = opts();
     o.limits.max_event_age = Duration::from_secs(86_400);
@@ -193,9 +193,9 @@ fn old_timestamps_are_filed_under_the_arrival_time() {
     );
     // A future one is noted too.
     let e = normalize(json!({"timestamp": 4_000_000_000u64}), &opts());
-    assert_eq!(e.raw["strix"]["timestamp"]["reason"], "future_timestamp");
+    assert_eq!(e.raw()["strix"]["timestamp"]["reason"], "future_timestamp");
     assert_eq!(
-        e.raw["strix"]["timestamp"]["original"],
+        e.raw()["strix"]["timestamp"]["original"],
         json!(4_000_000_000u64)
     );
 }
@@ -220,11 +220,11 @@ fn truncation_and_caps() {
     let e = normalize(raw, &o);
     assert_eq!(e.message.as_deref(), Some("ééééé…[truncated 30 bytes]"));
     assert_eq!(
-        e.raw["extra"]["blob"],
+        e.raw()["extra"]["blob"],
         format!("{}…[truncated 80 bytes]", "x".repeat(20))
     );
     assert_eq!(e.breadcrumbs(), vec![json!({"n": 2}), json!({"n": 3})]);
-    assert_eq!(e.raw["breadcrumbs"].as_array().unwrap().len(), 2);
+    assert_eq!(e.raw()["breadcrumbs"].as_array().unwrap().len(), 2);
     assert_eq!(e.exception.len(), 1);
     let names: Vec<_> = e.exception[0]
         .frames

@@ -33,6 +33,7 @@ use regex::{Captures, Regex};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::json::{Json, Node};
 use crate::limits::parse_json;
 use crate::Error;
 
@@ -539,6 +540,80 @@ impl Scrubber {
             other => self.walk(other, &mut stats),
         }
         stats
+    }
+
+    /// What [`scrub_event`](Self::scrub_event) would scrub in `event`, which is left as
+    /// it is (default stats: scrubbing would change nothing). The walk of
+    /// [`scrub_event`](Self::scrub_event) over a read-only tree.
+    pub fn scrub_event_stats<'a, J: Json<'a>>(&self, event: J) -> ScrubStats {
+        let mut stats = ScrubStats::default();
+        if !self.enabled {
+            return stats;
+        }
+        if event.is_object() {
+            for (k, v) in event.members() {
+                if !SKIP_TOP_LEVEL.contains(&k) {
+                    self.check_member(k, v, &mut stats);
+                }
+            }
+        } else {
+            self.check(event, &mut stats);
+        }
+        stats
+    }
+
+    fn check_member<'a, J: Json<'a>>(&self, key: &str, v: J, stats: &mut ScrubStats) {
+        if self.is_sensitive_key(key) {
+            let blank = match v.node() {
+                Node::Null => true,
+                Node::Str(s) => s.is_empty(),
+                _ => false,
+            };
+            if !blank {
+                stats.keys += 1;
+            }
+        } else {
+            self.check(v, stats);
+        }
+    }
+
+    fn check<'a, J: Json<'a>>(&self, v: J, stats: &mut ScrubStats) {
+        match v.node() {
+            Node::Object => {
+                for (k, x) in v.members() {
+                    self.check_member(k, x, stats);
+                }
+            }
+            Node::Array => {
+                let pair = |i: J| {
+                    (i.is_array() && i.array_len() == 2)
+                        .then(|| Some((i.item(0)?.as_str()?, i.item(1)?)))
+                        .flatten()
+                };
+                let pairs = v.array_len() > 0 && v.items().all(|i| pair(i).is_some());
+                for item in v.items() {
+                    match pair(item).filter(|_| pairs) {
+                        Some((key, x)) => {
+                            self.string(key, stats);
+                            self.check_member(key, x, stats);
+                        }
+                        None => self.check(item, stats),
+                    }
+                }
+            }
+            Node::Str(s) => {
+                self.string(s, stats);
+            }
+            Node::Number => {
+                if self.cards
+                    && v.as_u64()
+                        .is_some_and(|u| u >= 1_000_000_000_000 && is_card(&u.to_string()))
+                {
+                    stats.values += 1;
+                }
+            }
+            Node::Null | Node::Bool(_) => {}
+        }
     }
 
     /// Scrubs any JSON value in place (every member, no exceptions).

@@ -1049,7 +1049,7 @@ pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
         // The text as the SDK sent it when scrubbing and normalising left it as it was.
         payload: match &e.raw_text {
             Some(text) => strix_state::ErrorPayload::encode_bytes(text),
-            None => strix_state::ErrorPayload::from_value(&e.raw),
+            None => strix_state::ErrorPayload::from_value(&e.raw()),
         },
         user_key: e.user.as_ref().and_then(|u| u.key()).map(str::to_string),
         component: c.component.clone().unwrap_or_default(),
