@@ -57,13 +57,14 @@ fn stages(c: &mut Criterion) {
     let parsed = parse_json(body.as_bytes(), "bench", 100).unwrap();
     let mut scrubbed = parsed.clone();
     scrubber.scrub_event(&mut scrubbed);
-    let processed = process(parsed.clone(), &scrubber, &categorizer, &opts);
+    let processed = process(parsed.clone(), &scrubber, &categorizer, &opts).unwrap();
     let kept = process(
         parse_event_json(body.as_bytes(), "bench", 100).unwrap(),
         &scrubber,
         &categorizer,
         &opts,
-    );
+    )
+    .unwrap();
     assert!(
         kept.event.raw_text.is_some() && kept.event.raw.is_none(),
         "the benchmark event is read where it is parsed and stored as sent"
@@ -116,7 +117,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("whole", |b| {
         b.iter(|| {
             let raw = parse_event_json(black_box(body.as_bytes()), "bench", 100).unwrap();
-            let p = process(raw, &scrubber, &categorizer, &opts);
+            let p = process(raw, &scrubber, &categorizer, &opts).unwrap();
             let payload = match &p.event.raw_text {
                 Some(text) => ErrorPayload::encode_bytes(text),
                 None => ErrorPayload::from_value(&p.event.raw()),
@@ -127,7 +128,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("whole_reserialised", |b| {
         b.iter(|| {
             let raw = parse_json(black_box(body.as_bytes()), "bench", 100).unwrap();
-            let p = process(raw, &scrubber, &categorizer, &opts);
+            let p = process(raw, &scrubber, &categorizer, &opts).unwrap();
             let payload = ErrorPayload::from_value(&p.event.raw());
             (p.grouping.hash, payload)
         })

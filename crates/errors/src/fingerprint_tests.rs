@@ -294,7 +294,8 @@ fn stored_issue_hashes_do_not_change() {
             &scrubber,
             &categorizer,
             &NormalizeOptions::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(p.grouping.hash, hash, "{raw}");
     }
 }

@@ -83,11 +83,12 @@ pub enum RawEvent {
     /// the tree keeps only the last value of a repeated key, so what scrubbing sees of
     /// the tree would not cover the text).
     Tree { value: Value, text: Option<Vec<u8>> },
-    /// An event's JSON text as received, checked to be JSON. Processing reads it where it
-    /// is parsed ([`crate::json::with_tape`]) and keeps the text when scrubbing and
-    /// normalising would change nothing; otherwise the text is parsed again into a tree
-    /// to edit ([`reparse`]).
-    Text(Vec<u8>),
+    /// An event's JSON text as received, its nesting depth checked. Processing parses it
+    /// and reads it where it is parsed ([`crate::json::with_tape`]), keeping the text when
+    /// scrubbing and normalising would change nothing; otherwise the text is parsed again
+    /// into a tree to edit. Text that is not JSON is an error of
+    /// [`crate::process`], naming the document as `what`.
+    Text { text: Vec<u8>, what: String },
 }
 
 impl From<Value> for RawEvent {
@@ -101,7 +102,7 @@ impl RawEvent {
     pub fn to_value(&self) -> Value {
         match self {
             RawEvent::Tree { value, .. } => value.clone(),
-            RawEvent::Text(text) => reparse(text.clone()).0,
+            RawEvent::Text { text, .. } => reparse(text.clone()).0,
         }
     }
 
@@ -109,24 +110,28 @@ impl RawEvent {
     pub fn text(&self) -> Option<&[u8]> {
         match self {
             RawEvent::Tree { text, .. } => text.as_deref(),
-            RawEvent::Text(text) => Some(text),
+            RawEvent::Text { text, .. } => Some(text),
         }
     }
 }
 
-/// [`parse_json`] for an event, keeping its text (see [`RawEvent`]). The text is checked
-/// with the parser that reads it later; what that parser refuses is parsed by serde_json,
-/// whose verdict and error text are the ones a sender sees.
+/// An event's text to be parsed where it is processed ([`RawEvent::Text`]), after the
+/// depth check [`parse_json`] makes. Whether it is JSON at all is decided by
+/// [`crate::process`], which parses it once.
 pub fn parse_event_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<RawEvent, Error> {
     check_depth(bytes, what, max_depth)?;
-    if crate::json::with_tape(bytes, |_| ()).is_some() {
-        return Ok(RawEvent::Text(bytes.to_vec()));
-    }
-    let (value, repeated) = parse_tree(bytes).map_err(|e| json_error(what, &e))?;
-    Ok(RawEvent::Tree {
-        value,
-        text: (!repeated).then(|| bytes.to_vec()),
+    Ok(RawEvent::Text {
+        text: bytes.to_vec(),
+        what: what.to_owned(),
     })
+}
+
+/// The text of a [`RawEvent::Text`] that the tape parser refused, parsed by serde_json,
+/// whose verdict and error text are the ones a sender sees; the text is kept unless a key
+/// repeats.
+pub(crate) fn parse_text(text: Vec<u8>, what: &str) -> Result<(Value, Option<Vec<u8>>), Error> {
+    let (value, repeated) = parse_tree(&text).map_err(|e| json_error(what, &e))?;
+    Ok((value, (!repeated).then_some(text)))
 }
 
 /// The text of a [`RawEvent::Text`] as a tree to edit, with the text kept unless a key
@@ -308,12 +313,7 @@ mod tests {
         for doc in docs {
             let e = parse_event_json(doc.as_bytes(), "x", 10).unwrap();
             let want: Value = serde_json::from_str(doc).unwrap();
-            // An escaped surrogate pair is read by serde_json (see `json::with_tape`).
-            assert_eq!(
-                matches!(e, RawEvent::Text(_)),
-                !doc.contains("\\ud83d"),
-                "{doc}"
-            );
+            assert!(matches!(e, RawEvent::Text { .. }), "{doc}");
             assert_eq!(e.to_value(), want, "{doc}");
             assert_eq!(e.text(), Some(doc.as_bytes()), "{doc}");
         }
@@ -323,7 +323,7 @@ mod tests {
     fn an_event_repeating_a_key_keeps_no_text_once_parsed_to_edit() {
         // The edited tree keeps the last "note"; the text still holds the first.
         let reparsed = |doc: &[u8]| match parse_event_json(doc, "x", 10).unwrap() {
-            RawEvent::Text(text) => reparse(text),
+            RawEvent::Text { text, .. } => reparse(text),
             RawEvent::Tree { .. } => panic!("not kept as text"),
         };
         let doc = br#"{"extra":{"note":"4111 1111 1111 1111","note":"ok"},"z":1}"#;
@@ -368,8 +368,12 @@ mod tests {
             b"",
             b"{\"a\":1e}",
         ];
+        let scrubber = crate::Scrubber::new(&Default::default()).unwrap();
+        let categorizer = crate::Categorizer::new(&Default::default()).unwrap();
         for bad in bad {
-            let e = parse_event_json(bad, "envelope item 0 (event)", 10).unwrap_err();
+            // The text is parsed where it is processed.
+            let raw = parse_event_json(bad, "envelope item 0 (event)", 10).unwrap();
+            let e = crate::process(raw, &scrubber, &categorizer, &Default::default()).unwrap_err();
             assert!(
                 e.to_string()
                     .starts_with("envelope item 0 (event): invalid JSON: "),

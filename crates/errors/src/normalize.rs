@@ -306,7 +306,7 @@ pub fn normalize(raw: Value, opts: &NormalizeOptions) -> NormalizedEvent {
 pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent {
     match raw {
         RawEvent::Tree { value, text } => normalize_tree(value, text, opts),
-        RawEvent::Text(text) => {
+        RawEvent::Text { text, .. } => {
             let read = json::with_tape(&text, |t| {
                 unchanged(t, opts).map(|(id, timestamp)| fields(t, id, timestamp, opts))
             });

@@ -24,6 +24,7 @@ fn run(event_text: &str, scrub: &ScrubConfig) -> NormalizedEvent {
         &Categorizer::new(&CategorizeConfig::default()).unwrap(),
         &opts,
     )
+    .unwrap()
     .event
 }
 
@@ -149,7 +150,8 @@ fn outcome(text: &str, raw: RawEvent) -> (NormalizedEvent, Grouping, Categorizat
         &Scrubber::new(&ScrubConfig::default()).unwrap(),
         &Categorizer::new(&categorize).unwrap(),
         &opts,
-    );
+    )
+    .unwrap();
     let mut event = p.event;
     let tree = event.raw().into_owned();
     event.raw = Some(tree);

@@ -279,7 +279,7 @@ pub fn decode_all(reqs: &[Captured]) -> Decoded {
                     ..NormalizeOptions::default()
                 };
                 out.events
-                    .push(process(raw, &scrubber, &categorizer, &opts));
+                    .push(process(raw, &scrubber, &categorizer, &opts).unwrap());
             }
         }
     }

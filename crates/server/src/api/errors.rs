@@ -945,7 +945,8 @@ async fn json_api(
             .await
             .map_err(|e| {
                 ApiError::new(ErrorClass::Internal, format!("event task failed: {e}"), ENV)
-            })?;
+            })?
+            .map_err(|e| ApiError::new(e.class(), e.to_string(), ENV))?;
     let p = processed
         .first()
         .ok_or_else(|| ApiError::new(ErrorClass::Internal, "event not stored", ENV))?;

@@ -239,7 +239,8 @@ async fn commit(
         .map(|s| s.trim().to_string());
     let received = strix_core::now_millis();
     let processed = match t.process_sized(raws, size_bytes, received, client_ip).await {
-        Ok(p) => p,
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return rejected(&t, &e),
         Err(e) => {
             return fail(
                 StatusCode::INTERNAL_SERVER_ERROR,

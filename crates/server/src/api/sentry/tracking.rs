@@ -442,13 +442,13 @@ impl ErrorTracking {
     }
 
     /// Scrubs, normalises, groups and categorises raw events (CPU work, call from a
-    /// blocking thread).
+    /// blocking thread); an error for the first event whose text is not JSON.
     pub fn process(
         &self,
         raws: Vec<RawEvent>,
         received: i64,
         client_ip: Option<String>,
-    ) -> Vec<Processed> {
+    ) -> Result<Vec<Processed>, strix_errors::Error> {
         let mut opts = NormalizeOptions {
             received_ms: received,
             client_ip,
@@ -470,9 +470,9 @@ impl ErrorTracking {
         size_bytes: usize,
         received: i64,
         client_ip: Option<String>,
-    ) -> Result<Vec<Processed>, tokio::task::JoinError> {
+    ) -> Result<Result<Vec<Processed>, strix_errors::Error>, tokio::task::JoinError> {
         if raws.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Ok(Vec::new()));
         }
         let n = raws.len() as u64;
         if raws.len() == 1 && size_bytes <= self.options.rate.inline_process_max_bytes {

@@ -69,7 +69,9 @@ async fn post_commit_work_survives_a_dropped_request() {
     let (t, bus) = tracking(dir.path(), TrackingOptions::default());
     let project = t.project(1).unwrap();
     let sink = Arc::new(Recorder::default());
-    let processed = t.process(vec![event(1, "api").into()], strix_core::now_millis(), None);
+    let processed = t
+        .process(vec![event(1, "api").into()], strix_core::now_millis(), None)
+        .unwrap();
     let before = bus.last_id();
     let mut fut = Box::pin(t.store(
         project,
@@ -129,7 +131,9 @@ fn the_stored_payload_is_the_sent_text_unless_something_changed() {
     let (t, _bus) = tracking(dir.path(), TrackingOptions::default());
     let stored = |text: &str| {
         let raw = strix_errors::limits::parse_event_json(text.as_bytes(), "event", 100).unwrap();
-        let p = t.process(vec![raw], strix_core::now_millis(), None);
+        let p = t
+            .process(vec![raw], strix_core::now_millis(), None)
+            .unwrap();
         let bytes = new_event(&p[0]).payload.as_bytes().to_vec();
         zstd::bulk::decompress(&bytes, 1 << 20).unwrap()
     };
@@ -159,7 +163,12 @@ async fn component_label_is_capped_per_project() {
         .enumerate()
         .map(|(i, c)| event(i as u32 + 1, c).into())
         .collect();
-    let events: Vec<_> = t.process(raws, now, None).iter().map(new_event).collect();
+    let events: Vec<_> = t
+        .process(raws, now, None)
+        .unwrap()
+        .iter()
+        .map(new_event)
+        .collect();
     t.shared.count(&sink, &project, &events, &[]);
     let counts = sink.by_component("strix_error_events_total");
     let mut labels: Vec<_> = counts.keys().cloned().collect();
@@ -194,6 +203,7 @@ async fn big_events_are_processed_off_the_async_workers() {
     let small = t
         .process_sized(vec![event(1, "api").into()], 300, now, None)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(small.len(), 1);
     assert_eq!((on("inline"), on("blocking")), (1, 0));
@@ -204,6 +214,7 @@ async fn big_events_are_processed_off_the_async_workers() {
     let p = t
         .process_sized(vec![big.into()], size, now, None)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(p.len(), 1);
     assert_eq!((on("inline"), on("blocking")), (1, 1));
@@ -215,6 +226,7 @@ async fn big_events_are_processed_off_the_async_workers() {
         None,
     )
     .await
+    .unwrap()
     .unwrap();
     assert_eq!((on("inline"), on("blocking")), (1, 3));
 }
@@ -236,7 +248,7 @@ async fn concurrent_requests_are_counted_exactly_once_committed() {
         async move {
             let mut raw = event(n, "api");
             raw["fingerprint"] = json!([format!("f{}", n % 8)]);
-            let processed = t.process(vec![raw.into()], now, None);
+            let processed = t.process(vec![raw.into()], now, None).unwrap();
             t.store(project, processed, vec!["session"], now, Some(sink))
                 .await
                 .unwrap()
@@ -354,7 +366,7 @@ fn store_path_throughput() {
                 "release": "shop@4.2.0",
                 "extra": {"note": filler},
             });
-            t.process(vec![raw.into()], now, None)
+            t.process(vec![raw.into()], now, None).unwrap()
         })
         .collect();
     let senders = 32;
