@@ -243,12 +243,22 @@ pub fn has_long_string_or_repeated_key<'a, J: Json<'a>>(v: J, max: usize) -> boo
         Node::Str(s) => s.len() > max,
         Node::Array => v.items().any(|x| has_long_string_or_repeated_key(x, max)),
         Node::Object => {
-            let mut seen: Vec<&str> = Vec::new();
-            for (k, x) in v.members() {
-                if seen.contains(&k) || has_long_string_or_repeated_key(x, max) {
+            // The keys seen so far: objects of up to `SMALL` members (nearly all) need
+            // no allocation.
+            const SMALL: usize = 16;
+            let mut small = [""; SMALL];
+            let mut more: Vec<&str> = Vec::new();
+            for (i, (k, x)) in v.members().enumerate() {
+                if small[..i.min(SMALL)].contains(&k)
+                    || more.contains(&k)
+                    || has_long_string_or_repeated_key(x, max)
+                {
                     return true;
                 }
-                seen.push(k);
+                match small.get_mut(i) {
+                    Some(slot) => *slot = k,
+                    None => more.push(k),
+                }
             }
             false
         }
@@ -420,6 +430,23 @@ mod tests {
             }),
             Some(false)
         );
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_in_objects_of_any_size() {
+        let object = |keys: &[usize]| {
+            let members: Vec<String> = keys.iter().map(|k| format!("\"k{k}\":{k}")).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        let odd =
+            |doc: String| with_tape(doc.as_bytes(), |t| has_long_string_or_repeated_key(t, 100));
+        let distinct: Vec<usize> = (0..40).collect();
+        assert_eq!(odd(object(&distinct)), Some(false));
+        for (first, again) in [(3, 9), (3, 30), (20, 35), (0, 39)] {
+            let mut keys = distinct.clone();
+            keys[again] = first;
+            assert_eq!(odd(object(&keys)), Some(true), "{first} at {again}");
+        }
     }
 
     #[test]

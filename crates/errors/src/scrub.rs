@@ -229,7 +229,7 @@ impl Kind {
                 present.has(HAS_A) && (n.akia.find(b).is_some() || n.asia.find(b).is_some())
             }
             Kind::CreditCard => may_hold_card(b),
-            Kind::Email => present.has(HAS_AT),
+            Kind::Email => present.has(HAS_AT) && memchr::memchr(b'@', b).is_some(),
             Kind::Ip => present.has(HAS_DOT) && memchr::memchr_iter(b'.', b).nth(2).is_some(),
             Kind::Custom => true,
         }
