@@ -445,3 +445,74 @@ fn key_decisions_follow_the_scrubber() {
         assert!(default.is_sensitive_key(&format!("token_{i}")));
     }
 }
+
+/// The decision that lets an event be stored as its text is `scrub_event_stats` over a
+/// read-only tape: it must find exactly what `scrub_event` scrubs, wherever it sits.
+#[test]
+fn the_read_only_walk_finds_what_the_editing_walk_scrubs() {
+    let secrets = [
+        json!({"password": "hunter2"}),
+        json!({"Password": ""}),
+        json!({"api-key": null}),
+        json!({"x": {"y": [{"AccessToken": {"a": 1}}]}}),
+        json!({"note": "card 4111 1111 1111 1111 declined"}),
+        json!({"note": "card 4111 1111 1111 1112 fails luhn"}),
+        json!({"n": 4111111111111111u64}),
+        json!({"n": 1234567890123u64}),
+        json!({"mail": "write to ann.smith@example.com"}),
+        json!({"h": "Authorization: Bearer abcdefghijklmnop1234"}),
+        json!({"h": "the bearer certificates"}),
+        json!({"t": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"}),
+        json!({"k": "AKIAABCDEFGHIJKLMNOP"}),
+        json!({"pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"}),
+        json!({"url": "postgres://app:s3cret@db:5432/app"}),
+        json!({"q": "a=1&token=abc&b=2"}),
+        json!({"q": "a=1&b=2"}),
+        json!({"log": "user=\"bob\" password='x'"}),
+        json!({"log": "{\"user\":\"bob\",\"secret\":\"x\"}"}),
+        json!({"log": "[{\"ok\": 1}]"}),
+        json!({"headers": [["Cookie", "session=abc"], ["Accept", "*/*"]]}),
+        json!({"headers": [["X-Api-Key", ""], ["Accept", "*/*"]]}),
+        json!({"headers": [["user@example.com", "v"], ["a", "b"]]}),
+        json!({"mixed": [["a", "b"], "c"]}),
+        json!({"ip": "from 10.1.2.3 via 192.168.0.1"}),
+        json!({"v": "version 1.2.3.4"}),
+        json!({"order": "ORD-12345 for SKU-9"}),
+        json!(["top", "level", "password=x"]),
+        json!("just a string with bob@example.org"),
+    ];
+    let configs = [
+        ScrubConfig::default(),
+        ScrubConfig {
+            ip_addresses: true,
+            safe_keys: vec!["password".into()],
+            value_patterns: vec![r"ORD-\d+".into()],
+            ..ScrubConfig::default()
+        },
+        ScrubConfig {
+            enabled: false,
+            ..ScrubConfig::default()
+        },
+    ];
+    for config in &configs {
+        let scrubber = Scrubber::new(config).unwrap();
+        for secret in &secrets {
+            // Alone, and in places an event puts data, next to members never scrubbed.
+            let events = [
+                secret.clone(),
+                json!({"event_id": "password=x", "sdk": {"password": "x"}, "extra": secret}),
+                json!({"exception": {"values": [{"value": secret, "stacktrace": {"frames": [{"vars": secret}]}}]}}),
+                json!({"breadcrumbs": [{"data": secret}], "request": {"data": [secret, secret]}}),
+            ];
+            for event in events {
+                let text = event.to_string();
+                let read =
+                    crate::json::with_tape(text.as_bytes(), |t| scrubber.scrub_event_stats(t));
+                let mut edited = event.clone();
+                let scrubbed = scrubber.scrub_event(&mut edited);
+                assert_eq!(read, Some(scrubbed), "{text} with {config:?}");
+                assert_eq!(scrubbed == ScrubStats::default(), edited == event, "{text}");
+            }
+        }
+    }
+}
