@@ -147,8 +147,8 @@ impl Item<'_> {
         parse_json(self.payload, &self.describe(), limits.depth())
     }
 
-    /// [`Item::json`] for an event item, keeping the payload's text beside its tree (see
-    /// [`RawEvent::text`]).
+    /// An event item's payload as text to be parsed when processed ([`RawEvent::Text`]),
+    /// after the size and depth checks [`Item::json`] makes.
     pub fn event(&self, limits: &PayloadLimits) -> Result<RawEvent, Error> {
         self.check_event_size(limits)?;
         parse_event_json(self.payload, &self.describe(), limits.depth())

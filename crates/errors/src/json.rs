@@ -279,11 +279,14 @@ pub fn lookup<'a, J: Json<'a>>(v: J, path: &str) -> Option<J> {
 /// lifetime here).
 pub type Tape<'a> = tape::Value<'a, 'a>;
 
-/// The parse buffer and simd-json's working buffers, kept per thread.
+/// The parse buffer and simd-json's working buffers, kept per thread for texts up to
+/// [`KEEP_BYTES`] (a bigger one gets buffers of its own, freed after it).
 struct Scratch {
     input: Vec<u8>,
     buffers: simd_json::Buffers,
 }
+
+const KEEP_BYTES: usize = 256 << 10;
 
 thread_local! {
     static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
@@ -305,23 +308,17 @@ pub fn with_tape<R>(text: &[u8], f: impl for<'t> FnOnce(Tape<'t>) -> R) -> Optio
     if escapes_a_surrogate(text) {
         return None;
     }
+    let fresh = || Scratch {
+        input: Vec::new(),
+        buffers: simd_json::Buffers::new(text.len()),
+    };
+    if text.len() > KEEP_BYTES {
+        return run(&mut fresh(), text, f);
+    }
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut slot) => {
-            let s = slot.get_or_insert_with(|| Scratch {
-                input: Vec::new(),
-                buffers: simd_json::Buffers::new(text.len()),
-            });
-            run(s, text, f)
-        }
-        // Called again from inside `f`: fresh buffers for this one.
-        Err(_) => run(
-            &mut Scratch {
-                input: Vec::new(),
-                buffers: simd_json::Buffers::new(text.len()),
-            },
-            text,
-            f,
-        ),
+        Ok(mut slot) => run(slot.get_or_insert_with(fresh), text, f),
+        // Called again from inside `f`: buffers of its own for this one.
+        Err(_) => run(&mut fresh(), text, f),
     })
 }
 
@@ -446,6 +443,19 @@ mod tests {
             let mut keys = distinct.clone();
             keys[again] = first;
             assert_eq!(odd(object(&keys)), Some(true), "{first} at {again}");
+        }
+    }
+
+    #[test]
+    fn texts_of_any_size_parse_and_the_kept_buffers_stay_small() {
+        for n in [10, KEEP_BYTES + 1, 10] {
+            let doc = format!("{{\"s\":\"{}\"}}", "x".repeat(n));
+            let len = with_tape(doc.as_bytes(), |t| {
+                t.get("s").and_then(Json::as_str).map(str::len)
+            });
+            assert_eq!(len, Some(Some(n)));
+            let kept = SCRATCH.with(|c| c.borrow().as_ref().map_or(0, |s| s.input.capacity()));
+            assert!(kept <= KEEP_BYTES, "{kept}");
         }
     }
 
