@@ -84,8 +84,7 @@ pub fn process(
                 if scrubber.scrub_event_stats(t) != ScrubStats::default() {
                     return None;
                 }
-                let (id, timestamp) = normalize::unchanged(t, options)?;
-                let event = normalize::fields(t, id, timestamp, options);
+                let event = normalize::read_unchanged(t, options)?;
                 let categorization = categorizer.categorize_in(&event, t);
                 Some((event, categorization))
             });

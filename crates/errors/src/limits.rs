@@ -129,22 +129,29 @@ pub fn parse_event_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<Ra
 /// The text of a [`RawEvent::Text`] that the tape parser refused, parsed by serde_json,
 /// whose verdict and error text are the ones a sender sees; the text is kept unless a key
 /// repeats.
-pub(crate) fn parse_text(text: Vec<u8>, what: &str) -> Result<(Value, Option<Vec<u8>>), Error> {
-    let (value, repeated) = parse_tree(&text).map_err(|e| json_error(what, &e))?;
-    Ok((value, (!repeated).then_some(text)))
+pub(crate) fn parse_text(text: Vec<u8>, what: &str) -> Result<TreeAndText, Error> {
+    tree_keeping_text(text).map_err(|(_, e)| json_error(what, &e))
 }
 
 /// The text of a [`RawEvent::Text`] as a tree to edit, with the text kept unless a key
 /// repeats. Should serde_json refuse what simd-json read, the tree simd-json reads is
 /// converted instead and the text dropped.
-pub(crate) fn reparse(text: Vec<u8>) -> (Value, Option<Vec<u8>>) {
+pub(crate) fn reparse(text: Vec<u8>) -> TreeAndText {
+    tree_keeping_text(text).unwrap_or_else(|(text, _)| {
+        let tree = crate::json::with_tape(&text, |t| crate::json::Json::to_value(t));
+        (tree.unwrap_or(Value::Null), None)
+    })
+}
+
+/// A tree and the text kept with it (see [`RawEvent::Tree`]).
+type TreeAndText = (Value, Option<Vec<u8>>);
+
+/// `text` as a [`Value`], with the text unless an object repeats a key; the text back
+/// with serde_json's error when it is not JSON.
+fn tree_keeping_text(text: Vec<u8>) -> Result<TreeAndText, (Vec<u8>, serde_json::Error)> {
     match parse_tree(&text) {
-        Ok((value, repeated)) => (value, (!repeated).then_some(text)),
-        Err(_) => (
-            crate::json::with_tape(&text, |t| crate::json::Json::to_value(t))
-                .unwrap_or(Value::Null),
-            None,
-        ),
+        Ok((value, repeated)) => Ok((value, (!repeated).then_some(text))),
+        Err(e) => Err((text, e)),
     }
 }
 

@@ -307,9 +307,7 @@ pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent 
     match raw {
         RawEvent::Tree { value, text } => normalize_tree(value, text, opts),
         RawEvent::Text { text, .. } => {
-            let read = json::with_tape(&text, |t| {
-                unchanged(t, opts).map(|(id, timestamp)| fields(t, id, timestamp, opts))
-            });
+            let read = json::with_tape(&text, |t| read_unchanged(t, opts));
             match read.flatten() {
                 Some(mut e) => {
                     e.raw_text = Some(text);
@@ -329,7 +327,7 @@ pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent 
 /// missing or not written as Strix keeps it, a timestamp out of range, a string over the
 /// raw limit, or a repeated key (a read-only tree keeps each copy; the edited tree keeps
 /// the last one only).
-pub(crate) fn unchanged<'a, J: Json<'a>>(raw: J, opts: &NormalizeOptions) -> Option<(String, i64)> {
+fn unchanged<'a, J: Json<'a>>(raw: J, opts: &NormalizeOptions) -> Option<(String, i64)> {
     let lim = &opts.limits;
     if !raw.is_object() || breadcrumb_list(raw).map_or(0, Json::array_len) > lim.max_breadcrumbs {
         return None;
@@ -346,6 +344,15 @@ pub(crate) fn unchanged<'a, J: Json<'a>>(raw: J, opts: &NormalizeOptions) -> Opt
         return None;
     }
     Some((sent_id.to_owned(), timestamp))
+}
+
+/// The normalised event read from `raw` when normalising would leave `raw` as it is
+/// ([`unchanged`]); `raw` and `raw_text` are left to the caller.
+pub(crate) fn read_unchanged<'a, J: Json<'a>>(
+    raw: J,
+    opts: &NormalizeOptions,
+) -> Option<NormalizedEvent> {
+    unchanged(raw, opts).map(|(id, timestamp)| fields(raw, id, timestamp, opts))
 }
 
 /// Normalising an editable tree: the event id, timestamp, breadcrumb cap and string
@@ -407,7 +414,7 @@ fn normalize_tree(
 
 /// What Strix reads from an event, once its id and timestamp are settled (`raw` and
 /// `raw_text` are left to the caller).
-pub(crate) fn fields<'a, J: Json<'a>>(
+fn fields<'a, J: Json<'a>>(
     raw: J,
     event_id: String,
     timestamp: i64,
