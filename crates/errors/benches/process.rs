@@ -1,5 +1,6 @@
 //! Per-event CPU cost of the error pipeline on a ≈5 KB Python-SDK-shaped event: JSON
-//! parsing into a tree (with the depth check), scrubbing, normalisation + grouping +
+//! parsing into a tree (with the depth check), scrubbing, parsing into a simd-json tape and
+//! the read-only scrubbing walk over it, normalisation + grouping +
 //! categorisation, serialising and compressing the stored payload, and the whole path as
 //! the server runs it (the event taken as text and read from a simd-json tape, since
 //! nothing in it needs scrubbing or normalising).
@@ -97,6 +98,18 @@ fn stages(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+    // Parsing into a tape, and that plus the read-only scrubbing walk over it (what
+    // scrubbing costs an event in which it finds nothing).
+    g.bench_function("scrub_check", |b| {
+        b.iter(|| {
+            strix_errors::json::with_tape(black_box(body.as_bytes()), |t| {
+                scrubber.scrub_event_stats(t)
+            })
+        })
+    });
+    g.bench_function("tape", |b| {
+        b.iter(|| strix_errors::json::with_tape(black_box(body.as_bytes()), |_| ()))
     });
     g.bench_function("normalize_group_categorize", |b| {
         b.iter_batched(

@@ -357,6 +357,9 @@ thread_local! {
     static KEY_CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::default());
 }
 
+/// The key cache one walk uses (`None`: decide every key afresh).
+struct Keys<'c>(Option<&'c mut KeyCache>);
+
 /// A compiled [`ScrubConfig`]. Cheap to share (`Arc`) across threads.
 #[derive(Debug, Clone)]
 pub struct Scrubber {
@@ -473,30 +476,46 @@ impl Scrubber {
 
     /// Whether `key` names something secret.
     pub fn is_sensitive_key(&self, key: &str) -> bool {
+        self.keys.is_some() && self.with_keys(|keys| self.sensitive(keys, key))
+    }
+
+    /// Runs `f` with this thread's cache of key decisions, borrowed once for a whole walk
+    /// rather than once per key (a call nested in another walk finds the cache borrowed
+    /// and decides without it).
+    fn with_keys<R>(&self, f: impl FnOnce(&mut Keys<'_>) -> R) -> R {
+        KEY_CACHE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut cache) => {
+                if cache.scrubber != self.id {
+                    cache.decisions.clear();
+                    cache.scrubber = self.id;
+                }
+                f(&mut Keys(Some(&mut cache)))
+            }
+            Err(_) => f(&mut Keys(None)),
+        })
+    }
+
+    /// [`is_sensitive_key`](Self::is_sensitive_key) with the walk's cache.
+    fn sensitive(&self, keys: &mut Keys<'_>, key: &str) -> bool {
         if self.keys.is_none() {
             return false;
         }
-        if key.len() > KEY_CACHE_MAX_KEY_BYTES {
+        let Some(cache) = keys
+            .0
+            .as_deref_mut()
+            .filter(|_| key.len() <= KEY_CACHE_MAX_KEY_BYTES)
+        else {
             return self.key_rule(key);
+        };
+        if let Some(&hit) = cache.decisions.get(key) {
+            return hit;
         }
-        KEY_CACHE.with(|cache| {
-            let Ok(mut cache) = cache.try_borrow_mut() else {
-                return self.key_rule(key);
-            };
-            if cache.scrubber != self.id {
-                cache.decisions.clear();
-                cache.scrubber = self.id;
-            }
-            if let Some(&hit) = cache.decisions.get(key) {
-                return hit;
-            }
-            let hit = self.key_rule(key);
-            if cache.decisions.len() >= KEY_CACHE_ENTRIES {
-                cache.decisions.clear();
-            }
-            cache.decisions.insert(key.into(), hit);
-            hit
-        })
+        let hit = self.key_rule(key);
+        if cache.decisions.len() >= KEY_CACHE_ENTRIES {
+            cache.decisions.clear();
+        }
+        cache.decisions.insert(key.into(), hit);
+        hit
     }
 
     /// The key rule itself: safe keys, then the key patterns with `-` read as `_`.
@@ -528,17 +547,17 @@ impl Scrubber {
         if !self.enabled {
             return stats;
         }
-        match event {
+        self.with_keys(|keys| match event {
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     if SKIP_TOP_LEVEL.contains(&k.as_str()) {
                         continue;
                     }
-                    self.member(k, v, &mut stats);
+                    self.member(keys, k, v, &mut stats);
                 }
             }
-            other => self.walk(other, &mut stats),
-        }
+            other => self.walk(keys, other, &mut stats),
+        });
         stats
     }
 
@@ -550,20 +569,28 @@ impl Scrubber {
         if !self.enabled {
             return stats;
         }
-        if event.is_object() {
-            for (k, v) in event.members() {
-                if !SKIP_TOP_LEVEL.contains(&k) {
-                    self.check_member(k, v, &mut stats);
+        self.with_keys(|keys| {
+            if event.is_object() {
+                for (k, v) in event.members() {
+                    if !SKIP_TOP_LEVEL.contains(&k) {
+                        self.check_member(keys, k, v, &mut stats);
+                    }
                 }
+            } else {
+                self.check(keys, event, &mut stats);
             }
-        } else {
-            self.check(event, &mut stats);
-        }
+        });
         stats
     }
 
-    fn check_member<'a, J: Json<'a>>(&self, key: &str, v: J, stats: &mut ScrubStats) {
-        if self.is_sensitive_key(key) {
+    fn check_member<'a, J: Json<'a>>(
+        &self,
+        keys: &mut Keys<'_>,
+        key: &str,
+        v: J,
+        stats: &mut ScrubStats,
+    ) {
+        if self.sensitive(keys, key) {
             let blank = match v.node() {
                 Node::Null => true,
                 Node::Str(s) => s.is_empty(),
@@ -573,15 +600,15 @@ impl Scrubber {
                 stats.keys += 1;
             }
         } else {
-            self.check(v, stats);
+            self.check(keys, v, stats);
         }
     }
 
-    fn check<'a, J: Json<'a>>(&self, v: J, stats: &mut ScrubStats) {
+    fn check<'a, J: Json<'a>>(&self, keys: &mut Keys<'_>, v: J, stats: &mut ScrubStats) {
         match v.node() {
             Node::Object => {
                 for (k, x) in v.members() {
-                    self.check_member(k, x, stats);
+                    self.check_member(keys, k, x, stats);
                 }
             }
             Node::Array => {
@@ -594,15 +621,15 @@ impl Scrubber {
                 for item in v.items() {
                     match pair(item).filter(|_| pairs) {
                         Some((key, x)) => {
-                            self.string(key, stats);
-                            self.check_member(key, x, stats);
+                            self.string(keys, key, stats);
+                            self.check_member(keys, key, x, stats);
                         }
-                        None => self.check(item, stats),
+                        None => self.check(keys, item, stats),
                     }
                 }
             }
             Node::Str(s) => {
-                self.string(s, stats);
+                self.string(keys, s, stats);
             }
             Node::Number => {
                 if self.cards
@@ -620,7 +647,7 @@ impl Scrubber {
     pub fn scrub_value(&self, v: &mut Value) -> ScrubStats {
         let mut stats = ScrubStats::default();
         if self.enabled {
-            self.walk(v, &mut stats);
+            self.with_keys(|keys| self.walk(keys, v, &mut stats));
         }
         stats
     }
@@ -631,25 +658,25 @@ impl Scrubber {
             return None;
         }
         let mut stats = ScrubStats::default();
-        self.string(s, &mut stats)
+        self.with_keys(|keys| self.string(keys, s, &mut stats))
     }
 
-    fn member(&self, key: &str, v: &mut Value, stats: &mut ScrubStats) {
-        if self.is_sensitive_key(key) {
+    fn member(&self, keys: &mut Keys<'_>, key: &str, v: &mut Value, stats: &mut ScrubStats) {
+        if self.sensitive(keys, key) {
             if !is_blank(v) {
                 *v = Value::String(self.replacement.clone());
                 stats.keys += 1;
             }
         } else {
-            self.walk(v, stats);
+            self.walk(keys, v, stats);
         }
     }
 
-    fn walk(&self, v: &mut Value, stats: &mut ScrubStats) {
+    fn walk(&self, keys: &mut Keys<'_>, v: &mut Value, stats: &mut ScrubStats) {
         match v {
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
-                    self.member(k, v, stats);
+                    self.member(keys, k, v, stats);
                 }
             }
             Value::Array(items) => {
@@ -664,21 +691,21 @@ impl Scrubber {
                                 // The key is scrubbed as a string first; the value's rule
                                 // looks at the key as it was sent.
                                 let replaced = match k {
-                                    Value::String(key) => self.string(key, stats),
+                                    Value::String(key) => self.string(keys, key, stats),
                                     _ => None,
                                 };
-                                self.member(k.as_str().unwrap_or_default(), v, stats);
+                                self.member(keys, k.as_str().unwrap_or_default(), v, stats);
                                 if let (Some(new), Value::String(key)) = (replaced, k) {
                                     *key = new;
                                 }
                             }
                         }
-                        other => self.walk(other, stats),
+                        other => self.walk(keys, other, stats),
                     }
                 }
             }
             Value::String(s) => {
-                if let Some(new) = self.string(s, stats) {
+                if let Some(new) = self.string(keys, s, stats) {
                     *s = new;
                 }
             }
@@ -696,12 +723,12 @@ impl Scrubber {
         }
     }
 
-    fn string(&self, s: &str, stats: &mut ScrubStats) -> Option<String> {
+    fn string(&self, keys: &mut Keys<'_>, s: &str, stats: &mut ScrubStats) -> Option<String> {
         let t = s.trim_start();
         if (t.starts_with('{') || t.starts_with('[')) && s.len() <= MAX_EMBEDDED_JSON_BYTES {
             if let Ok(mut doc) = parse_json(s.as_bytes(), "embedded", 32) {
                 let before = *stats;
-                self.walk(&mut doc, stats);
+                self.walk(keys, &mut doc, stats);
                 if *stats == before {
                     return None;
                 }
@@ -710,7 +737,7 @@ impl Scrubber {
         }
         let mut cur: Cow<'_, str> = Cow::Borrowed(s);
         if self.keys.is_some() && memchr::memchr(b'=', s.as_bytes()).is_some() {
-            if let Some(new) = self.key_values(s, stats) {
+            if let Some(new) = self.key_values(keys, s, stats) {
                 cur = Cow::Owned(new);
             }
         }
@@ -723,7 +750,7 @@ impl Scrubber {
                 c.get(3).is_some_and(|v| {
                     !v.as_str().is_empty()
                         && v.as_str() != self.replacement
-                        && self.is_sensitive_key(key)
+                        && self.sensitive(keys, key)
                 })
             })
         {
@@ -736,7 +763,7 @@ impl Scrubber {
                 };
                 if v.as_str().is_empty()
                     || v.as_str() == self.replacement
-                    || !self.is_sensitive_key(key)
+                    || !self.sensitive(keys, key)
                 {
                     return whole.to_owned();
                 }
@@ -783,12 +810,12 @@ impl Scrubber {
     /// Replaces the values of `key=value` pairs with a sensitive key (query strings,
     /// cookies, log lines); `None` when there is none. Pairs are found as the regex
     /// `([A-Za-z0-9_.\-\[\]]+)=([^&;\s,'"]*)` finds them, without running one.
-    fn key_values(&self, s: &str, stats: &mut ScrubStats) -> Option<String> {
+    fn key_values(&self, keys: &mut Keys<'_>, s: &str, stats: &mut ScrubStats) -> Option<String> {
         let mut out: Option<String> = None;
         let (mut copied, mut pos, mut n) = (0, 0, 0);
         while let Some(kv) = next_key_value(s, pos) {
             let (k, v) = (&s[kv.start..kv.eq], &s[kv.eq + 1..kv.end]);
-            if !v.is_empty() && v != self.replacement && self.is_sensitive_key(k) {
+            if !v.is_empty() && v != self.replacement && self.sensitive(keys, k) {
                 let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
                 o.push_str(&s[copied..kv.start]);
                 o.push_str(k);
