@@ -78,6 +78,8 @@ pub struct RawErrors {
     pub retention: strix_errors::Retention,
     /// Spike thresholds per severity that raise alerts.
     pub detection: strix_errors::Detection,
+    /// Per-project zstd dictionaries for stored events.
+    pub compression: strix_errors::Compression,
 }
 
 impl Default for RawConfig {
@@ -408,6 +410,7 @@ pub struct ErrorsSection {
     pub limits: strix_errors::RateLimits,
     pub retention: strix_errors::Retention,
     pub detection: strix_errors::Detection,
+    pub compression: strix_errors::Compression,
 }
 
 /// Validates `projects:` (ids > 0 and unique, slugs non-empty, unique and made of
@@ -461,6 +464,10 @@ fn errors_section(projects: &[RawProject], errors: &RawErrors) -> anyhow::Result
     if errors.retention.events.is_zero() || errors.retention.prune_interval.is_zero() {
         bail!("key `errors.retention`: `events` and `prune_interval` must be positive");
     }
+    errors
+        .compression
+        .validate()
+        .map_err(|e| anyhow::anyhow!("key `errors.compression`: {e}"))?;
     Ok(ErrorsSection {
         projects: out,
         scrubber,
@@ -468,6 +475,7 @@ fn errors_section(projects: &[RawProject], errors: &RawErrors) -> anyhow::Result
         limits: errors.limits.clone(),
         retention: errors.retention.clone(),
         detection: errors.detection.clone(),
+        compression: errors.compression.clone(),
     })
 }
 

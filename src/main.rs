@@ -447,6 +447,7 @@ fn error_tracking(
             rate: errors.limits.clone(),
             retention: errors.retention.clone(),
             detection: errors.detection.clone(),
+            compression: errors.compression.clone(),
             external_url: external_url.to_string(),
         },
         Some(pipeline),

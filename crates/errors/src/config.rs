@@ -113,6 +113,44 @@ impl Default for Retention {
     }
 }
 
+/// How stored event payloads are compressed (`errors.compression`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Compression {
+    /// Train a zstd dictionary on each project's first events and compress its later
+    /// ones with it: a project's events repeat the same keys, frames and breadcrumbs, so
+    /// they shrink several times more and cost less CPU to compress. Events stored before
+    /// stay as they are.
+    pub dictionary: bool,
+    /// Events of a project sampled before its dictionary is trained.
+    pub dictionary_samples: usize,
+    /// Largest dictionary, in bytes (at most 1 MiB).
+    pub dictionary_bytes: usize,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            dictionary: true,
+            dictionary_samples: 256,
+            dictionary_bytes: 16 << 10,
+        }
+    }
+}
+
+impl Compression {
+    /// Checks the bounds: at least 16 samples, a dictionary of 1 KiB to 1 MiB.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.dictionary_samples < 16 {
+            return Err("`dictionary_samples` must be at least 16".into());
+        }
+        if !(1 << 10..=1 << 20).contains(&self.dictionary_bytes) {
+            return Err("`dictionary_bytes` must be between 1024 and 1048576".into());
+        }
+        Ok(())
+    }
+}
+
 /// One detection threshold: `count` events of one issue of this severity within `window`
 /// raise an alert, which resolves once the window holds fewer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

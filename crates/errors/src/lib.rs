@@ -46,7 +46,7 @@ pub mod store;
 
 pub use auth::{AuthSource, Dsn, SentryAuth};
 pub use categorize::{Categorization, CategorizeConfig, Categorizer, Category, Priority, Severity};
-pub use config::{Detection, ProjectRate, RateLimits, Retention, Threshold};
+pub use config::{Compression, Detection, ProjectRate, RateLimits, Retention, Threshold};
 pub use detect::{Detector, Spike, SpikeInfo};
 pub use envelope::{Envelope, Item, ItemType};
 pub use error::Error;

@@ -90,9 +90,10 @@ pub use check::{CheckChangeRecord, CheckDefinitionRecord, CHECK_STATUSES};
 pub use error::{BoxError, StateError};
 pub use escalation::{Escalation, PruneStats, RuleStateRecord};
 pub use issue::{
-    BatchOutcome, ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery, ErrorPayload,
-    ErrorPruneStats, ErrorStats, ErrorTicket, EventRetention, IssueChange, IssueSort, IssueStatus,
-    NewErrorEvent, RecordedEvent, TicketOutcome, TicketStatus, TicketStep, TicketUpdate,
+    BatchOutcome, ErrorDictionary, ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery,
+    ErrorPayload, ErrorPruneStats, ErrorStats, ErrorTicket, EventRetention, IssueChange, IssueSort,
+    IssueStatus, NewErrorEvent, PayloadEncoder, RecordedEvent, TicketOutcome, TicketStatus,
+    TicketStep, TicketUpdate, FIRST_DICTIONARY_ID, MAX_DICTIONARY_BYTES,
 };
 pub use outbox::{
     DeliveryLogEntry, DeliveryLogQuery, DeliveryOutcome, DeliveryStatus, Enqueued, OutboxEntry,

@@ -392,6 +392,20 @@ pub trait StateStore: Send + Sync {
         at: i64,
     ) -> Result<crate::ErrorTicket, StateError>;
 
+    /// Stores a zstd dictionary trained on the project's events ([`crate::ErrorDictionary`])
+    /// and returns it with the id it got, which is written into its header (so frames
+    /// compressed with the returned bytes name it). [`StateError::BadInput`] if `bytes` are
+    /// not a zstd dictionary or are over [`crate::MAX_DICTIONARY_BYTES`].
+    fn save_error_dictionary(
+        &self,
+        project_id: u64,
+        bytes: &[u8],
+        at: i64,
+    ) -> Result<crate::ErrorDictionary, StateError>;
+
+    /// Each project's latest dictionary, by project id.
+    fn latest_error_dictionaries(&self) -> Result<Vec<crate::ErrorDictionary>, StateError>;
+
     /// Error-tracking retention: deletes events received before `before`, and issues last
     /// seen before it that have no unfinished ticket.
     fn prune_error_events(&self, before: i64) -> Result<crate::ErrorPruneStats, StateError>;

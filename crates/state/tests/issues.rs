@@ -959,3 +959,95 @@ fn batches_store_exactly_what_one_event_at_a_time_stores() {
     }
     assert_eq!(a.len(), b.len());
 }
+
+/// An event of the kind a Python SDK sends, varied by `n`.
+fn sdk_event(n: usize) -> serde_json::Value {
+    let frames: Vec<_> = (0..6)
+        .map(|f| {
+            json!({"filename": format!("app/mod_{}.py", (n + f) % 9), "function": format!("handler_{}", n % 13),
+                   "lineno": 10 + f, "in_app": f > 2, "context_line": "    result = client.call(payload)"})
+        })
+        .collect();
+    json!({
+        "event_id": format!("{n:032x}"), "platform": "python", "level": "error",
+        "exception": {"values": [{"type": format!("Error{}", n % 7), "value": format!("order {n} failed"),
+                                  "stacktrace": {"frames": frames}}]},
+        "breadcrumbs": {"values": [{"category": "http", "data": {"url": format!("https://api/v1/{n}"), "status_code": 200}}]},
+        "contexts": {"runtime": {"name": "CPython", "version": "3.12.3"}},
+        "sdk": {"name": "sentry.python", "version": "2.19.0"}
+    })
+}
+
+#[test]
+fn dictionaries_compress_payloads_that_read_back_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let s = SqliteStore::open(&path).unwrap();
+    let samples: Vec<Vec<u8>> = (0..200)
+        .map(|n| serde_json::to_vec(&sdk_event(n)).unwrap())
+        .collect();
+    let trained = ErrorDictionary::train(&samples, 8 << 10).unwrap();
+
+    // Not a dictionary: refused, nothing stored.
+    for bad in [b"{\"a\":1}".to_vec(), vec![0x37, 0xa4, 0x30, 0xec, 1, 2]] {
+        let e = s.save_error_dictionary(1, &bad, 5).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::BadInput, "{e}");
+    }
+    assert!(s.latest_error_dictionaries().unwrap().is_empty());
+
+    let d = s.save_error_dictionary(1, &trained, 10).unwrap();
+    assert_eq!(d.id, FIRST_DICTIONARY_ID);
+    assert_eq!(
+        &d.bytes[4..8],
+        &d.id.to_le_bytes(),
+        "the id is in the header"
+    );
+    let enc = PayloadEncoder::new(&d).unwrap();
+
+    let doc = sdk_event(1_000);
+    let text = serde_json::to_vec(&doc).unwrap();
+    let with = enc.encode(&text);
+    let without = ErrorPayload::encode_bytes(&text);
+    assert_eq!(ErrorPayload::dictionary_id(with.as_bytes()), Some(d.id));
+    assert_eq!(ErrorPayload::dictionary_id(without.as_bytes()), None);
+    assert!(
+        with.as_bytes().len() * 2 < without.as_bytes().len(),
+        "{} bytes with the dictionary, {} without",
+        with.as_bytes().len(),
+        without.as_bytes().len()
+    );
+    let mut ev = event("d1", "h1", 1_000, None);
+    ev.payload = with;
+    let mut plain = event("d2", "h1", 1_001, None);
+    plain.payload = without;
+    s.record_error_event(1, &ev, 1_010).unwrap();
+    let r = s.record_error_event(1, &plain, 1_011).unwrap();
+
+    // A payload naming a dictionary the store does not have is refused with its request.
+    let stranger = PayloadEncoder::new(&ErrorDictionary {
+        id: d.id + 7,
+        project_id: 1,
+        created: 0,
+        bytes: trained.clone(),
+    })
+    .unwrap();
+    let mut lost = event("d3", "h1", 1_002, None);
+    lost.payload = stranger.encode(&text);
+    let e = s.record_error_event(1, &lost, 1_012).unwrap_err();
+    assert!(e.to_string().contains("not stored"), "{e}");
+
+    // A newer dictionary becomes the latest; payloads of the older one still read.
+    let d2 = s.save_error_dictionary(1, &trained, 20).unwrap();
+    assert_eq!(d2.id, d.id + 1);
+    let d3 = s.save_error_dictionary(2, &trained, 30).unwrap();
+    drop(s);
+
+    let s = SqliteStore::open(&path).unwrap();
+    let latest = s.latest_error_dictionaries().unwrap();
+    assert_eq!(latest, vec![d2, d3]);
+    let (events, total) = s.list_error_events(r.issue_id, 0, 10).unwrap();
+    assert_eq!(total, 2);
+    for e in &events {
+        assert_eq!(e.payload, doc, "{}", e.event_id);
+    }
+}

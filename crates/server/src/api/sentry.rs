@@ -20,6 +20,7 @@
 //! `strix_error_events_total{project,level,category,component}`. Both counters are written
 //! to the metric store through the ingest sink, so PromQL rules and KPIs can use them.
 
+mod compression;
 mod projects;
 mod tracking;
 

@@ -6,9 +6,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{conv_err, sql_int};
 use crate::{
-    ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery, ErrorPayload, ErrorPruneStats,
-    ErrorStats, EventRetention, IssueChange, IssueSort, IssueStatus, NewErrorEvent, RecordedEvent,
-    StateError,
+    ErrorDictionary, ErrorEventBatch, ErrorEventRecord, ErrorIssue, ErrorIssueQuery, ErrorPayload,
+    ErrorPruneStats, ErrorStats, EventRetention, IssueChange, IssueSort, IssueStatus,
+    NewErrorEvent, RecordedEvent, StateError, FIRST_DICTIONARY_ID,
 };
 
 const ISSUE_COLS: &str = "id, project_id, hash, title, culprit, level, status, count, \
@@ -110,10 +110,19 @@ fn issue_from_row(r: &Row<'_>) -> rusqlite::Result<ErrorIssue> {
     })
 }
 
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<ErrorEventRecord> {
+/// An event row, its payload decoded with the dictionary it names (looked up in
+/// `dictionaries`, which remembers the ones loaded for the rest of the query).
+fn event_from_row(
+    r: &Row<'_>,
+    dictionaries: &mut Dictionaries<'_, '_>,
+) -> rusqlite::Result<ErrorEventRecord> {
     let payload = match r.get_ref(5)? {
         rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
-            ErrorPayload::decode(b).map_err(|e| conv_err(5, std::io::Error::other(e)))?
+            let dict = match ErrorPayload::dictionary_id(b) {
+                Some(id) => dictionaries.get(id)?,
+                None => None,
+            };
+            ErrorPayload::decode(b, dict).map_err(|e| conv_err(5, std::io::Error::other(e)))?
         }
         _ => serde_json::Value::Null,
     };
@@ -126,6 +135,76 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<ErrorEventRecord> {
         payload,
         user_key: r.get(6)?,
     })
+}
+
+/// The payload dictionaries one read needs, loaded from `error_dictionaries` at first use.
+struct Dictionaries<'c, 't> {
+    conn: &'c Transaction<'t>,
+    loaded: HashMap<u32, Option<zstd::zstd_safe::DDict<'static>>>,
+}
+
+impl Dictionaries<'_, '_> {
+    /// Dictionary `id`, `None` if the store has no such row.
+    fn get(&mut self, id: u32) -> rusqlite::Result<Option<&zstd::zstd_safe::DDict<'static>>> {
+        if !self.loaded.contains_key(&id) {
+            let bytes: Option<Vec<u8>> = self
+                .conn
+                .prepare_cached("SELECT bytes FROM error_dictionaries WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            let ddict = bytes.and_then(|b| zstd::zstd_safe::DDict::try_create(&b));
+            self.loaded.insert(id, ddict);
+        }
+        Ok(self.loaded.get(&id).and_then(Option::as_ref))
+    }
+}
+
+/// Stores a checked dictionary under the next id (at least [`FIRST_DICTIONARY_ID`]),
+/// which is written into its header.
+pub(super) fn save_dictionary(
+    tx: &Transaction<'_>,
+    project_id: u64,
+    bytes: &[u8],
+    at: i64,
+) -> Result<ErrorDictionary, StateError> {
+    let next: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(id) + 1, ?1) FROM error_dictionaries",
+        [i64::from(FIRST_DICTIONARY_ID)],
+        |r| r.get(0),
+    )?;
+    let id = u32::try_from(next.max(i64::from(FIRST_DICTIONARY_ID)))
+        .map_err(|_| StateError::BadInput("no dictionary id left".into()))?;
+    let bytes = ErrorDictionary::with_id(bytes, id);
+    tx.prepare_cached(
+        "INSERT INTO error_dictionaries (id, project_id, created, bytes) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, project_int(project_id)?, at, bytes])?;
+    Ok(ErrorDictionary {
+        id,
+        project_id,
+        created: at,
+        bytes,
+    })
+}
+
+/// Each project's newest dictionary.
+pub(super) fn latest_dictionaries(conn: &Connection) -> Result<Vec<ErrorDictionary>, StateError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, project_id, created, bytes FROM error_dictionaries \
+             WHERE id IN (SELECT MAX(id) FROM error_dictionaries GROUP BY project_id) \
+             ORDER BY project_id",
+        )?
+        .query_map([], |r| {
+            Ok(ErrorDictionary {
+                id: r.get(0)?,
+                project_id: get_u64(r, 1)?,
+                created: r.get(2)?,
+                bytes: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<ErrorIssue>, StateError> {
@@ -185,6 +264,36 @@ fn validate_request(req: &ErrorEventBatch) -> Result<i64, StateError> {
     Ok(project)
 }
 
+/// Checks that every payload compressed with a dictionary names a stored one (so it can
+/// be read back); `known` remembers the answers for the rest of the batch.
+fn check_dictionaries(
+    tx: &Transaction<'_>,
+    req: &ErrorEventBatch,
+    known: &mut HashMap<u32, bool>,
+) -> Result<(), StateError> {
+    for ev in &req.events {
+        let Some(id) = ErrorPayload::dictionary_id(ev.payload.as_bytes()) else {
+            continue;
+        };
+        let stored = match known.get(&id) {
+            Some(&stored) => stored,
+            None => {
+                let stored = tx
+                    .prepare_cached("SELECT 1 FROM error_dictionaries WHERE id = ?1")?
+                    .exists([id])?;
+                known.insert(id, stored);
+                stored
+            }
+        };
+        if !stored {
+            return Err(StateError::BadInput(format!(
+                "an error event payload is compressed with dictionary {id}, which is not stored"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Records a batch of requests in the caller's transaction. Requests are validated first:
 /// an invalid one is reported in its slot and nothing of it is written. A failure while
 /// writing fails the whole call (the caller's transaction rolls back, nothing is stored),
@@ -215,8 +324,11 @@ pub(super) fn record_batch(
     let mut users: HashSet<(i64, &str)> = HashSet::new();
     let mut tags: HashSet<(i64, &str, &str)> = HashSet::new();
     let mut minutes: HashMap<(i64, i64), i64> = HashMap::new();
+    let mut dictionaries: HashMap<u32, bool> = HashMap::new();
     for req in batch {
-        let project_id = match validate_request(req) {
+        let project_id = match validate_request(req)
+            .and_then(|p| check_dictionaries(tx, req, &mut dictionaries).map(|()| p))
+        {
             Ok(p) => p,
             Err(e) => {
                 out.push(Err(e));
@@ -628,13 +740,17 @@ pub(super) fn events(
           ORDER BY timestamp DESC, id DESC LIMIT ?2 OFFSET ?3) \
          ORDER BY timestamp DESC, id DESC"
     );
-    let rows = tx
-        .prepare_cached(&sql)?
-        .query_map(
-            params![issue_id, sql_int(limit), sql_int(offset)],
-            event_from_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut dictionaries = Dictionaries {
+        conn: tx,
+        loaded: HashMap::new(),
+    };
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![issue_id, sql_int(limit), sql_int(offset)])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(event_from_row(row, &mut dictionaries)?);
+    }
+    let rows = out;
     Ok((rows, u64::try_from(total).unwrap_or(0)))
 }
 

@@ -641,6 +641,20 @@ impl StateStore for SqliteStore {
         self.write(|tx| tickets::add_step(tx, issue_id, action, description, author, at))
     }
 
+    fn save_error_dictionary(
+        &self,
+        project_id: u64,
+        bytes: &[u8],
+        at: i64,
+    ) -> Result<crate::ErrorDictionary, StateError> {
+        crate::ErrorDictionary::check(bytes).map_err(StateError::BadInput)?;
+        self.write(|tx| issues::save_dictionary(tx, project_id, bytes, at))
+    }
+
+    fn latest_error_dictionaries(&self) -> Result<Vec<crate::ErrorDictionary>, StateError> {
+        issues::latest_dictionaries(&self.lock())
+    }
+
     fn prune_error_events(&self, before: i64) -> Result<crate::ErrorPruneStats, StateError> {
         self.write(|tx| issues::prune(tx, before))
     }

@@ -14,7 +14,8 @@ use crate::StateError;
 /// defined through the admin API; version 7 drops an index the error-event writer kept up
 /// to date for no reader; version 8 spells the enumeration `CHECK`s as `=` comparisons;
 /// version 9 serves an issue's event order and thinning from one index instead of two;
-/// version 10 keys per-minute error counts by minute first.
+/// version 10 keys per-minute error counts by minute first; version 11 adds the zstd
+/// dictionaries error-event payloads are compressed with.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, V1),
     (2, V2),
@@ -26,10 +27,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, V8),
     (9, V9),
     (10, V10),
+    (11, V11),
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST_VERSION: i64 = 10;
+pub const LATEST_VERSION: i64 = 11;
 
 const V1: &str = r#"
 CREATE TABLE alerts (
@@ -346,6 +348,20 @@ INSERT INTO error_counts_by_minute (minute, issue_id, n)
 DROP TABLE error_counts;
 ALTER TABLE error_counts_by_minute RENAME TO error_counts;
 CREATE INDEX error_counts_issue ON error_counts (issue_id, minute);
+"#;
+
+// A project's events compressed with a dictionary trained on its earlier ones
+// (`ErrorDictionary`): the id is the one zstd writes into every frame made with it, so a
+// payload names the row it needs. Rows are never deleted (a few KiB per project), so
+// every stored payload stays readable.
+const V11: &str = r#"
+CREATE TABLE error_dictionaries (
+    id         INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    created    INTEGER NOT NULL,
+    bytes      BLOB NOT NULL
+);
+CREATE INDEX error_dictionaries_project ON error_dictionaries (project_id, id);
 "#;
 
 /// Brings the database to [`LATEST_VERSION`]. Returns the versions applied (empty when the

@@ -24,6 +24,7 @@
 //! `errors.limits.max_components_per_project` distinct values, later ones as `other`
 //! (counted in `strix_errors_component_overflow_events_total`).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -47,9 +48,11 @@ use strix_errors::{
     RawEvent, Retention, Scrubber, Severity, Spike, SpikeInfo,
 };
 use strix_state::{
-    BatchOutcome, ErrorEventBatch, EventRetention, NewErrorEvent, RecordedEvent, StateError,
-    StateStore,
+    BatchOutcome, ErrorEventBatch, EventRetention, NewErrorEvent, PayloadEncoder, RecordedEvent,
+    StateError, StateStore,
 };
+
+use super::compression::Compression;
 
 pub use super::projects::{Project, ProjectSource};
 use super::projects::{ProjectTable, Projects};
@@ -60,6 +63,8 @@ pub struct TrackingOptions {
     pub rate: RateLimits,
     pub retention: Retention,
     pub detection: Detection,
+    /// Per-project dictionaries for stored payloads.
+    pub compression: strix_errors::Compression,
     /// Base URL for links in alerts.
     pub external_url: String,
 }
@@ -197,6 +202,11 @@ impl Metrics {
             ("events_per_second", i64::from(o.rate.events_per_second)),
             ("burst", i64::from(o.rate.burst)),
             ("max_event_bytes", n(o.rate.payload.max_event_bytes as u64)),
+            (
+                "dictionary_samples",
+                n(o.compression.dictionary_samples as u64),
+            ),
+            ("dictionary_bytes", n(o.compression.dictionary_bytes as u64)),
             ("max_envelope_bytes", n(o.rate.max_envelope_bytes as u64)),
             ("max_item_bytes", n(o.rate.payload.max_item_bytes as u64)),
             ("max_items", n(o.rate.payload.max_items as u64)),
@@ -313,6 +323,7 @@ pub struct ErrorTracking {
     pub options: TrackingOptions,
     writer: SyncSender<Job>,
     shared: Arc<Shared>,
+    compression: Arc<Compression>,
     last_prune: AtomicI64,
 }
 
@@ -353,6 +364,11 @@ impl ErrorTracking {
         std::thread::Builder::new()
             .name("strix-error-writer".into())
             .spawn(move || writer.run(rx))?;
+        let compression = Arc::new(Compression::new(
+            options.compression.clone(),
+            store.clone(),
+            registry,
+        ));
         Ok(ErrorTracking {
             store,
             projects: RwLock::new(Arc::new(table)),
@@ -363,6 +379,7 @@ impl ErrorTracking {
             options,
             writer: tx,
             shared,
+            compression,
             last_prune: AtomicI64::new(0),
         })
     }
@@ -515,11 +532,28 @@ impl ErrorTracking {
             return Ok(Vec::new());
         }
         let (reply, rx) = tokio::sync::oneshot::channel();
+        let encoder = self.compression.encoder(project.id);
+        let sampling = encoder.is_none() && self.compression.sampling(project.id);
+        let mut samples = Vec::new();
+        let events = processed
+            .iter()
+            .map(|p| {
+                let text = payload_text(p);
+                let event = new_event(p, &text, encoder.as_deref());
+                if sampling {
+                    samples.push(text.into_owned());
+                }
+                event
+            })
+            .collect();
+        if sampling {
+            self.compression.sample(project.id, samples);
+        }
         let job = Job {
             batch: ErrorEventBatch {
                 project_id: project.id,
                 received,
-                events: processed.iter().map(new_event).collect(),
+                events,
             },
             after: AfterCommit {
                 reply,
@@ -1031,8 +1065,23 @@ impl Writer {
     }
 }
 
-/// What the state store keeps of a processed event.
-pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
+/// The text an event is stored as: the text the SDK sent when scrubbing and normalising
+/// left it as it was, else the edited tree serialised.
+pub(crate) fn payload_text(p: &Processed) -> Cow<'_, [u8]> {
+    match &p.event.raw_text {
+        Some(text) => Cow::Borrowed(text),
+        // Serialising a `Value` cannot fail (its keys are strings).
+        None => Cow::Owned(serde_json::to_vec(&p.event.raw()).unwrap_or_default()),
+    }
+}
+
+/// What the state store keeps of a processed event, whose stored text is `text`
+/// ([`payload_text`]), compressed with the project's dictionary if it has one.
+pub(crate) fn new_event(
+    p: &Processed,
+    text: &[u8],
+    encoder: Option<&PayloadEncoder>,
+) -> NewErrorEvent {
     let e = &p.event;
     let c = &p.categorization;
     NewErrorEvent {
@@ -1046,11 +1095,7 @@ pub(crate) fn new_event(p: &Processed) -> NewErrorEvent {
         severity: c.severity.as_str().to_string(),
         priority: c.priority.as_str().to_string(),
         assignee: c.team.clone(),
-        // The text as the SDK sent it when scrubbing and normalising left it as it was.
-        payload: match &e.raw_text {
-            Some(text) => strix_state::ErrorPayload::encode_bytes(text),
-            None => strix_state::ErrorPayload::from_value(&e.raw()),
-        },
+        payload: super::compression::encode(text, encoder),
         user_key: e.user.as_ref().and_then(|u| u.key()).map(str::to_string),
         component: c.component.clone().unwrap_or_default(),
         environment: e.environment.clone(),

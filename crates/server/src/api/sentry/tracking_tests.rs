@@ -134,7 +134,10 @@ fn the_stored_payload_is_the_sent_text_unless_something_changed() {
         let p = t
             .process(vec![raw], strix_core::now_millis(), None)
             .unwrap();
-        let bytes = new_event(&p[0]).payload.as_bytes().to_vec();
+        let bytes = new_event(&p[0], &payload_text(&p[0]), None)
+            .payload
+            .as_bytes()
+            .to_vec();
         zstd::bulk::decompress(&bytes, 1 << 20).unwrap()
     };
     // Members in the SDK's order (serialising the tree would sort them).
@@ -167,7 +170,7 @@ async fn component_label_is_capped_per_project() {
         .process(raws, now, None)
         .unwrap()
         .iter()
-        .map(new_event)
+        .map(|p| new_event(p, &payload_text(p), None))
         .collect();
     t.shared.count(&sink, &project, &events, &[]);
     let counts = sink.by_component("strix_error_events_total");
@@ -406,4 +409,108 @@ fn store_path_throughput() {
             "metricStoreAppends": sink.0.load(Ordering::Relaxed),
         })
     );
+}
+
+/// An event of the kind an SDK sends, for issue `n % 5`.
+fn sdk_event(n: u32) -> serde_json::Value {
+    let frames: Vec<_> = (0..5)
+        .map(|f| json!({"filename": format!("app/mod_{f}.py"), "function": format!("run_{}", n % 5), "lineno": 10 + f, "in_app": true}))
+        .collect();
+    json!({
+        "event_id": format!("{n:032x}"),
+        "platform": "python",
+        "exception": {"values": [{"type": format!("Error{}", n % 5), "value": format!("job {n} failed"),
+                                  "stacktrace": {"frames": frames}}]},
+        "breadcrumbs": {"values": [{"category": "http", "data": {"url": format!("https://api/{n}")}}]},
+        "contexts": {"runtime": {"name": "CPython", "version": "3.12.3"}},
+        "sdk": {"name": "sentry.python", "version": "2.19.0"}
+    })
+}
+
+/// Stores events `from..to` of [`sdk_event`] in project 1, one request each.
+async fn store_events(t: &Arc<ErrorTracking>, from: u32, to: u32) {
+    let project = t.project(1).unwrap();
+    for n in from..to {
+        let now = strix_core::now_millis();
+        let p = t.process(vec![sdk_event(n).into()], now, None).unwrap();
+        t.store(project.clone(), p, Vec::new(), now, None)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn later_events_are_compressed_with_a_dictionary_trained_on_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = TrackingOptions::default();
+    options.compression.dictionary_samples = 24;
+    options.compression.dictionary_bytes = 4 << 10;
+    let (t, _bus) = tracking(dir.path(), options.clone());
+    store_events(&t, 0, 23).await;
+    assert!(t.compression.encoder(1).is_none(), "still sampling");
+    store_events(&t, 23, 24).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let encoder = loop {
+        if let Some(e) = t.compression.encoder(1) {
+            break e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dictionary trained"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let stored = t.store.latest_error_dictionaries().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].id, stored[0].project_id), (encoder.id(), 1));
+
+    // The next event goes with the dictionary, several times smaller, and reads back.
+    let now = strix_core::now_millis();
+    let p = t.process(vec![sdk_event(100).into()], now, None).unwrap();
+    let text = payload_text(&p[0]).into_owned();
+    let with = new_event(&p[0], &text, Some(&encoder)).payload;
+    let without = new_event(&p[0], &text, None).payload;
+    assert_eq!(
+        strix_state::ErrorPayload::dictionary_id(with.as_bytes()),
+        Some(encoder.id())
+    );
+    assert!(
+        with.as_bytes().len() * 2 < without.as_bytes().len(),
+        "{} bytes with the dictionary, {} without",
+        with.as_bytes().len(),
+        without.as_bytes().len()
+    );
+    let recorded = t
+        .store(t.project(1).unwrap(), p, Vec::new(), now, None)
+        .await
+        .unwrap();
+    let (events, _) = t
+        .store
+        .list_error_events(recorded[0].issue_id, 0, 100)
+        .unwrap();
+    let newest = events
+        .iter()
+        .find(|e| e.event_id == format!("{:032x}", 100))
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(newest.payload, sent);
+
+    // After a restart the stored dictionary is used again; nothing is sampled.
+    drop(t);
+    let (t, _bus) = tracking(dir.path(), options);
+    assert_eq!(t.compression.encoder(1).map(|e| e.id()), Some(encoder.id()));
+    assert!(!t.compression.sampling(1));
+}
+
+#[tokio::test]
+async fn no_dictionary_when_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = TrackingOptions::default();
+    options.compression.dictionary = false;
+    options.compression.dictionary_samples = 16;
+    let (t, _bus) = tracking(dir.path(), options);
+    store_events(&t, 0, 40).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(t.compression.encoder(1).is_none());
+    assert!(t.store.latest_error_dictionaries().unwrap().is_empty());
 }
