@@ -355,13 +355,13 @@ CREATE INDEX error_counts_issue ON error_counts (issue_id, minute);
 // payload names the row it needs. Rows are never deleted (a few KiB per project), so
 // every stored payload stays readable.
 const V11: &str = r#"
-CREATE TABLE error_dictionaries (
+CREATE TABLE IF NOT EXISTS error_dictionaries (
     id         INTEGER PRIMARY KEY,
     project_id INTEGER NOT NULL,
     created    INTEGER NOT NULL,
     bytes      BLOB NOT NULL
 );
-CREATE INDEX error_dictionaries_project ON error_dictionaries (project_id, id);
+CREATE INDEX IF NOT EXISTS error_dictionaries_project ON error_dictionaries (project_id, id);
 "#;
 
 /// Brings the database to [`LATEST_VERSION`]. Returns the versions applied (empty when the
