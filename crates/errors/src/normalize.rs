@@ -214,6 +214,11 @@ pub struct NormalizedEvent {
     pub event_id: String,
     /// When it happened, ms since the Unix epoch (future timestamps clamped to `received`).
     pub timestamp: i64,
+    /// `timestamp` is the arrival time, not the SDK's: it sent none, or one
+    /// [`clamp_timestamp`] replaced. A retry of the event arrives later, so it is found
+    /// by its id alone.
+    #[serde(default)]
+    pub filed_at_arrival: bool,
     /// When it arrived, ms since the Unix epoch.
     pub received: i64,
     pub level: Level,
@@ -327,7 +332,7 @@ pub fn normalize_raw(raw: RawEvent, opts: &NormalizeOptions) -> NormalizedEvent 
 /// missing or not written as Strix keeps it, a timestamp out of range, a string over the
 /// raw limit, or a repeated key (a read-only tree keeps each copy; the edited tree keeps
 /// the last one only).
-fn unchanged<'a, J: Json<'a>>(raw: J, opts: &NormalizeOptions) -> Option<(String, i64)> {
+fn unchanged<'a, J: Json<'a>>(raw: J, opts: &NormalizeOptions) -> Option<(String, i64, bool)> {
     let lim = &opts.limits;
     if !raw.is_object() || breadcrumb_list(raw).map_or(0, Json::array_len) > lim.max_breadcrumbs {
         return None;
@@ -343,7 +348,7 @@ fn unchanged<'a, J: Json<'a>>(raw: J, opts: &NormalizeOptions) -> Option<(String
     {
         return None;
     }
-    Some((sent_id.to_owned(), timestamp))
+    Some((sent_id.to_owned(), timestamp, sdk_timestamp.is_none()))
 }
 
 /// The normalised event read from `raw` when normalising would leave `raw` as it is
@@ -352,7 +357,8 @@ pub(crate) fn read_unchanged<'a, J: Json<'a>>(
     raw: J,
     opts: &NormalizeOptions,
 ) -> Option<NormalizedEvent> {
-    unchanged(raw, opts).map(|(id, timestamp)| fields(raw, id, timestamp, opts))
+    unchanged(raw, opts)
+        .map(|(id, timestamp, at_arrival)| fields(raw, id, (timestamp, at_arrival), opts))
 }
 
 /// Normalising an editable tree: the event id, timestamp, breadcrumb cap and string
@@ -404,7 +410,8 @@ fn normalize_tree(
         }
     }
 
-    let mut e = fields(&raw, event_id, timestamp, opts);
+    let at_arrival = sdk_timestamp != Some(timestamp);
+    let mut e = fields(&raw, event_id, (timestamp, at_arrival), opts);
     // Extracted text was cut to its own limit above; the raw copy gets the raw limit.
     changed |= truncate_strings(&mut raw, lim.max_raw_string_bytes);
     e.raw = Some(raw);
@@ -412,12 +419,12 @@ fn normalize_tree(
     e
 }
 
-/// What Strix reads from an event, once its id and timestamp are settled (`raw` and
-/// `raw_text` are left to the caller).
+/// What Strix reads from an event, once its id and timestamp (and whether that is the
+/// arrival time) are settled (`raw` and `raw_text` are left to the caller).
 fn fields<'a, J: Json<'a>>(
     raw: J,
     event_id: String,
-    timestamp: i64,
+    (timestamp, filed_at_arrival): (i64, bool),
     opts: &NormalizeOptions,
 ) -> NormalizedEvent {
     let lim = &opts.limits;
@@ -440,6 +447,7 @@ fn fields<'a, J: Json<'a>>(
     NormalizedEvent {
         event_id,
         timestamp,
+        filed_at_arrival,
         received: opts.received_ms,
         level,
         platform: text("platform").unwrap_or_else(|| "other".into()),

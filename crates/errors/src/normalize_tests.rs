@@ -156,10 +156,20 @@ fn timestamps() {
     assert_eq!(t(json!("yesterday")), None);
     assert_eq!(t(json!(-5)), None);
     // A future timestamp is clamped to the arrival time; a missing one defaults to it.
+    // Both are filed at arrival; a timestamp taken as sent is not, even one equal to the
+    // arrival time.
     let e = normalize(json!({"timestamp": 4_000_000_000u64}), &opts());
     assert_eq!(e.timestamp, opts().received_ms);
+    assert!(e.filed_at_arrival);
     let e = normalize(json!({}), &opts());
     assert_eq!(e.timestamp, opts().received_ms);
+    assert!(e.filed_at_arrival);
+    let at = |ms: i64| json!({"timestamp": ms as f64 / 1000.0});
+    for ms in [opts().received_ms - 250, opts().received_ms] {
+        let e = normalize(at(ms), &opts());
+        assert_eq!(e.timestamp, ms);
+        assert!(!e.filed_at_arrival);
+    }
 }
 
 #[test]

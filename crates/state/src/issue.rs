@@ -51,7 +51,8 @@ impl IssueStatus {
 /// One event to record: what the store needs of a processed event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewErrorEvent {
-    /// The SDK's event id (32 hex), unique per project; a repeated id is a retry.
+    /// The SDK's event id (32 hex), unique per project; a repeated id is a retry (found by
+    /// id and timestamp, or by id alone when either copy was filed at arrival).
     pub event_id: String,
     /// The grouping hash; events with the same hash in a project form one issue.
     pub hash: String,
@@ -63,6 +64,9 @@ pub struct NewErrorEvent {
     pub level: String,
     /// When the event happened (the SDK's timestamp), ms.
     pub timestamp: i64,
+    /// `timestamp` is the arrival time, not the SDK's (it sent none, or one out of range):
+    /// a retry of the event is then found by its id alone, as it arrives at another time.
+    pub filed_at_arrival: bool,
     /// Category (`system`, `security`, …).
     pub category: String,
     /// Severity (`critical`, `high`, `medium`, `low`).

@@ -106,7 +106,8 @@ fn payload(k: usize, event_id: &str, rng: &mut Rng) -> String {
 }
 
 fn event(k: usize, n: u64, rng: &mut Rng, now: i64) -> NewErrorEvent {
-    let event_id = format!("{n:032x}");
+    // Random, as SDKs' (UUID v4) ids are; `n` keeps them distinct.
+    let event_id = format!("{:016x}{n:016x}", rng.next());
     NewErrorEvent {
         payload: ErrorPayload::encode(&payload(k, &event_id, rng)),
         event_id,
@@ -115,6 +116,7 @@ fn event(k: usize, n: u64, rng: &mut Rng, now: i64) -> NewErrorEvent {
         culprit: format!("app.module_{k} in handle"),
         level: "error".into(),
         timestamp: now,
+        filed_at_arrival: false,
         category: "system".into(),
         severity: "medium".into(),
         priority: "P2".into(),
@@ -185,10 +187,12 @@ fn run(batch: usize, total: usize, history_minutes: i64, retention: EventRetenti
                 .map(|_| {
                     n += 1;
                     let k = ((n * 7919) % ISSUES as u64) as usize;
+                    // Arriving 8 per ms, each a few ms after the SDK captured it.
+                    let received = now + (n as i64) / 8;
                     ErrorEventBatch {
                         project_id: 1,
-                        received: now + (n as i64) / 8,
-                        events: vec![event(k, n, &mut rng, now)],
+                        received,
+                        events: vec![event(k, n, &mut rng, received - 5)],
                     }
                 })
                 .collect()

@@ -16,13 +16,21 @@ fn query_plan(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Par
         .join("; ")
 }
 
-/// Runs `downgrade` (SQL that turns the file back into an older schema) on the database
-/// at `path`, then opens it as the server does: migrated to the current schema.
-fn reopened_after(path: &std::path::Path, downgrade: &str) -> SqliteStore {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .execute_batch(downgrade)
-        .unwrap();
+/// Turns the event-id index of version 12 back into the one before it.
+const BEFORE_V12: &str = "DROP INDEX error_events_project_time_event; \
+     DROP INDEX error_events_project_event_at_arrival; \
+     ALTER TABLE error_events DROP COLUMN filed_at_arrival; \
+     CREATE UNIQUE INDEX error_events_project_event ON error_events (project_id, event_id);";
+
+/// Runs `downgrade` (SQL, in order, that turns the file back into an older schema) on
+/// the database at `path`, then opens it as the server does: migrated to the current
+/// schema.
+fn reopened_after(path: &std::path::Path, downgrade: &[&str]) -> SqliteStore {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for sql in downgrade {
+        conn.execute_batch(sql).unwrap();
+    }
+    drop(conn);
     let s = SqliteStore::open(path).unwrap();
     assert_eq!(
         s.schema_version().unwrap(),
@@ -45,6 +53,7 @@ fn event(event_id: &str, hash: &str, ts: i64, user: Option<&str>) -> NewErrorEve
         culprit: "app.views in handler".into(),
         level: "error".into(),
         timestamp: ts,
+        filed_at_arrival: false,
         category: "system".into(),
         severity: "medium".into(),
         priority: "P2".into(),
@@ -112,6 +121,128 @@ fn groups_counts_users_and_retries() {
         s.list_error_events(9_999, 0, 10).unwrap_err().class(),
         ErrorClass::NotFound
     );
+}
+
+#[test]
+fn retries_are_found_by_timestamp_and_id_or_by_id_when_filed_at_arrival() {
+    let (d, s) = store();
+    let at_arrival = |id: &str, ts: i64| NewErrorEvent {
+        filed_at_arrival: true,
+        ..event(id, "h", ts, None)
+    };
+    // Filed under the SDK's timestamp: the retry carries the same one.
+    let a = s
+        .record_error_event(1, &event("a", "h", 1_000, None), 1_500)
+        .unwrap();
+    let retry = s
+        .record_error_event(1, &event("a", "h", 1_000, None), 9_000)
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.issue_id, a.issue_id);
+    // Filed under its arrival time (no usable timestamp): the retry arrives later and is
+    // filed under that time, so only the event id finds the first.
+    s.record_error_event(1, &at_arrival("b", 2_000), 2_000)
+        .unwrap();
+    let retry = s
+        .record_error_event(1, &at_arrival("b", 9_500), 9_500)
+        .unwrap();
+    assert!(retry.duplicate);
+    // A first copy filed at arrival (its timestamp then too far ahead) is found by a
+    // retry filed under the SDK's timestamp.
+    s.record_error_event(1, &at_arrival("c", 3_000), 3_000)
+        .unwrap();
+    assert!(
+        s.record_error_event(1, &event("c", "h", 70_000, None), 20_000)
+            .unwrap()
+            .duplicate
+    );
+    // An SDK timestamp that happens to equal the arrival time is not filed at arrival.
+    s.record_error_event(1, &event("d", "h", 4_000, None), 4_000)
+        .unwrap();
+    // The same ids in another project are other events.
+    assert!(
+        !s.record_error_event(2, &event("a", "h", 1_000, None), 9_000)
+            .unwrap()
+            .duplicate
+    );
+    assert_eq!(s.get_error_issue(a.issue_id).unwrap().unwrap().count, 4);
+
+    let conn = rusqlite::Connection::open(d.path().join("state.db")).unwrap();
+    let by_time = query_plan(
+        &conn,
+        "SELECT issue_id FROM error_events WHERE project_id = ?1 AND timestamp = ?2 AND event_id = ?3",
+        rusqlite::params![1, 1_000, "a"],
+    );
+    assert!(
+        by_time.contains("USING INDEX error_events_project_time_event (project_id=? AND timestamp=? AND event_id=?)"),
+        "{by_time}"
+    );
+    let by_id = query_plan(
+        &conn,
+        "SELECT issue_id FROM error_events WHERE project_id = ?1 AND event_id = ?2 AND filed_at_arrival = 1",
+        rusqlite::params![1, "a"],
+    );
+    assert!(
+        by_id.contains(
+            "USING INDEX error_events_project_event_at_arrival (project_id=? AND event_id=?)"
+        ),
+        "{by_id}"
+    );
+    let in_partial: Vec<String> = conn
+        .prepare(
+            "SELECT event_id FROM error_events INDEXED BY error_events_project_event_at_arrival \
+             WHERE project_id = 1 AND event_id IN ('a', 'b', 'c', 'd') AND filed_at_arrival = 1 \
+             ORDER BY event_id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        in_partial,
+        ["b", "c"],
+        "only events filed at arrival are in the partial index"
+    );
+}
+
+#[test]
+fn the_time_ordered_event_id_index_is_built_from_a_version_11_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        // Filed at arrival (timestamp = received), and under the SDK's timestamp.
+        s.record_error_event(1, &event("a", "h", 2_000, None), 2_000)
+            .unwrap();
+        s.record_error_event(1, &event("b", "h", 1_000, None), 2_500)
+            .unwrap();
+    }
+    let s = reopened_after(
+        &path,
+        &[BEFORE_V12, "DELETE FROM schema_version WHERE version > 11;"],
+    );
+    // Rows whose timestamp is their arrival time are taken as filed at arrival, so their
+    // retries (arriving later, filed then) are found; the others by their timestamp.
+    assert!(
+        s.record_error_event(1, &event("a", "h", 9_000, None), 9_000)
+            .unwrap()
+            .duplicate
+    );
+    assert!(
+        s.record_error_event(1, &event("b", "h", 1_000, None), 9_500)
+            .unwrap()
+            .duplicate
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let marked: Vec<String> = conn
+        .prepare("SELECT event_id FROM error_events WHERE filed_at_arrival = 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(marked, ["a"]);
 }
 
 #[test]
@@ -286,12 +417,14 @@ fn a_version_1_database_is_migrated_keeping_its_data() {
     // Turn it back into a version-1 database.
     let s = reopened_after(
         &path,
-        "DROP TABLE error_ticket_steps; DROP TABLE error_tickets; DROP TABLE error_counts; \
+        &[
+            "DROP TABLE error_ticket_steps; DROP TABLE error_tickets; DROP TABLE error_counts; \
          DROP TABLE error_issue_tags; DROP TABLE error_issue_users; \
          DROP TABLE error_events; DROP TABLE error_issues; \
          DROP TABLE IF EXISTS check_changes; DROP TABLE IF EXISTS projects; \
          DROP TABLE IF EXISTS check_definitions; \
          DELETE FROM schema_version WHERE version > 1;",
+        ],
     );
     assert!(s.get_outbox_entry(1).unwrap().is_some(), "v1 data kept");
     s.record_error_event(1, &event("e1", "h", 0, None), 0)
@@ -404,7 +537,8 @@ fn one_per_issue_index_serves_event_order_and_thinning() {
         indexes,
         [
             "error_events_issue_seq_time",
-            "error_events_project_event",
+            "error_events_project_event_at_arrival",
+            "error_events_project_time_event",
             "error_events_received"
         ],
         "one per-issue index for every stored event"
@@ -445,7 +579,9 @@ fn per_minute_counts_are_keyed_by_minute_and_survive_the_migration() {
     // Back to version 9: counts keyed (issue_id, minute), indexed by minute.
     let s = reopened_after(
         &path,
-        "CREATE TABLE old_counts (issue_id INTEGER NOT NULL REFERENCES error_issues (id) \
+        &[
+            BEFORE_V12,
+            "CREATE TABLE old_counts (issue_id INTEGER NOT NULL REFERENCES error_issues (id) \
              ON DELETE CASCADE, minute INTEGER NOT NULL, n INTEGER NOT NULL, \
              PRIMARY KEY (issue_id, minute)) WITHOUT ROWID; \
          INSERT INTO old_counts SELECT issue_id, minute, n FROM error_counts; \
@@ -453,6 +589,7 @@ fn per_minute_counts_are_keyed_by_minute_and_survive_the_migration() {
          ALTER TABLE old_counts RENAME TO error_counts; \
          CREATE INDEX error_counts_minute ON error_counts (minute); \
          DELETE FROM schema_version WHERE version > 9;",
+        ],
     );
     let minutes = |issue| s.error_counts(0, 60_000, 3, None, issue).unwrap();
     assert_eq!(minutes(None), vec![0, 2, 1], "counts kept");
@@ -780,9 +917,12 @@ fn a_version_6_database_is_migrated_keeping_its_data() {
     // Back to version 6: its index on (issue_id, user_key) and no version 7 row.
     let s = reopened_after(
         &path,
-        "CREATE INDEX error_events_issue_user ON error_events (issue_id, user_key) \
+        &[
+            BEFORE_V12,
+            "CREATE INDEX error_events_issue_user ON error_events (issue_id, user_key) \
              WHERE user_key IS NOT NULL; \
          DELETE FROM schema_version WHERE version > 6;",
+        ],
     );
     {
         let conn = rusqlite::Connection::open(&path).unwrap();

@@ -337,13 +337,24 @@ pub(super) fn record_batch(
         };
         let mut recorded = Vec::with_capacity(req.events.len());
         for ev in &req.events {
-            // An SDK retry: the event id is already stored for this project.
-            let existing: Option<i64> = tx
+            // An SDK retry: the event id is already stored for this project (see schema
+            // V12 for the two lookups).
+            let mut existing: Option<i64> = tx
                 .prepare_cached(
-                    "SELECT issue_id FROM error_events WHERE project_id = ?1 AND event_id = ?2",
+                    "SELECT issue_id FROM error_events \
+                     WHERE project_id = ?1 AND timestamp = ?2 AND event_id = ?3",
                 )?
-                .query_row(params![project_id, ev.event_id], |r| r.get(0))
+                .query_row(params![project_id, ev.timestamp, ev.event_id], |r| r.get(0))
                 .optional()?;
+            if existing.is_none() {
+                existing = tx
+                    .prepare_cached(
+                        "SELECT issue_id FROM error_events \
+                         WHERE project_id = ?1 AND event_id = ?2 AND filed_at_arrival = 1",
+                    )?
+                    .query_row(params![project_id, ev.event_id], |r| r.get(0))
+                    .optional()?;
+            }
             if let Some(issue_id) = existing {
                 let count = match by_id.get(&issue_id).and_then(|&i| touched.get(i)) {
                     Some(t) => t.count,
@@ -443,7 +454,8 @@ pub(super) fn record_batch(
                 .or_insert(0) += 1;
             tx.prepare_cached(
                 "INSERT INTO error_events (issue_id, project_id, event_id, received, timestamp, \
-                 payload, user_key, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 payload, user_key, seq, filed_at_arrival) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 issue_id,
@@ -454,6 +466,7 @@ pub(super) fn record_batch(
                 ev.payload.as_bytes(),
                 ev.user_key,
                 seq,
+                ev.filed_at_arrival,
             ])?;
             recorded.push(RecordedEvent {
                 issue_id,

@@ -53,8 +53,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// the pages a burst of alerts and notifications touches, and every page it drops is
 /// read back from the file at the next statement that needs it. A larger cache costs
 /// writes: while the file is under 1 GiB, a commit after a B-tree split that renumbered
-/// pages (through the lock-byte page number) scans every cached page, and random index
-/// inserts (event ids) make such commits common.
+/// pages (through the lock-byte page number) scans every cached page, and index inserts
+/// all over a tree (the per-issue event index) make such commits common.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
 
 /// The SQLite-backed store. Cheap to share behind an `Arc`.

@@ -28,10 +28,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, V9),
     (10, V10),
     (11, V11),
+    (12, V12),
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST_VERSION: i64 = 11;
+pub const LATEST_VERSION: i64 = 12;
 
 const V1: &str = r#"
 CREATE TABLE alerts (
@@ -362,6 +363,26 @@ CREATE TABLE IF NOT EXISTS error_dictionaries (
     bytes      BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS error_dictionaries_project ON error_dictionaries (project_id, id);
+"#;
+
+// The index that finds an SDK's retry of a stored event was keyed `(project_id, event_id)`:
+// event ids are random (UUID v4), so each event's entry went to a page of its own, about
+// 40 % of the pages a commit of the ingest writer wrote, and once the index outgrew the
+// page cache each insert read its page back first. Keyed `(project_id, timestamp,
+// event_id)`, entries follow the events' own timestamps and a commit's land together at
+// the end. A retry carries the same event and so the same timestamp, except where
+// normalising filed it under its arrival time (no timestamp, or one too far in the future
+// or the past): those rows are marked `filed_at_arrival` and are also in a small partial
+// index by event id, which every lookup checks as well. Earlier rows filed under their
+// arrival time are the ones whose timestamp equals it.
+const V12: &str = r#"
+ALTER TABLE error_events ADD COLUMN filed_at_arrival INTEGER NOT NULL DEFAULT 0;
+UPDATE error_events SET filed_at_arrival = 1 WHERE timestamp = received;
+CREATE UNIQUE INDEX error_events_project_time_event
+    ON error_events (project_id, timestamp, event_id);
+CREATE INDEX error_events_project_event_at_arrival
+    ON error_events (project_id, event_id) WHERE filed_at_arrival = 1;
+DROP INDEX error_events_project_event;
 "#;
 
 /// Brings the database to [`LATEST_VERSION`]. Returns the versions applied (empty when the

@@ -1091,6 +1091,7 @@ pub(crate) fn new_event(
         culprit: p.grouping.culprit.clone().unwrap_or_default(),
         level: e.level.as_str().to_string(),
         timestamp: e.timestamp,
+        filed_at_arrival: e.filed_at_arrival,
         category: c.category.as_str().to_string(),
         severity: c.severity.as_str().to_string(),
         priority: c.priority.as_str().to_string(),
