@@ -234,6 +234,36 @@ async fn big_events_are_processed_off_the_async_workers() {
     assert_eq!((on("inline"), on("blocking")), (1, 3));
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn retries_arriving_later_are_duplicates_whatever_the_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _bus) = tracking(dir.path(), TrackingOptions::default());
+    let project = t.project(1).unwrap();
+    let now = strix_core::now_millis();
+    let seconds = |ms: i64| json!(ms as f64 / 1000.0);
+    // Filed under the SDK's timestamp; filed at arrival because it has none; filed at
+    // arrival because it is ten minutes ahead.
+    let events = [
+        json!({"event_id": format!("{:032x}", 1), "message": "a", "timestamp": seconds(now - 2_000)}),
+        json!({"event_id": format!("{:032x}", 2), "message": "b"}),
+        json!({"event_id": format!("{:032x}", 3), "message": "c", "timestamp": seconds(now + 600_000)}),
+    ];
+    for (sent, retried) in [(now, false), (now + 7_000, true)] {
+        for raw in &events {
+            let processed = t.process(vec![raw.clone().into()], sent, None).unwrap();
+            let at_arrival = processed[0].event.filed_at_arrival;
+            let recorded = t
+                .store(project.clone(), processed, vec![], sent, None)
+                .await
+                .unwrap();
+            assert_eq!(
+                recorded[0].duplicate, retried,
+                "{raw} (filed at arrival: {at_arrival})"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_are_counted_exactly_once_committed() {
     let dir = tempfile::tempdir().unwrap();
