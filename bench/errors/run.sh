@@ -9,7 +9,8 @@
 #
 # Usage: bench/errors/run.sh
 #        CONCURRENCY=64 DURATION=30 bench/errors/run.sh
-# Env:   CONCURRENCY (32), DURATION (20), ISSUES (200), EVENT_BYTES (5000), KEEP_DATA (0),
+# Env:   CONCURRENCY (32), DURATION (20), ISSUES (200), EVENT_BYTES (5000), USERS (0: each
+#        issue's one user of 50; N: a user of N at random per event), KEEP_DATA (0),
 #        BUILD (1; 0 = use the built binaries), STRIX_BIN, PROFILE (0; 1 = perf record).
 # Needs: cargo, curl, awk; port 39131 on 127.0.0.1 free.
 set -euo pipefail
@@ -18,6 +19,7 @@ CONCURRENCY=${CONCURRENCY:-32}
 DURATION=${DURATION:-20}
 ISSUES=${ISSUES:-200}
 EVENT_BYTES=${EVENT_BYTES:-5000}
+USERS=${USERS:-0}
 KEEP_DATA=${KEEP_DATA:-0}
 BUILD=${BUILD:-1}
 PROFILE=${PROFILE:-0}
@@ -65,7 +67,7 @@ cpu0=$(cpu_s "$STRIX_PID")
 log "sending for ${DURATION}s from $CONCURRENCY connections ($ISSUES issues, ~$EVENT_BYTES B events)"
 result=$("$BENCH_BIN" --url "http://127.0.0.1:$PORT" --project 1 --key "$KEY" \
     --concurrency "$CONCURRENCY" --duration "$DURATION" --issues "$ISSUES" \
-    --event-bytes "$EVENT_BYTES" --verify)
+    --event-bytes "$EVENT_BYTES" --users "$USERS" --verify)
 cpu1=$(cpu_s "$STRIX_PID")
 if [[ $PROFILE == 1 ]]; then
     wait "$PERF_PID" || true

@@ -56,6 +56,10 @@ struct Cli {
     /// Threads the senders are spread over (each runs its share on one event loop).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Distinct users the events come from, drawn at random per event (as browser SDKs
+    /// that send the client's IP address look); 0 keeps each issue's one user of 50.
+    #[arg(long, default_value_t = 0)]
+    users: u64,
 }
 
 #[derive(Default)]
@@ -85,6 +89,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 const ID_MARK: &[u8; 32] = b"@@EVENT_ID@@@@@@@@@@@@@@@@@@@@@@";
 const TS_MARK: &[u8; 14] = b"@@TIMESTAMP@@@";
+const USER_MARK: &[u8; 16] = b"@@USER@@@@@@@@@@";
 
 /// The whole HTTP request of one issue's event, built once, with where each send
 /// writes its event id (envelope header and event) and timestamp.
@@ -92,6 +97,8 @@ struct Request {
     bytes: Vec<u8>,
     id_at: Vec<usize>,
     ts_at: usize,
+    /// Where the user id goes (`--users`).
+    user_at: Option<usize>,
 }
 
 fn positions(hay: &[u8], mark: &[u8]) -> Vec<usize> {
@@ -105,9 +112,13 @@ fn positions(hay: &[u8], mark: &[u8]) -> Vec<usize> {
 fn request(cli: &Cli, host: &str, k: usize) -> Request {
     let id = std::str::from_utf8(ID_MARK).unwrap_or_default();
     let ts = std::str::from_utf8(TS_MARK).unwrap_or_default();
-    let event = template(k, cli.event_bytes)
+    let mut event = template(k, cli.event_bytes)
         .replacen("EVENT_ID_PLACEHOLDER", id, 1)
         .replacen("\"TIMESTAMP_PLACEHOLDER\"", ts, 1);
+    if cli.users > 0 {
+        let user = std::str::from_utf8(USER_MARK).unwrap_or_default();
+        event = event.replacen(&format!("\"user-{}\"", k % 50), &format!("\"{user}\""), 1);
+    }
     let body = format!(
         "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{event}\n",
         event.len()
@@ -123,10 +134,12 @@ fn request(cli: &Cli, host: &str, k: usize) -> Request {
     let bytes = [head.into_bytes(), body.into_bytes()].concat();
     let id_at = positions(&bytes, ID_MARK);
     let ts_at = positions(&bytes, TS_MARK).first().copied().unwrap_or(0);
+    let user_at = positions(&bytes, USER_MARK).first().copied();
     Request {
         bytes,
         id_at,
         ts_at,
+        user_at,
     }
 }
 
@@ -156,6 +169,7 @@ async fn sender(
     w: usize,
     addr: String,
     requests: Arc<Vec<Request>>,
+    users: u64,
     stop: Arc<AtomicBool>,
 ) -> Outcome {
     let mut out = Outcome::default();
@@ -185,8 +199,13 @@ async fn sender(
         let r = &requests[((w as u64 * 7919 + n) % requests.len() as u64) as usize];
         req.clear();
         req.extend_from_slice(&r.bytes);
+        let id = event_id(w, n);
         for &at in &r.id_at {
-            hex_into(&mut req[at..at + 32], event_id(w, n));
+            hex_into(&mut req[at..at + 32], id);
+        }
+        if let Some(at) = r.user_at.filter(|_| users > 0) {
+            // The id's high half is a hash of the low one: a random user.
+            hex_into(&mut req[at..at + 16], u128::from((id >> 64) as u64 % users));
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -241,6 +260,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let threads = cli.threads.max(1);
+    let users = cli.users;
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let (requests, stop, host) = (requests.clone(), stop.clone(), host.clone());
@@ -257,7 +277,13 @@ fn main() {
                     let tasks: Vec<_> = senders
                         .into_iter()
                         .map(|w| {
-                            tokio::spawn(sender(w, host.clone(), requests.clone(), stop.clone()))
+                            tokio::spawn(sender(
+                                w,
+                                host.clone(),
+                                requests.clone(),
+                                users,
+                                stop.clone(),
+                            ))
                         })
                         .collect();
                     let mut all = Outcome::default();
