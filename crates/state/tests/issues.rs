@@ -505,6 +505,95 @@ fn events_beyond_the_cap_keep_first_latest_and_power_of_two_samples() {
 }
 
 #[test]
+fn thinning_waits_for_an_issues_slack_or_a_bulk_of_all_issues_owing() {
+    let (_d, s) = store();
+    // Cap 64: an issue may keep up to 7 events beyond it and its power-of-two samples.
+    let retention = EventRetention {
+        keep_first: 3,
+        max_per_issue: 64,
+    };
+    let kept = |count: u64| 64 + u64::from(64 - count.leading_zeros());
+    let issues = || -> std::collections::HashMap<String, ErrorIssue> {
+        s.list_error_issues(&ErrorIssueQuery {
+            limit: 1000,
+            ..ErrorIssueQuery::default()
+        })
+        .unwrap()
+        .0
+        .into_iter()
+        .map(|i| (i.title.clone(), i))
+        .collect()
+    };
+    let mut n = 0i64;
+    let mut send = |hashes: &[String]| {
+        let reqs: Vec<ErrorEventBatch> = hashes
+            .iter()
+            .map(|h| {
+                n += 1;
+                batch(1, n, vec![event(&format!("e{n}"), h, n, None)])
+            })
+            .collect();
+        for r in s.record_error_batch(&reqs, &retention).unwrap() {
+            r.unwrap();
+        }
+    };
+    // One issue alone: it owes up to 7, and at 8 it is thinned back to cap and samples.
+    let solo = ["solo".to_string()];
+    let mut thinned = 0;
+    for _ in 0..200 {
+        send(&solo);
+        let i = &issues()["ValueError: solo"];
+        assert!(
+            i.stored_events < kept(i.count) + 8,
+            "{} of {}",
+            i.stored_events,
+            i.count
+        );
+        if i.stored_events == kept(i.count) && i.count > kept(i.count) {
+            thinned += 1;
+        }
+        let (_, total) = s.list_error_events(i.id, 0, 1).unwrap();
+        assert_eq!(total, i.stored_events);
+    }
+    assert!(thinned > 0);
+    let solo_events = s
+        .list_error_events(issues()["ValueError: solo"].id, 0, 500)
+        .unwrap()
+        .0;
+    let times: Vec<i64> = solo_events.iter().map(|e| e.timestamp).collect();
+    for must in [1, 2, 3, 4, 8, 16, 32, 64, 128] {
+        assert!(times.contains(&must), "event {must} kept: {times:?}");
+    }
+    assert!(times.windows(2).all(|w| w[0] > w[1]));
+    assert_eq!(times[0], 200, "the latest kept");
+
+    // 150 issues owing 6 each (900), and one more owing 7 that then gets no more events:
+    // under the bulk of 1,024 nothing is thinned...
+    let many: Vec<String> = (0..150).map(|i| format!("m{i}")).collect();
+    let idle = ["idle".to_string()];
+    for _ in 0..78 {
+        send(&idle);
+    }
+    for _ in 0..77 {
+        send(&many);
+    }
+    let before = issues();
+    assert_eq!(before["ValueError: idle"].stored_events, 78);
+    assert!(many
+        .iter()
+        .all(|h| before[&format!("ValueError: {h}")].stored_events == 77));
+    // ...and one more round brings the debt past it: every issue owing is thinned in that
+    // commit, the idle one too.
+    send(&many);
+    let after = issues();
+    for (title, i) in after.iter().filter(|(t, _)| *t != "ValueError: solo") {
+        assert_eq!(i.stored_events, kept(i.count), "{title}");
+        let (_, total) = s.list_error_events(i.id, 0, 1).unwrap();
+        assert_eq!(total, i.stored_events, "{title}");
+    }
+}
+
+#[test]
 fn one_per_issue_index_serves_event_order_and_thinning() {
     let (d, s) = store();
     // Out-of-order timestamps: the list is by event time, not arrival.

@@ -257,6 +257,43 @@ struct Touched<'a> {
     regressed: Option<(i64, i64)>,
 }
 
+/// Thinning beyond the per-issue cap owed by issues, deferred so that it runs in bulk.
+///
+/// Deleting one old event per new one dirtied a page of the events table and of each of
+/// its indexes per event: the rows thinned are old, and other issues' events sit between
+/// them. An issue whose excess stays under its slack ([`thin_slack`]: an eighth of the
+/// cap) is noted here instead, and once the issues noted owe [`BULK_THIN_EVENTS`] between
+/// them all of them are thinned in the same transaction: their oldest candidates are
+/// events received at about the same time, so the rows, and their index entries, share
+/// pages that a commit then writes once. An issue thus keeps at most its slack beyond the
+/// cap. The debt is kept in memory only: after a restart an issue is noted again at its
+/// next event.
+#[derive(Debug, Default, Clone)]
+pub(super) struct ThinDebt {
+    /// Issue id → the events it owed at its last write.
+    by_issue: HashMap<i64, i64>,
+}
+
+/// Owed events (over all issues) that start a bulk thinning.
+pub(super) const BULK_THIN_EVENTS: i64 = 1024;
+
+/// Events an issue may keep beyond its cap until a bulk thinning: an eighth of the cap
+/// (0, so thinning at once, for caps under 8).
+fn thin_slack(retention: &EventRetention) -> i64 {
+    i64::try_from(retention.max_per_issue / 8).unwrap_or(i64::MAX)
+}
+
+/// Stored events beyond the cap and its power-of-two samples of an issue with `count`
+/// events recorded and `stored` kept.
+fn thin_excess(count: i64, stored: i64, retention: &EventRetention) -> i64 {
+    if retention.max_per_issue == 0 {
+        return 0;
+    }
+    let samples = i64::from(64 - count.max(1).leading_zeros());
+    let cap = i64::try_from(retention.max_per_issue).unwrap_or(i64::MAX);
+    stored.saturating_sub(cap.saturating_add(samples)).max(0)
+}
+
 /// Validates a request: its project id and every event.
 fn validate_request(req: &ErrorEventBatch) -> Result<i64, StateError> {
     let project = project_int(req.project_id)?;
@@ -315,7 +352,8 @@ pub(super) fn record_batch(
     batch: &[ErrorEventBatch],
     retention: &EventRetention,
     known: &KnownRows,
-) -> Result<(Vec<crate::BatchOutcome>, Vec<KnownRow>), StateError> {
+    debt: &ThinDebt,
+) -> Result<(Vec<crate::BatchOutcome>, Vec<KnownRow>, ThinDebt), StateError> {
     let mut out = Vec::with_capacity(batch.len());
     let mut learned: Vec<KnownRow> = Vec::new();
     let mut touched: Vec<Touched<'_>> = Vec::new();
@@ -488,8 +526,29 @@ pub(super) fn record_batch(
         )?
         .execute(params![issue_id, minute, n])?;
     }
-    for t in touched.iter().filter(|t| t.added > 0) {
-        let removed = thin(tx, t, retention)?;
+    // Thinning: at once for an issue past its slack, for every issue owing one when
+    // they owe enough between them (`ThinDebt`).
+    let mut debt = debt.clone();
+    let excess: Vec<i64> = touched
+        .iter()
+        .map(|t| thin_excess(t.count, t.stored + t.added, retention))
+        .collect();
+    for (t, &e) in touched.iter().zip(&excess).filter(|(t, _)| t.added > 0) {
+        if e > 0 {
+            debt.by_issue.insert(t.id, e);
+        } else {
+            debt.by_issue.remove(&t.id);
+        }
+    }
+    let bulk = debt.by_issue.values().sum::<i64>() >= BULK_THIN_EVENTS;
+    let slack = thin_slack(retention);
+    for (t, &e) in touched.iter().zip(&excess).filter(|(t, _)| t.added > 0) {
+        let removed = if e > 0 && (e >= slack || bulk) {
+            debt.by_issue.remove(&t.id);
+            thin(tx, t.id, e, retention)?
+        } else {
+            0
+        };
         tx.prepare_cached(
             "UPDATE error_issues SET \
                  count = ?2, \
@@ -525,7 +584,27 @@ pub(super) fn record_batch(
             t.stored + t.added - removed,
         ])?;
     }
-    Ok((out, learned))
+    if bulk {
+        // The issues owing events that this batch did not touch.
+        for (issue_id, _) in std::mem::take(&mut debt.by_issue) {
+            let row: Option<(i64, i64)> = tx
+                .prepare_cached("SELECT count, stored_events FROM error_issues WHERE id = ?1")?
+                .query_row([issue_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((count, stored)) = row else {
+                continue;
+            };
+            let e = thin_excess(count, stored, retention);
+            if e > 0 {
+                let removed = thin(tx, issue_id, e, retention)?;
+                tx.prepare_cached(
+                    "UPDATE error_issues SET stored_events = stored_events - ?2 WHERE id = ?1",
+                )?
+                .execute(params![issue_id, removed])?;
+            }
+        }
+    }
+    Ok((out, learned, debt))
 }
 
 /// The issue of `(project_id, ev.hash)` as it stands, or a new one made from `ev`.
@@ -589,28 +668,22 @@ fn load_or_create<'a>(
     Ok((touched(id, IssueStatus::Unresolved, 0, None, None, 0), true))
 }
 
-/// Thins an issue's stored events beyond the cap (see [`EventRetention`]) after the batch
-/// added `t.added` of them; returns how many were deleted.
+/// Deletes `excess` stored events of an issue beyond the cap (see [`EventRetention`]):
+/// the oldest after its first `keep_first`, sparing power-of-two sequence numbers.
+/// Returns the rows deleted.
 ///
-/// Recorded one at a time, event `i` of the batch (sequence number `s_i`) leaves
-/// `min(stored_before_i + 1, cap + bits(s_i))` events (fewer candidates permitting), and
-/// as `cap + bits(s)` grows by at most one per event, that comes to
+/// Recorded one at a time with thinning at once, event `i` of a batch (sequence number
+/// `s_i`) leaves `min(stored_before_i + 1, cap + bits(s_i))` events (fewer candidates
+/// permitting), and as `cap + bits(s)` grows by at most one per event, that comes to
 /// `min(stored + added, cap + bits(s_last))` for the batch: one delete of the difference,
-/// oldest candidates first, as the per-event deletes would have chosen.
+/// oldest candidates first, as the per-event deletes would have chosen. A deferred
+/// thinning ([`ThinDebt`]) deletes the same rows later.
 fn thin(
     tx: &Transaction<'_>,
-    t: &Touched<'_>,
+    issue_id: i64,
+    excess: i64,
     retention: &EventRetention,
 ) -> Result<i64, StateError> {
-    if retention.max_per_issue == 0 {
-        return Ok(0);
-    }
-    let samples = i64::from(64 - t.count.max(1).leading_zeros());
-    let cap = i64::try_from(retention.max_per_issue).unwrap_or(i64::MAX);
-    let excess = (t.stored + t.added).saturating_sub(cap.saturating_add(samples));
-    if excess <= 0 {
-        return Ok(0);
-    }
     let removed = tx
         .prepare_cached(
             "DELETE FROM error_events WHERE id IN (SELECT id FROM error_events \
@@ -618,7 +691,7 @@ fn thin(
              ORDER BY seq LIMIT ?3)",
         )?
         .execute(params![
-            t.id,
+            issue_id,
             i64::try_from(retention.keep_first).unwrap_or(i64::MAX),
             excess,
         ])?;

@@ -70,6 +70,8 @@ pub struct SqliteStore {
     wal_sync: Option<WalSync>,
     /// Error-issue users and tags known to be stored (taken after `conn`).
     known_rows: Mutex<issues::KnownRows>,
+    /// Thinning owed by issues, done in bulk (taken after `conn`).
+    thin_debt: Mutex<issues::ThinDebt>,
 }
 
 /// Group commit: fsyncs the WAL after commits, outside the connection lock.
@@ -193,6 +195,7 @@ impl SqliteStore {
             commits,
             _checkpointer: Some(checkpointer),
             known_rows: Mutex::default(),
+            thin_debt: Mutex::default(),
         })
     }
 
@@ -224,6 +227,7 @@ impl SqliteStore {
             _checkpointer: None,
             wal_sync: None,
             known_rows: Mutex::default(),
+            thin_debt: Mutex::default(),
         })
     }
 
@@ -566,17 +570,25 @@ impl StateStore for SqliteStore {
         batch: &[crate::ErrorEventBatch],
         retention: &crate::EventRetention,
     ) -> Result<Vec<crate::BatchOutcome>, StateError> {
-        let (outcomes, learned) = self.write(|tx| {
+        let (outcomes, learned, debt) = self.write(|tx| {
             let known = self
                 .known_rows
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            issues::record_batch(tx, batch, retention, &known)
+            let debt = self
+                .thin_debt
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            issues::record_batch(tx, batch, retention, &known, &debt)
         })?;
         self.known_rows
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .learn(learned);
+        *self
+            .thin_debt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = debt;
         Ok(outcomes)
     }
 
