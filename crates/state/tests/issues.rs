@@ -68,6 +68,13 @@ fn event(event_id: &str, hash: &str, ts: i64, user: Option<&str>) -> NewErrorEve
     }
 }
 
+/// Records `ev` and says whether it was recognised as a retry of a stored event.
+fn is_retry(s: &SqliteStore, project: u64, ev: &NewErrorEvent, received: i64) -> bool {
+    s.record_error_event(project, ev, received)
+        .unwrap()
+        .duplicate
+}
+
 #[test]
 fn groups_counts_users_and_retries() {
     let (_d, s) = store();
@@ -143,28 +150,17 @@ fn retries_are_found_by_timestamp_and_id_or_by_id_when_filed_at_arrival() {
     // filed under that time, so only the event id finds the first.
     s.record_error_event(1, &at_arrival("b", 2_000), 2_000)
         .unwrap();
-    let retry = s
-        .record_error_event(1, &at_arrival("b", 9_500), 9_500)
-        .unwrap();
-    assert!(retry.duplicate);
+    assert!(is_retry(&s, 1, &at_arrival("b", 9_500), 9_500));
     // A first copy filed at arrival (its timestamp then too far ahead) is found by a
     // retry filed under the SDK's timestamp.
     s.record_error_event(1, &at_arrival("c", 3_000), 3_000)
         .unwrap();
-    assert!(
-        s.record_error_event(1, &event("c", "h", 70_000, None), 20_000)
-            .unwrap()
-            .duplicate
-    );
+    assert!(is_retry(&s, 1, &event("c", "h", 70_000, None), 20_000));
     // An SDK timestamp that happens to equal the arrival time is not filed at arrival.
     s.record_error_event(1, &event("d", "h", 4_000, None), 4_000)
         .unwrap();
     // The same ids in another project are other events.
-    assert!(
-        !s.record_error_event(2, &event("a", "h", 1_000, None), 9_000)
-            .unwrap()
-            .duplicate
-    );
+    assert!(!is_retry(&s, 2, &event("a", "h", 1_000, None), 9_000));
     assert_eq!(s.get_error_issue(a.issue_id).unwrap().unwrap().count, 4);
 
     let conn = rusqlite::Connection::open(d.path().join("state.db")).unwrap();
@@ -224,16 +220,8 @@ fn the_time_ordered_event_id_index_is_built_from_a_version_11_database() {
     );
     // Rows whose timestamp is their arrival time are taken as filed at arrival, so their
     // retries (arriving later, filed then) are found; the others by their timestamp.
-    assert!(
-        s.record_error_event(1, &event("a", "h", 9_000, None), 9_000)
-            .unwrap()
-            .duplicate
-    );
-    assert!(
-        s.record_error_event(1, &event("b", "h", 1_000, None), 9_500)
-            .unwrap()
-            .duplicate
-    );
+    assert!(is_retry(&s, 1, &event("a", "h", 9_000, None), 9_000));
+    assert!(is_retry(&s, 1, &event("b", "h", 1_000, None), 9_500));
     let conn = rusqlite::Connection::open(&path).unwrap();
     let marked: Vec<String> = conn
         .prepare("SELECT event_id FROM error_events WHERE filed_at_arrival = 1")
