@@ -266,8 +266,8 @@ struct Touched<'a> {
 /// them all of them are thinned in the same transaction: their oldest candidates are
 /// events received at about the same time, so the rows, and their index entries, share
 /// pages that a commit then writes once. An issue thus keeps at most its slack beyond the
-/// cap. The debt is kept in memory only: after a restart an issue is noted again at its
-/// next event.
+/// cap. The debt is advisory and kept in memory only: a thinning recomputes what an issue
+/// owes from its row, and after a restart an issue is noted again at its next event.
 #[derive(Debug, Default, Clone)]
 pub(super) struct ThinDebt {
     /// Issue id → the events it owed at its last write.
