@@ -242,6 +242,11 @@ impl ErrorDictionary {
     /// Checks that `bytes` are a zstd dictionary (with its header, as
     /// [`train`](Self::train) makes them) of at most [`MAX_DICTIONARY_BYTES`].
     pub fn check(bytes: &[u8]) -> Result<(), String> {
+        Self::load(bytes).map(drop)
+    }
+
+    /// [`check`](Self::check), returning the dictionary prepared for compressing.
+    fn load(bytes: &[u8]) -> Result<zstd::zstd_safe::CDict<'static>, String> {
         if bytes.len() > MAX_DICTIONARY_BYTES {
             return Err(format!(
                 "a dictionary of {} bytes is over the {MAX_DICTIONARY_BYTES}-byte limit",
@@ -251,10 +256,8 @@ impl ErrorDictionary {
         if !bytes.starts_with(&DICTIONARY_MAGIC) || bytes.len() < 8 {
             return Err("not a zstd dictionary (no dictionary header)".into());
         }
-        if zstd::zstd_safe::CDict::try_create(bytes, 1).is_none() {
-            return Err("not a zstd dictionary (zstd cannot load it)".into());
-        }
-        Ok(())
+        zstd::zstd_safe::CDict::try_create(bytes, 1)
+            .ok_or_else(|| "not a zstd dictionary (zstd cannot load it)".into())
     }
 
     /// `bytes` (checked) with `id` written into the header.
@@ -287,9 +290,7 @@ impl std::fmt::Debug for PayloadEncoder {
 impl PayloadEncoder {
     /// Prepares `dictionary` for compressing.
     pub fn new(dictionary: &ErrorDictionary) -> Result<PayloadEncoder, String> {
-        ErrorDictionary::check(&dictionary.bytes)?;
-        let cdict = zstd::zstd_safe::CDict::try_create(&dictionary.bytes, 1)
-            .ok_or("zstd cannot load the dictionary")?;
+        let cdict = ErrorDictionary::load(&dictionary.bytes)?;
         Ok(PayloadEncoder {
             id: dictionary.id,
             project_id: dictionary.project_id,

@@ -36,6 +36,8 @@ enum State {
     /// Training failed (too little to learn from, or the store refused): events go
     /// without a dictionary until the server restarts.
     Failed,
+    /// The project has a dictionary (in `encoders`): no more samples.
+    Trained,
 }
 
 /// The dictionaries in use and the projects still sampling.
@@ -56,6 +58,7 @@ impl Compression {
         registry: &mut Registry,
     ) -> Compression {
         let mut encoders = HashMap::new();
+        let mut pending = HashMap::new();
         if options.dictionary {
             match store.latest_error_dictionaries() {
                 Ok(dicts) => {
@@ -63,6 +66,7 @@ impl Compression {
                         match PayloadEncoder::new(&d) {
                             Ok(e) => {
                                 encoders.insert(d.project_id, Arc::new(e));
+                                pending.insert(d.project_id, State::Trained);
                             }
                             Err(e) => tracing::warn!(
                                 dictionary = d.id,
@@ -86,7 +90,7 @@ impl Compression {
             options,
             store,
             encoders: RwLock::new(encoders),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(pending),
             trained,
         }
     }
@@ -110,7 +114,6 @@ impl Compression {
                     .get(&project_id),
                 None | Some(State::Sampling(_))
             )
-            && self.encoder(project_id).is_none()
     }
 
     /// Keeps `texts` (stored payload texts of a project without a dictionary) as samples;
@@ -172,7 +175,7 @@ impl Compression {
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(project_id, Arc::new(encoder));
-                pending.remove(&project_id);
+                pending.insert(project_id, State::Trained);
                 self.trained
                     .get_or_create(&TrainResult { result: "trained" })
                     .inc();
