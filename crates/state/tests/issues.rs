@@ -16,6 +16,16 @@ fn query_plan(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Par
         .join("; ")
 }
 
+/// The first column of `sql`'s rows, as text.
+fn strings(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// Turns the event-id index of version 12 back into the one before it.
 const BEFORE_V12: &str = "DROP INDEX error_events_project_time_event; \
      DROP INDEX error_events_project_event_at_arrival; \
@@ -184,17 +194,12 @@ fn retries_are_found_by_timestamp_and_id_or_by_id_when_filed_at_arrival() {
         ),
         "{by_id}"
     );
-    let in_partial: Vec<String> = conn
-        .prepare(
-            "SELECT event_id FROM error_events INDEXED BY error_events_project_event_at_arrival \
+    let in_partial: Vec<String> = strings(
+        &conn,
+        "SELECT event_id FROM error_events INDEXED BY error_events_project_event_at_arrival \
              WHERE project_id = 1 AND event_id IN ('a', 'b', 'c', 'd') AND filed_at_arrival = 1 \
              ORDER BY event_id",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    );
     assert_eq!(
         in_partial,
         ["b", "c"],
@@ -223,13 +228,10 @@ fn the_time_ordered_event_id_index_is_built_from_a_version_11_database() {
     assert!(is_retry(&s, 1, &event("a", "h", 9_000, None), 9_000));
     assert!(is_retry(&s, 1, &event("b", "h", 1_000, None), 9_500));
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let marked: Vec<String> = conn
-        .prepare("SELECT event_id FROM error_events WHERE filed_at_arrival = 1")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let marked: Vec<String> = strings(
+        &conn,
+        "SELECT event_id FROM error_events WHERE filed_at_arrival = 1",
+    );
     assert_eq!(marked, ["a"]);
 }
 
@@ -600,16 +602,11 @@ fn one_per_issue_index_serves_event_order_and_thinning() {
     assert_eq!(s.error_event_times(id, 3).unwrap(), vec![50, 40, 30]);
 
     let conn = rusqlite::Connection::open(d.path().join("state.db")).unwrap();
-    let indexes: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'error_events' \
+    let indexes: Vec<String> = strings(
+        &conn,
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'error_events' \
              AND sql IS NOT NULL ORDER BY name",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    );
     assert_eq!(
         indexes,
         [
