@@ -268,7 +268,7 @@ struct Touched<'a> {
 /// pages that a commit then writes once. An issue thus keeps at most its slack beyond the
 /// cap. The debt is advisory and kept in memory only: a thinning recomputes what an issue
 /// owes from its row, and after a restart an issue is noted again at its next event.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(super) struct ThinDebt {
     /// Issue id → the events it owed at its last write.
     by_issue: HashMap<i64, i64>,
@@ -352,8 +352,8 @@ pub(super) fn record_batch(
     batch: &[ErrorEventBatch],
     retention: &EventRetention,
     known: &KnownRows,
-    debt: &ThinDebt,
-) -> Result<(Vec<crate::BatchOutcome>, Vec<KnownRow>, ThinDebt), StateError> {
+    debt: &mut ThinDebt,
+) -> Result<(Vec<crate::BatchOutcome>, Vec<KnownRow>), StateError> {
     let mut out = Vec::with_capacity(batch.len());
     let mut learned: Vec<KnownRow> = Vec::new();
     let mut touched: Vec<Touched<'_>> = Vec::new();
@@ -527,8 +527,8 @@ pub(super) fn record_batch(
         .execute(params![issue_id, minute, n])?;
     }
     // Thinning: at once for an issue past its slack, for every issue owing one when
-    // they owe enough between them (`ThinDebt`).
-    let mut debt = debt.clone();
+    // they owe enough between them (`ThinDebt`; advisory, so it is updated in place even
+    // if the transaction then rolls back).
     let excess: Vec<i64> = touched
         .iter()
         .map(|t| thin_excess(t.count, t.stored + t.added, retention))
@@ -604,7 +604,7 @@ pub(super) fn record_batch(
             }
         }
     }
-    Ok((out, learned, debt))
+    Ok((out, learned))
 }
 
 /// The issue of `(project_id, ev.hash)` as it stands, or a new one made from `ev`.

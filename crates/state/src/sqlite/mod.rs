@@ -570,25 +570,21 @@ impl StateStore for SqliteStore {
         batch: &[crate::ErrorEventBatch],
         retention: &crate::EventRetention,
     ) -> Result<Vec<crate::BatchOutcome>, StateError> {
-        let (outcomes, learned, debt) = self.write(|tx| {
+        let (outcomes, learned) = self.write(|tx| {
             let known = self
                 .known_rows
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let debt = self
+            let mut debt = self
                 .thin_debt
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            issues::record_batch(tx, batch, retention, &known, &debt)
+            issues::record_batch(tx, batch, retention, &known, &mut debt)
         })?;
         self.known_rows
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .learn(learned);
-        *self
-            .thin_debt
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = debt;
         Ok(outcomes)
     }
 
